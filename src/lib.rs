@@ -1,0 +1,1 @@
+//! Kubewarden policy adapter (waPC glue) over `sidecarset-core`.
