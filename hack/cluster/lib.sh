@@ -1,0 +1,40 @@
+# shellcheck shell=bash
+# Shared helpers for hack/cluster/*.sh. Source it; do not run it.
+
+CLUSTER_HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+APISERVER_MODULE_DIR="${CLUSTER_HACK_DIR}/apiserver-build"
+SIDECARSET_CACHE="${SIDECARSET_CACHE:-${HOME}/.cache/sidecarset}"
+CLUSTER_BIN_DIR="${SIDECARSET_CACHE}/bin"
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+die() {
+  printf '[%s] error: %s\n' "$(basename "$0")" "$*" >&2
+  exit 1
+}
+
+# need CMD WHAT-TO-INSTALL
+need() {
+  command -v "$1" >/dev/null 2>&1 || die "'$1' not found: $2 (or run hack/cluster/install-deps.sh)"
+}
+
+# The Kubernetes version pinned in apiserver-build/go.mod (e.g. v1.36.5).
+kube_version() {
+  local v
+  v="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3} $1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2}' \
+    "${APISERVER_MODULE_DIR}/go.mod" | head -n1)"
+  [[ -n "${v}" ]] || die "cannot find the k8s.io/kubernetes requirement in ${APISERVER_MODULE_DIR}/go.mod"
+  printf '%s\n' "${v}"
+}
+
+# The etcd server version kube-apiserver's own module graph resolves
+# (go.etcd.io/etcd/server/v3 in apiserver-build/go.mod, e.g. v3.6.8).
+etcd_version() {
+  local v
+  v="$(awk '$1 == "go.etcd.io/etcd/server/v3" && $2 ~ /^v/ {print $2}' "${APISERVER_MODULE_DIR}/go.mod" | head -n1)"
+  [[ -n "${v}" ]] || die "cannot find go.etcd.io/etcd/server/v3 in ${APISERVER_MODULE_DIR}/go.mod"
+  printf '%s\n' "${v}"
+}
+
+apiserver_bin() { printf '%s/kube-apiserver-%s\n' "${CLUSTER_BIN_DIR}" "$(kube_version)"; }
+etcd_bin() { printf '%s/etcd-%s\n' "${CLUSTER_BIN_DIR}" "$(etcd_version)"; }
+kubectl_bin() { printf '%s/kubectl-%s\n' "${CLUSTER_BIN_DIR}" "$(kube_version)"; }
