@@ -1,1 +1,126 @@
-//! Kubewarden policy adapter (waPC glue) over `sidecarset-core`.
+//! The Kubewarden policy: a thin waPC adapter over `sidecarset-core`.
+//!
+//! `validate` parses the request, dispatches on kind and operation, looks up the Pod's Namespace when
+//! the set has a `namespaceSelector`, calls the core and answers with the whole mutated Pod (the host
+//! computes the JSON patch). `validate_settings` answers with every settings problem at once.
+
+use kubewarden_policy_sdk::request::ValidationRequest;
+use kubewarden_policy_sdk::response::ValidationResponse;
+use kubewarden_policy_sdk::settings::SettingsValidationResponse;
+use kubewarden_policy_sdk::wapc_guest as guest;
+use serde_json::Value;
+use sidecarset_core::SidecarSet;
+use sidecarset_core::inject::{self, NamespaceLabels, Outcome, PodContext};
+
+mod namespace;
+mod time;
+
+pub use namespace::{HostNamespaces, NamespaceSource};
+
+#[allow(unsafe_code)] // waPC finds the policy by this unmangled symbol
+#[unsafe(no_mangle)]
+pub extern "C" fn wapc_init() {
+    guest::register_function("validate", validate);
+    guest::register_function("validate_settings", validate_settings);
+    guest::register_function(
+        "protocol_version",
+        kubewarden_policy_sdk::protocol_version_guest,
+    );
+}
+
+fn validate(payload: &[u8]) -> guest::CallResult {
+    let now = time::now_rfc3339();
+    let response = evaluate(payload, &HostNamespaces, &now);
+    Ok(serde_json::to_vec(&response)?)
+}
+
+/// Our own settings validation, not the SDK's typed helper: that one stops at the first serde error and
+/// kwctl wraps it in a guest-call error; users get every problem, each with its field path.
+fn validate_settings(payload: &[u8]) -> guest::CallResult {
+    Ok(serde_json::to_vec(&check_settings(payload))?)
+}
+
+pub fn check_settings(payload: &[u8]) -> SettingsValidationResponse {
+    let parsed = serde_json::from_slice::<Value>(payload)
+        .map_err(|e| format!("settings are not JSON: {e}"))
+        .and_then(|v| SidecarSet::new(&v).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(_) => SettingsValidationResponse {
+            valid: true,
+            message: None,
+        },
+        Err(message) => SettingsValidationResponse {
+            valid: false,
+            message: Some(message),
+        },
+    }
+}
+
+fn accept(warnings: Vec<String>) -> ValidationResponse {
+    ValidationResponse {
+        accepted: true,
+        message: None,
+        code: None,
+        mutated_object: None,
+        audit_annotations: None,
+        warnings: (!warnings.is_empty()).then_some(warnings),
+    }
+}
+
+fn reject(message: String, code: u16) -> ValidationResponse {
+    ValidationResponse {
+        accepted: false,
+        message: Some(message),
+        code: Some(code),
+        mutated_object: None,
+        audit_annotations: None,
+        warnings: None,
+    }
+}
+
+/// The whole of `validate`, with the Namespace source and the clock passed in so that tests run it
+/// natively with test doubles.
+pub fn evaluate(payload: &[u8], namespaces: &dyn NamespaceSource, now: &str) -> ValidationResponse {
+    let request = match ValidationRequest::<Value>::new(payload) {
+        Ok(r) => r,
+        Err(e) => return reject(format!("cannot read the validation request: {e}"), 400),
+    };
+    let set = match SidecarSet::new(&request.settings) {
+        Ok(s) => s,
+        Err(e) => return reject(format!("invalid settings: {e}"), 500),
+    };
+    let req = &request.request;
+    // Only Pods at creation get sidecars: a Pod's containers are immutable afterwards.
+    if req.kind.kind != "Pod"
+        || !req.kind.group.is_empty()
+        || req.operation != "CREATE"
+        || !req.sub_resource.is_empty()
+    {
+        return accept(vec![]);
+    }
+    let pod = &req.object;
+    let labels = if set.needs_namespace_labels() {
+        let ns = inject::pod_namespace(pod, &req.namespace);
+        match namespaces.labels(ns) {
+            Ok(l) => NamespaceLabels::Found(l),
+            Err(e) => NamespaceLabels::LookupFailed(e),
+        }
+    } else {
+        NamespaceLabels::NotNeeded
+    };
+    let ctx = PodContext {
+        request_namespace: &req.namespace,
+        namespace_labels: &labels,
+        now,
+    };
+    match inject::inject(&set, pod, &ctx) {
+        Ok(Outcome::Skipped { warning, .. }) => accept(warning.into_iter().collect()),
+        Ok(Outcome::Injected(mutated)) if &mutated == pod => accept(vec![]),
+        Ok(Outcome::Injected(mutated)) => ValidationResponse {
+            mutated_object: Some(mutated),
+            ..accept(vec![])
+        },
+        // Kruise's webhook fails the request on these; the message says what to fix.
+        Err(e) => reject(format!("sidecarset {}: {e}", set.name()), 500),
+    }
+}

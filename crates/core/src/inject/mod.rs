@@ -1,0 +1,369 @@
+//! Injection at Pod CREATE (semantics §2): match, patch metadata, build the sidecars, merge them into
+//! the raw Pod, write the annotations. The Pod stays a `serde_json::Value` throughout, so every field
+//! this code does not touch, known to k8s-openapi or not, reaches the API server as the user wrote it.
+
+mod metadata;
+mod sidecar;
+
+use serde_json::{Map, Value};
+
+pub use metadata::merge_patch_json;
+pub use sidecar::{IS_INJECTED, is_injected};
+
+use crate::annotations::{self, HashEntry};
+use crate::error::InjectError;
+use crate::selector::{self, Labels};
+use crate::settings::{AFTER_APP_CONTAINER, BEFORE_APP_CONTAINER};
+use crate::sidecarset::SidecarSet;
+use sidecar::str_of;
+
+/// What the caller knows of the Pod's Namespace.
+#[derive(Clone, Debug)]
+pub enum NamespaceLabels {
+    /// The set has no namespaceSelector, so nobody looked.
+    NotNeeded,
+    Found(Labels),
+    /// The lookup failed (not found, no permission, host error): the set does not match, as in Kruise.
+    LookupFailed(String),
+}
+
+pub struct PodContext<'a> {
+    /// The AdmissionRequest's namespace, used when the Pod object has none.
+    pub request_namespace: &'a str,
+    pub namespace_labels: &'a NamespaceLabels,
+    /// RFC 3339 UTC time written into the hash annotations' `updateTimestamp`.
+    pub now: &'a str,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The set does not apply; the reason is for logs, the warning (if any) for the user.
+    Skipped {
+        reason: String,
+        warning: Option<String>,
+    },
+    /// The Pod with this set's sidecars; may equal the input (already injected).
+    Injected(Value),
+}
+
+/// The namespace a Pod will live in: its own, the request's, or `default` (semantics §1.3).
+pub fn pod_namespace<'a>(pod: &'a Value, request_namespace: &'a str) -> &'a str {
+    let own = pod
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !own.is_empty() {
+        own
+    } else if !request_namespace.is_empty() {
+        request_namespace
+    } else {
+        "default"
+    }
+}
+
+fn labels_of(pod: &Value) -> Labels {
+    pod.pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn skipped(reason: impl Into<String>) -> Outcome {
+    Outcome::Skipped {
+        reason: reason.into(),
+        warning: None,
+    }
+}
+
+/// Does this set inject into this Pod? Mirrors Kruise's candidate selection (§2.1-2.2).
+fn check_match(set: &SidecarSet, pod: &Value, ctx: &PodContext<'_>) -> Option<Outcome> {
+    let s = set.settings();
+    if s.injection_strategy.paused {
+        return Some(skipped("injectionStrategy.paused is true"));
+    }
+    let phase = pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if phase == "Succeeded"
+        || phase == "Failed"
+        || pod
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|v| !v.is_null())
+    {
+        return Some(skipped("the Pod is not active"));
+    }
+    if let Some(ns_sel) = &s.namespace_selector {
+        match ctx.namespace_labels {
+            NamespaceLabels::Found(labels) => {
+                if !selector::matches(ns_sel, labels) {
+                    return Some(skipped(
+                        "the Pod's Namespace does not match namespaceSelector",
+                    ));
+                }
+            }
+            NamespaceLabels::LookupFailed(e) => {
+                return Some(Outcome::Skipped {
+                    reason: "the Pod's Namespace could not be read".to_string(),
+                    warning: Some(format!(
+                        "sidecarset {}: not injected because Namespace {:?} could not be read for namespaceSelector: {e}",
+                        set.name(),
+                        pod_namespace(pod, ctx.request_namespace)
+                    )),
+                });
+            }
+            NamespaceLabels::NotNeeded => {
+                return Some(Outcome::Skipped {
+                    reason: "namespaceSelector is set but no Namespace labels were given"
+                        .to_string(),
+                    warning: Some(format!(
+                        "sidecarset {}: not injected: Namespace labels unavailable",
+                        set.name()
+                    )),
+                });
+            }
+        }
+    }
+    match &s.selector {
+        Some(sel) if !selector::is_empty(sel) && selector::matches(sel, &labels_of(pod)) => None,
+        _ => Some(skipped("the Pod's labels do not match selector")),
+    }
+}
+
+pub fn inject(set: &SidecarSet, pod: &Value, ctx: &PodContext<'_>) -> Result<Outcome, InjectError> {
+    if let Some(skip) = check_match(set, pod, ctx) {
+        return Ok(skip);
+    }
+    let s = set.settings();
+    let mut pod = pod.clone();
+    if !pod.is_object() {
+        return Err(InjectError::Pod {
+            field: "object".into(),
+            message: "must be a Pod object".into(),
+        });
+    }
+    let mut annotations = take_object(&mut pod, &["metadata", "annotations"]);
+    // Read (and so validate) the existing hash annotations before changing anything.
+    let mut hashes = existing_hashes(&annotations, annotations::HASH)?;
+    let mut hashes_no_image = existing_hashes(&annotations, annotations::HASH_WITHOUT_IMAGE)?;
+    metadata::apply(
+        s.patch_pod_metadata.as_deref().unwrap_or(&[]),
+        &mut annotations,
+    )?;
+    put_object(&mut pod, &["metadata", "annotations"], annotations);
+
+    let built = sidecar::build(s, &pod)?;
+    let spec = pod
+        .as_object_mut()
+        .and_then(|o| {
+            o.entry("spec")
+                .or_insert_with(|| Value::Object(Map::new()))
+                .as_object_mut()
+        })
+        .ok_or_else(|| InjectError::Pod {
+            field: "spec".into(),
+            message: "must be an object".into(),
+        })?;
+
+    if !built.init_containers.is_empty() {
+        let mut init = built.init_containers;
+        // Kruise always sorts injected init containers by name (stable).
+        init.sort_by(|a, b| str_of(&a.0, "name").cmp(str_of(&b.0, "name")));
+        merge_containers(spec, "initContainers", init)?;
+    }
+    if !built.containers.is_empty() {
+        merge_containers(spec, "containers", built.containers)?;
+    }
+    if !built.volumes.is_empty() {
+        let mut vols = take_list(spec, "volumes")?;
+        for v in built.volumes {
+            if !vols.iter().any(|p| str_of(p, "name") == str_of(&v, "name")) {
+                vols.push(v);
+            }
+        }
+        spec.insert("volumes".into(), Value::Array(vols));
+    }
+    if let Some(secrets) = s.image_pull_secrets.as_ref().filter(|l| !l.is_empty()) {
+        let mut out: Vec<Value> = Vec::new();
+        for sec in take_list(spec, "imagePullSecrets")? {
+            if !out
+                .iter()
+                .any(|o| str_of(o, "name") == str_of(&sec, "name"))
+            {
+                out.push(sec);
+            }
+        }
+        for sec in secrets {
+            if !out.iter().any(|o| str_of(o, "name") == sec.name) {
+                out.push(serde_json::json!({"name": sec.name}));
+            }
+        }
+        spec.insert("imagePullSecrets".into(), Value::Array(out));
+    }
+
+    let mut annotations = take_object(&mut pod, &["metadata", "annotations"]);
+    let entry = |hash: &str, revision: &str| HashEntry {
+        update_timestamp: Some(ctx.now.to_string()),
+        hash: hash.to_string(),
+        sidecar_set_name: set.name().to_string(),
+        sidecar_list: Some(built.sidecar_list.clone()),
+        controller_revision: revision.to_string(),
+    };
+    upsert_entry(&mut hashes, set.name(), entry(set.hash(), ""));
+    upsert_entry(
+        &mut hashes_no_image,
+        set.name(),
+        entry(set.hash_without_image(), ""),
+    );
+    annotations.insert(
+        annotations::HASH.into(),
+        Value::String(annotations::encode_hash_map(&hashes)),
+    );
+    annotations.insert(
+        annotations::HASH_WITHOUT_IMAGE.into(),
+        Value::String(annotations::encode_hash_map(&hashes_no_image)),
+    );
+    let list = annotations::merge_injected_list(
+        annotations
+            .get(annotations::INJECTED_LIST)
+            .and_then(Value::as_str),
+        set.name(),
+    );
+    annotations.insert(annotations::INJECTED_LIST.into(), Value::String(list));
+    if !built.hot_upgrade_working.is_empty() {
+        let raw = annotations
+            .get(annotations::WORKING_HOT_UPGRADE)
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let mut working: std::collections::BTreeMap<String, String> = if raw.is_empty() {
+            Default::default()
+        } else {
+            serde_json::from_str(raw).map_err(|e| InjectError::Pod {
+                field: format!("metadata.annotations[{}]", annotations::WORKING_HOT_UPGRADE),
+                message: format!("must be a JSON object of container names: {e}"),
+            })?
+        };
+        working.extend(built.hot_upgrade_working);
+        annotations.insert(
+            annotations::WORKING_HOT_UPGRADE.into(),
+            Value::String(serde_json::to_string(&working).unwrap_or_default()),
+        );
+    }
+    for (k, v) in built.annotations {
+        annotations.insert(k, Value::String(v));
+    }
+    put_object(&mut pod, &["metadata", "annotations"], annotations);
+    Ok(Outcome::Injected(pod))
+}
+
+/// Keeps the incoming entry's timestamp when nothing else changed, so that evaluating an injected Pod
+/// again (audit scans, a second policy run) yields no patch: the timestamp says when the sidecars
+/// were last set, not when the Pod was last looked at.
+fn upsert_entry(map: &mut annotations::HashMap, name: &str, mut new: HashEntry) {
+    if let Some(old) = map.get(name) {
+        let same = old.hash == new.hash
+            && old.sidecar_list == new.sidecar_list
+            && old.sidecar_set_name == new.sidecar_set_name;
+        if same && old.update_timestamp.is_some() {
+            new.update_timestamp = old.update_timestamp.clone();
+            new.controller_revision = old.controller_revision.clone();
+        }
+    }
+    map.insert(name.to_string(), new);
+}
+
+fn existing_hashes(
+    annotations: &Map<String, Value>,
+    key: &str,
+) -> Result<annotations::HashMap, InjectError> {
+    match annotations.get(key) {
+        None | Some(Value::Null) => Ok(Default::default()),
+        Some(Value::String(raw)) => {
+            annotations::parse_hash_map(raw).map_err(|message| InjectError::Pod {
+                field: format!("metadata.annotations[{key}]"),
+                message,
+            })
+        }
+        Some(_) => Err(InjectError::Pod {
+            field: format!("metadata.annotations[{key}]"),
+            message: "must be a string".into(),
+        }),
+    }
+}
+
+/// Kruise's `mergeSidecarContainers`: a Pod container of the same name is replaced in place; the others
+/// go before (BeforeAppContainer) or after (AfterAppContainer) the Pod's own, in collection order.
+fn merge_containers(
+    spec: &mut Map<String, Value>,
+    key: &str,
+    injected: Vec<(Value, String)>,
+) -> Result<(), InjectError> {
+    let mut pod_list = take_list(spec, key)?;
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    for (c, policy) in injected {
+        let name = str_of(&c, "name").to_string();
+        if let Some(slot) = pod_list.iter_mut().find(|p| str_of(p, "name") == name) {
+            *slot = c;
+            continue;
+        }
+        match policy.as_str() {
+            BEFORE_APP_CONTAINER => before.push(c),
+            AFTER_APP_CONTAINER => after.push(c),
+            _ => after.push(c),
+        }
+    }
+    before.extend(pod_list);
+    before.extend(after);
+    spec.insert(key.into(), Value::Array(before));
+    Ok(())
+}
+
+fn take_list(spec: &mut Map<String, Value>, key: &str) -> Result<Vec<Value>, InjectError> {
+    match spec.remove(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => Ok(a),
+        Some(_) => Err(InjectError::Pod {
+            field: format!("spec.{key}"),
+            message: "must be a list".into(),
+        }),
+    }
+}
+
+fn take_object(pod: &mut Value, path: &[&str]) -> Map<String, Value> {
+    let mut cur = pod;
+    for p in &path[..path.len() - 1] {
+        match cur.get_mut(*p) {
+            Some(next) => cur = next,
+            None => return Map::new(),
+        }
+    }
+    match cur
+        .as_object_mut()
+        .and_then(|o| o.remove(path[path.len() - 1]))
+    {
+        Some(Value::Object(o)) => o,
+        _ => Map::new(),
+    }
+}
+
+fn put_object(pod: &mut Value, path: &[&str], value: Map<String, Value>) {
+    let mut cur = pod;
+    for p in &path[..path.len() - 1] {
+        let Some(o) = cur.as_object_mut() else { return };
+        cur = o
+            .entry(p.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if cur.is_null() {
+            *cur = Value::Object(Map::new());
+        }
+    }
+    if let Some(o) = cur.as_object_mut() {
+        if !value.is_empty() || o.contains_key(path[path.len() - 1]) {
+            o.insert(path[path.len() - 1].to_string(), Value::Object(value));
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! Building one set's sidecar containers for a given Pod (semantics §2.6, §10.1): shared volume mounts
+//! and devices, transferEnv, `IS_INJECTED`, computed resources, the volume pool, hot-upgrade twins.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use regex::Regex;
+use serde_json::{Map, Value, json};
+
+use crate::annotations;
+use crate::error::InjectError;
+use crate::fieldpath;
+use crate::resources_expr::{self, ResourceExprs, TargetMode};
+use crate::settings::{ResourcesPolicy, Settings, SidecarContainer};
+
+/// The env var by which injected sidecars are recognised (by Kruise, by its controller, and here).
+pub const IS_INJECTED: &str = "IS_INJECTED";
+pub const SIDECARSET_VERSION: &str = "SIDECARSET_VERSION";
+pub const SIDECARSET_VERSION_ALT: &str = "SIDECARSET_VERSION_ALT";
+
+pub(crate) fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+pub(crate) fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// A container injected by a SidecarSet carries `IS_INJECTED=true`; it is never an "app" container.
+pub fn is_injected(container: &Value) -> bool {
+    list(container, "env")
+        .iter()
+        .any(|e| str_of(e, "name") == IS_INJECTED && str_of(e, "value") == "true")
+}
+
+/// What one set contributes to a Pod, before merging.
+#[derive(Default)]
+pub struct Built {
+    pub init_containers: Vec<(Value, String)>,
+    pub containers: Vec<(Value, String)>,
+    pub volumes: Vec<Value>,
+    pub sidecar_list: Vec<String>,
+    pub hot_upgrade_working: Vec<(String, String)>,
+    pub annotations: Vec<(String, String)>,
+}
+
+pub fn build(set: &Settings, pod: &Value) -> Result<Built, InjectError> {
+    let spec = pod.get("spec").cloned().unwrap_or(Value::Null);
+    let app: Vec<&Value> = list(&spec, "containers")
+        .iter()
+        .filter(|c| !is_injected(c))
+        .collect();
+    let mut out = Built::default();
+    let own_names: BTreeSet<&str> = set
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(set.containers.iter().flatten())
+        .map(SidecarContainer::name)
+        .collect();
+    for (list_name, items) in [
+        ("initContainers", &set.init_containers),
+        ("containers", &set.containers),
+    ] {
+        let init = list_name == "initContainers";
+        for (i, sc) in items.iter().flatten().enumerate() {
+            let setting = format!("{list_name}[{i}]");
+            if !init || sc.is_native_sidecar() {
+                out.sidecar_list.push(sc.name().to_string());
+            }
+            let c = container(
+                sc,
+                &setting,
+                set,
+                pod,
+                &spec,
+                &app,
+                &own_names,
+                &mut out.volumes,
+            )?;
+            let policy = sc.pod_inject_policy.clone().unwrap_or_default();
+            let target = if init {
+                &mut out.init_containers
+            } else {
+                &mut out.containers
+            };
+            if sc.is_hot_upgrade() {
+                let (first, second) = hot_upgrade_pair(sc, &c);
+                out.hot_upgrade_working
+                    .push((sc.name().to_string(), str_of(&first, "name").to_string()));
+                for (twin, version, alt) in [(&first, "1", "0"), (&second, "0", "1")] {
+                    let n = str_of(twin, "name");
+                    out.annotations
+                        .push((annotations::version_key(n), version.to_string()));
+                    out.annotations
+                        .push((annotations::version_alt_key(n), alt.to_string()));
+                }
+                target.push((first, policy.clone()));
+                target.push((second, policy));
+            } else {
+                target.push((c, policy));
+            }
+        }
+    }
+    out.sidecar_list.sort();
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn container(
+    sc: &SidecarContainer,
+    setting: &str,
+    set: &Settings,
+    pod: &Value,
+    spec: &Value,
+    app: &[&Value],
+    own_names: &BTreeSet<&str>,
+    volumes: &mut Vec<Value>,
+) -> Result<Value, InjectError> {
+    let mut c = serde_json::to_value(&sc.container).unwrap_or_else(|_| json!({"name": sc.name()}));
+    let Value::Object(obj) = &mut c else {
+        unreachable!("a Container serialises to an object")
+    };
+    if let Some(rp) = &sc.resources_policy {
+        let r = computed_resources(rp, setting, spec, own_names)?;
+        obj.insert("resources".into(), r);
+    }
+    let own_mounts: Vec<Value> = obj
+        .get("volumeMounts")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let own_devices: Vec<Value> = obj
+        .get("volumeDevices")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+
+    // The pool: only volumes this sidecar mounts itself, mounts before devices.
+    for m in own_mounts.iter().chain(own_devices.iter()) {
+        let name = str_of(m, "name");
+        if volumes.iter().any(|v| str_of(v, "name") == name) {
+            continue;
+        }
+        if let Some(v) = set.volumes.iter().flatten().find(|v| v.name == name) {
+            volumes.push(serde_json::to_value(v).unwrap_or_else(|_| json!({"name": name})));
+        }
+    }
+
+    let (shared_mounts, subpath_envs) = if sc.shares_volumes() {
+        shared_mounts(app)
+    } else {
+        (vec![], vec![])
+    };
+    let transfer = transfer_envs(sc, pod, app);
+
+    // Own mounts first; a shared mount whose path the sidecar already uses (by a mount or a device) is dropped.
+    let mut used: BTreeSet<String> = own_mounts
+        .iter()
+        .map(|m| str_of(m, "mountPath").to_string())
+        .collect();
+    used.extend(
+        own_devices
+            .iter()
+            .map(|d| str_of(d, "devicePath").to_string()),
+    );
+    let mut mounts = own_mounts.clone();
+    for m in shared_mounts {
+        if used.insert(str_of(&m, "mountPath").to_string()) {
+            mounts.push(m);
+        }
+    }
+    if !mounts.is_empty() {
+        obj.insert("volumeMounts".into(), Value::Array(mounts.clone()));
+    }
+
+    if sc.shares_devices() {
+        let mut taken: BTreeSet<String> = own_devices
+            .iter()
+            .map(|d| str_of(d, "devicePath").to_string())
+            .collect();
+        taken.extend(mounts.iter().map(|m| str_of(m, "mountPath").to_string()));
+        let mut devices = own_devices.clone();
+        for d in app.iter().flat_map(|a| list(a, "volumeDevices")) {
+            if taken.insert(str_of(d, "devicePath").to_string()) {
+                devices.push(d.clone());
+            }
+        }
+        if !devices.is_empty() {
+            obj.insert("volumeDevices".into(), Value::Array(devices));
+        }
+    }
+
+    let mut env: Vec<Value> = obj
+        .get("env")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    // Kruise appends IS_INJECTED unconditionally; a user's own IS_INJECTED would then appear twice.
+    if !env.iter().any(|e| str_of(e, "name") == IS_INJECTED) {
+        env.push(json!({"name": IS_INJECTED, "value": "true"}));
+    }
+    for e in transfer.into_iter().chain(subpath_envs) {
+        if !env.iter().any(|x| str_of(x, "name") == str_of(&e, "name")) {
+            env.push(e);
+        }
+    }
+    obj.insert("env".into(), Value::Array(env));
+    Ok(c)
+}
+
+/// Every volumeMount of every app container, in Pod order, plus the env vars their `subPathExpr` use.
+fn shared_mounts(app: &[&Value]) -> (Vec<Value>, Vec<Value>) {
+    static VAR: OnceLock<Regex> = OnceLock::new();
+    let var = VAR
+        .get_or_init(|| Regex::new(r"\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)").expect("static regex"));
+    let (mut mounts, mut envs) = (Vec::new(), Vec::<Value>::new());
+    for a in app {
+        for m in list(a, "volumeMounts") {
+            mounts.push(m.clone());
+            for cap in var.captures_iter(str_of(m, "subPathExpr")) {
+                let name = &cap[1];
+                if let Some(e) = list(a, "env").iter().find(|e| str_of(e, "name") == name) {
+                    if !envs.iter().any(|x| str_of(x, "name") == name) {
+                        envs.push(e.clone());
+                    }
+                }
+            }
+        }
+    }
+    (mounts, envs)
+}
+
+fn transfer_envs(sc: &SidecarContainer, pod: &Value, app: &[&Value]) -> Vec<Value> {
+    let spec = pod.get("spec").unwrap_or(&Value::Null);
+    let _ = app;
+    let mut out = Vec::new();
+    for t in sc.transfer_env.iter().flatten() {
+        let mut names: BTreeSet<&str> = t.env_names.iter().flatten().map(String::as_str).collect();
+        if let Some(n) = t.env_name.as_deref().filter(|n| !n.is_empty()) {
+            names.insert(n);
+        }
+        let source = match t
+            .source_container_name_from
+            .as_ref()
+            .and_then(|f| f.field_ref.as_ref())
+        {
+            Some(f) => match fieldpath::extract(pod, &f.field_path) {
+                Some(name) => name,
+                None => continue,
+            },
+            None => t.source_container_name.clone().unwrap_or_default(),
+        };
+        // Any Pod container may be a source, as in Kruise (it builds the env map from all of them).
+        let Some(src) = list(spec, "containers")
+            .iter()
+            .find(|c| str_of(c, "name") == source)
+        else {
+            continue;
+        };
+        for n in names {
+            // The last definition of a name wins, as in Kruise's map.
+            if let Some(e) = list(src, "env")
+                .iter()
+                .rev()
+                .find(|e| str_of(e, "name") == n)
+            {
+                out.push(e.clone());
+            }
+        }
+    }
+    out
+}
+
+fn computed_resources(
+    rp: &ResourcesPolicy,
+    setting: &str,
+    spec: &Value,
+    own_names: &BTreeSet<&str>,
+) -> Result<Value, InjectError> {
+    let err = |message: String| InjectError::Setting {
+        field: "spec.containers".to_string(),
+        setting: format!("{setting}.resourcesPolicy"),
+        message,
+    };
+    let pattern = rp.target_containers_name_regex.as_deref().unwrap_or(".*");
+    let re = Regex::new(pattern).map_err(|e| err(format!("targetContainersNameRegex: {e}")))?;
+    let candidates = list(spec, "initContainers")
+        .iter()
+        .filter(|c| str_of(c, "restartPolicy") == "Always")
+        .chain(list(spec, "containers").iter());
+    let targets: Vec<&Value> = candidates
+        .filter(|c| !is_injected(c))
+        .filter(|c| {
+            let n = str_of(c, "name");
+            re.is_match(n) && !own_names.contains(n)
+        })
+        .map(|c| c.get("resources").unwrap_or(&Value::Null))
+        .collect();
+    if targets.is_empty() {
+        return Err(err(format!(
+            "no container of the Pod matches targetContainersNameRegex {pattern:?}"
+        )));
+    }
+    let mode = if rp.target_containers_mode == "max" {
+        TargetMode::Max
+    } else {
+        TargetMode::Sum
+    };
+    let e = &rp.resources_expr;
+    let exprs = ResourceExprs {
+        limits_cpu: e.limits.as_ref().and_then(|p| p.cpu.as_deref()),
+        limits_memory: e.limits.as_ref().and_then(|p| p.memory.as_deref()),
+        requests_cpu: e.requests.as_ref().and_then(|p| p.cpu.as_deref()),
+        requests_memory: e.requests.as_ref().and_then(|p| p.memory.as_deref()),
+    };
+    resources_expr::compute_resources(mode, &exprs, &targets).map_err(err)
+}
+
+/// `X` becomes `X-1` (working, the sidecar's image) and `X-2` (idle, `hotUpgradeEmptyImage`), each
+/// told its version through env vars that read the Pod's version annotations.
+fn hot_upgrade_pair(sc: &SidecarContainer, built: &Value) -> (Value, Value) {
+    let twin = |suffix: &str, image: Option<&str>| {
+        let mut c = built.clone();
+        let name = format!("{}-{suffix}", sc.name());
+        if let Value::Object(o) = &mut c {
+            o.insert("name".into(), Value::String(name.clone()));
+            if let Some(img) = image {
+                o.insert("image".into(), Value::String(img.to_string()));
+            }
+            let mut env: Vec<Value> = o
+                .get("env")
+                .and_then(Value::as_array)
+                .map(|e| {
+                    e.iter()
+                        .filter(|e| {
+                            !matches!(
+                                str_of(e, "name"),
+                                SIDECARSET_VERSION | SIDECARSET_VERSION_ALT
+                            )
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (var, key) in [
+                (SIDECARSET_VERSION, annotations::version_key(&name)),
+                (SIDECARSET_VERSION_ALT, annotations::version_alt_key(&name)),
+            ] {
+                let mut field_ref = Map::new();
+                field_ref.insert(
+                    "fieldPath".into(),
+                    Value::String(format!("metadata.annotations['{key}']")),
+                );
+                env.push(json!({"name": var, "valueFrom": {"fieldRef": field_ref}}));
+            }
+            o.insert("env".into(), Value::Array(env));
+        }
+        c
+    };
+    (
+        twin("1", None),
+        twin("2", sc.upgrade_strategy.hot_upgrade_empty_image.as_deref()),
+    )
+}

@@ -1,0 +1,144 @@
+//! Label selectors: matching (`metav1.LabelSelectorAsSelector` semantics) and validation.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+use crate::error::SettingsErrors;
+use crate::names;
+
+pub type Labels = BTreeMap<String, String>;
+
+/// True when the selector has no requirement at all. Kruise treats an empty `selector` as matching
+/// nothing (and validation rejects it), while a general empty selector would match everything.
+pub fn is_empty(s: &LabelSelector) -> bool {
+    s.match_labels.as_ref().is_none_or(BTreeMap::is_empty)
+        && s.match_expressions.as_ref().is_none_or(Vec::is_empty)
+}
+
+/// Whether `labels` satisfy every requirement of `s`. An invalid operator matches nothing: validation
+/// rejects it up front, and failing closed keeps a bad selector from injecting everywhere.
+pub fn matches(s: &LabelSelector, labels: &Labels) -> bool {
+    let by_labels = s
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    by_labels
+        && s.match_expressions.iter().flatten().all(|e| {
+            let values = e.values.as_deref().unwrap_or(&[]);
+            let have = labels.get(&e.key);
+            match e.operator.as_str() {
+                "In" => have.is_some_and(|v| values.contains(v)),
+                "NotIn" => have.is_none_or(|v| !values.contains(v)),
+                "Exists" => have.is_some(),
+                "DoesNotExist" => have.is_none(),
+                _ => false,
+            }
+        })
+}
+
+/// Kubernetes' `ValidateLabelSelector`: keys are qualified names, values label values, operators known,
+/// In/NotIn with values and Exists/DoesNotExist without.
+pub fn validate(s: &LabelSelector, path: &str, errs: &mut SettingsErrors) {
+    for (k, v) in s.match_labels.iter().flatten() {
+        if let Err(m) = names::qualified_name(k) {
+            errs.push(format!("{path}.matchLabels"), format!("key {m}"));
+        }
+        if let Err(m) = names::label_value(v) {
+            errs.push(format!("{path}.matchLabels[{k}]"), m);
+        }
+    }
+    for (i, e) in s.match_expressions.iter().flatten().enumerate() {
+        let p = format!("{path}.matchExpressions[{i}]");
+        if let Err(m) = names::qualified_name(&e.key) {
+            errs.push(format!("{p}.key"), m);
+        }
+        let n = e.values.as_ref().map_or(0, Vec::len);
+        match e.operator.as_str() {
+            "In" | "NotIn" => {
+                if n == 0 {
+                    errs.push(
+                        format!("{p}.values"),
+                        format!("must be non-empty when operator is {}", e.operator),
+                    );
+                }
+            }
+            "Exists" | "DoesNotExist" => {
+                if n != 0 {
+                    errs.push(
+                        format!("{p}.values"),
+                        format!("must be empty when operator is {}", e.operator),
+                    );
+                }
+            }
+            other => errs.push(
+                format!("{p}.operator"),
+                format!("must be In, NotIn, Exists or DoesNotExist, got {other:?}"),
+            ),
+        }
+        for (j, v) in e.values.iter().flatten().enumerate() {
+            if let Err(m) = names::label_value(v) {
+                errs.push(format!("{p}.values[{j}]"), m);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sel(v: serde_json::Value) -> LabelSelector {
+        serde_json::from_value(v).unwrap()
+    }
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn match_labels_and_expressions() {
+        let s = sel(json!({"matchLabels": {"app": "web"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
+                                 {"key": "skip", "operator": "DoesNotExist"},
+                                 {"key": "env", "operator": "NotIn", "values": ["prod"]}]}));
+        assert!(matches(&s, &labels(&[("app", "web"), ("tier", "a")])));
+        assert!(!matches(&s, &labels(&[("app", "web"), ("tier", "c")])));
+        assert!(!matches(
+            &s,
+            &labels(&[("app", "web"), ("tier", "a"), ("skip", "")])
+        ));
+        assert!(!matches(
+            &s,
+            &labels(&[("app", "web"), ("tier", "a"), ("env", "prod")])
+        ));
+        assert!(matches(
+            &s,
+            &labels(&[("app", "web"), ("tier", "b"), ("env", "dev")])
+        ));
+        assert!(!matches(&s, &labels(&[("tier", "a")])));
+    }
+
+    #[test]
+    fn unknown_operator_matches_nothing_and_is_reported() {
+        let s = sel(json!({"matchExpressions": [{"key": "a", "operator": "Exist"}]}));
+        assert!(!matches(&s, &labels(&[("a", "1")])));
+        let mut errs = SettingsErrors::default();
+        validate(&s, "selector", &mut errs);
+        assert_eq!(
+            errs.to_string(),
+            "selector.matchExpressions[0].operator: must be In, NotIn, Exists or DoesNotExist, got \"Exist\""
+        );
+    }
+
+    #[test]
+    fn emptiness() {
+        assert!(is_empty(&sel(json!({}))));
+        assert!(is_empty(&sel(json!({"matchLabels": {}}))));
+        assert!(!is_empty(&sel(json!({"matchLabels": {"a": "b"}}))));
+    }
+}

@@ -1,0 +1,72 @@
+//! A SidecarSet ready to use: settings parsed, defaulted, validated and hashed once.
+
+use serde_json::Value;
+
+use crate::error::SettingsErrors;
+use crate::settings::{Settings, SidecarContainer};
+use crate::{defaults, hash, validation};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SidecarSet {
+    settings: Settings,
+    hash: String,
+    hash_without_image: String,
+}
+
+impl SidecarSet {
+    /// Parses, defaults (as Kruise's SidecarSet webhook does) and validates a settings document.
+    pub fn new(value: &Value) -> Result<Self, SettingsErrors> {
+        let mut settings = Settings::parse(value)?;
+        defaults::apply(&mut settings);
+        let mut errs = SettingsErrors::default();
+        validation::validate(&settings, &mut errs);
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        Ok(Self::from_defaulted(settings))
+    }
+
+    /// Wraps settings that are already defaulted and valid (the reconciler re-reads what it validated).
+    pub fn from_defaulted(settings: Settings) -> Self {
+        let (containers, init) = hash_inputs(&settings);
+        let hash = hash::sidecarset_hash(containers.as_deref(), init.as_deref());
+        let hash_without_image =
+            hash::sidecarset_hash_without_image(containers.as_deref(), init.as_deref());
+        Self {
+            settings,
+            hash,
+            hash_without_image,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+    /// Kruise's `kruise.io/sidecarset-hash` of the defaulted containers.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+    /// The same hash with every image blanked: equal before and after an image-only change.
+    pub fn hash_without_image(&self) -> &str {
+        &self.hash_without_image
+    }
+    /// Whether matching a Pod needs its Namespace's labels.
+    pub fn needs_namespace_labels(&self) -> bool {
+        self.settings.namespace_selector.is_some()
+    }
+}
+
+fn to_values(list: &Option<Vec<SidecarContainer>>) -> Option<Vec<Value>> {
+    list.as_ref().map(|l| {
+        l.iter()
+            .filter_map(|c| serde_json::to_value(c).ok())
+            .collect()
+    })
+}
+
+fn hash_inputs(s: &Settings) -> (Option<Vec<Value>>, Option<Vec<Value>>) {
+    (to_values(&s.containers), to_values(&s.init_containers))
+}

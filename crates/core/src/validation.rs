@@ -1,0 +1,705 @@
+//! Settings validation: the rules of Kruise's SidecarSet validating webhook that apply to one set
+//! (semantics §6 items 1, 3-11), the checks Kruise leaves out (§10.2), and the part of Kubernetes'
+//! Pod-create validation that a sidecar definition can break on its own (§6 item 10).
+//!
+//! Runs on the defaulted settings, as Kruise's webhook does. Every problem is collected.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::{Container, Probe, Volume};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::error::SettingsErrors;
+use crate::quantity::Quantity;
+use crate::settings::*;
+use crate::{names, resources_expr, selector};
+
+pub fn validate(s: &Settings, errs: &mut SettingsErrors) {
+    name(&s.name, errs);
+    match &s.selector {
+        None => errs.push(
+            "selector",
+            "required: a label selector choosing the Pods to inject (e.g. matchLabels)",
+        ),
+        Some(sel) if selector::is_empty(sel) => errs.push(
+            "selector",
+            "must not be empty: an empty selector would match nothing (as in Kruise)",
+        ),
+        Some(sel) => selector::validate(sel, "selector", errs),
+    }
+    if let Some(sel) = &s.namespace_selector {
+        if selector::is_empty(sel) {
+            errs.push(
+                "namespaceSelector",
+                "must not be empty when set; leave it out to match every namespace",
+            );
+        } else {
+            selector::validate(sel, "namespaceSelector", errs);
+        }
+    }
+    if s.injection_strategy.revision.is_some() {
+        errs.push(
+            "injectionStrategy.revision",
+            "is not supported yet: injecting a historic revision needs the revision history, which this policy does not keep yet; remove it to inject the current settings",
+        );
+    }
+    update_strategy(&s.update_strategy, errs);
+    let no_init = s.init_containers.as_ref().is_none_or(Vec::is_empty);
+    let no_containers = s.containers.as_ref().is_none_or(Vec::is_empty);
+    if no_init && no_containers {
+        errs.push(
+            "containers",
+            "at least one of containers or initContainers is required",
+        );
+    }
+    let volumes = volumes(s.volumes.as_deref().unwrap_or(&[]), errs);
+    let mut seen_names: BTreeMap<String, String> = BTreeMap::new();
+    for (list, items, init) in [
+        (
+            "initContainers",
+            s.init_containers.as_deref().unwrap_or(&[]),
+            true,
+        ),
+        ("containers", s.containers.as_deref().unwrap_or(&[]), false),
+    ] {
+        for (i, c) in items.iter().enumerate() {
+            let path = format!("{list}[{i}]");
+            sidecar_container(c, &path, init, &volumes, errs);
+            for n in injected_names(c) {
+                if let Some(first) = seen_names.insert(n.clone(), path.clone()) {
+                    errs.push(format!("{path}.name"), format!("{n:?} is already used by {first}: container names must be unique across containers and initContainers"));
+                }
+            }
+        }
+    }
+    for (i, r) in s.image_pull_secrets.iter().flatten().enumerate() {
+        if r.name.is_empty() {
+            errs.push(
+                format!("imagePullSecrets[{i}].name"),
+                "required: the name of a Secret in the Pod's namespace",
+            );
+        }
+    }
+    if let Some(n) = s.revision_history_limit.filter(|n| *n < 0) {
+        errs.push(
+            "revisionHistoryLimit",
+            format!("must be 0 or more, got {n}"),
+        );
+    }
+    if let Some(v) = s.custom_version.as_deref().filter(|v| !v.is_empty()) {
+        if let Err(m) = names::label_value(v) {
+            errs.push(
+                "customVersion",
+                format!("is copied into a label, so it {m}"),
+            );
+        }
+    }
+    patch_pod_metadata(s, errs);
+}
+
+/// The names a sidecar occupies in a Pod: both twins for a hot-upgrade container.
+fn injected_names(c: &SidecarContainer) -> Vec<String> {
+    if c.is_hot_upgrade() {
+        vec![format!("{}-1", c.name()), format!("{}-2", c.name())]
+    } else {
+        vec![c.name().to_string()]
+    }
+}
+
+fn name(n: &str, errs: &mut SettingsErrors) {
+    if n.is_empty() {
+        errs.push(
+            "name",
+            "required: the SidecarSet's name, which keys the Pod annotations (e.g. \"filebeat\")",
+        );
+    } else if n.len() > 63 || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        errs.push("name", format!("must be at most 63 letters, digits or '-' (Kruise's SidecarSet name rule), got {n:?}"));
+    }
+}
+
+fn int_or_percent(v: &IntOrString, path: &str, errs: &mut SettingsErrors) {
+    match v {
+        IntOrString::Int(n) if *n < 0 => errs.push(path, format!("must be 0 or more, got {n}")),
+        IntOrString::Int(_) => {}
+        IntOrString::String(s) => {
+            let ok = s
+                .strip_suffix('%')
+                .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()));
+            if !ok {
+                errs.push(
+                    path,
+                    format!(
+                        "must be a non-negative integer or a percentage like \"10%\", got {s:?}"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn is_zero(v: &IntOrString) -> bool {
+    // Kruise: any string form counts as set, even "0%".
+    matches!(v, IntOrString::Int(0))
+}
+
+fn update_strategy(u: &UpdateStrategy, errs: &mut SettingsErrors) {
+    let t = u.type_.as_deref().unwrap_or(ROLLING_UPDATE);
+    match t {
+        NOT_UPDATE => return,
+        ROLLING_UPDATE => {}
+        other => {
+            errs.push(
+                "updateStrategy.type",
+                format!("must be RollingUpdate or NotUpdate, got {other:?}"),
+            );
+            return;
+        }
+    }
+    if let Some(sel) = &u.selector {
+        if u.partition.as_ref().is_some_and(|p| !is_zero(p)) {
+            errs.push(
+                "updateStrategy.partition",
+                "cannot be used together with updateStrategy.selector: use one or the other",
+            );
+        }
+        if selector::is_empty(sel) {
+            errs.push(
+                "updateStrategy.selector",
+                "must not be empty when set; leave it out to upgrade every matched Pod",
+            );
+        } else {
+            selector::validate(sel, "updateStrategy.selector", errs);
+        }
+    }
+    if let Some(p) = &u.partition {
+        int_or_percent(p, "updateStrategy.partition", errs);
+    }
+    if let Some(m) = &u.max_unavailable {
+        int_or_percent(m, "updateStrategy.maxUnavailable", errs);
+    }
+    if let Some(ps) = &u.priority_strategy {
+        if ps.weight_priority.is_some() && ps.order_priority.is_some() {
+            errs.push(
+                "updateStrategy.priorityStrategy",
+                "set weightPriority or orderPriority, not both",
+            );
+        }
+        for (i, w) in ps.weight_priority.iter().flatten().enumerate() {
+            let p = format!("updateStrategy.priorityStrategy.weightPriority[{i}]");
+            if !(0..=100).contains(&w.weight) {
+                errs.push(
+                    format!("{p}.weight"),
+                    format!("must be between 0 and 100, got {}", w.weight),
+                );
+            }
+            if selector::is_empty(&w.match_selector) {
+                errs.push(
+                    format!("{p}.matchSelector"),
+                    "required and must not be empty",
+                );
+            } else {
+                selector::validate(&w.match_selector, &format!("{p}.matchSelector"), errs);
+            }
+        }
+        for (i, o) in ps.order_priority.iter().flatten().enumerate() {
+            let p = format!("updateStrategy.priorityStrategy.orderPriority[{i}].orderedKey");
+            if o.ordered_key.is_empty() {
+                errs.push(p, "required: a label key whose value orders the Pods");
+            } else if let Err(m) = names::qualified_name(&o.ordered_key) {
+                errs.push(p, m);
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (i, t) in u.scatter_strategy.iter().flatten().enumerate() {
+        let p = format!("updateStrategy.scatterStrategy[{i}]");
+        if t.key.is_empty() {
+            errs.push(format!("{p}.key"), "required: a Pod label key");
+        }
+        if !seen.insert((t.key.clone(), t.value.clone())) {
+            errs.push(p, format!("duplicate term {}={}", t.key, t.value));
+        }
+    }
+}
+
+fn volumes(vs: &[Volume], errs: &mut SettingsErrors) -> BTreeSet<String> {
+    let mut names_seen = BTreeSet::new();
+    for (i, v) in vs.iter().enumerate() {
+        let p = format!("volumes[{i}]");
+        if let Err(m) = names::dns1123_label(&v.name) {
+            errs.push(format!("{p}.name"), m);
+        }
+        if !names_seen.insert(v.name.clone()) {
+            errs.push(
+                format!("{p}.name"),
+                format!("duplicate volume name {:?}", v.name),
+            );
+        }
+        let sources = serde_json::to_value(v)
+            .ok()
+            .and_then(|j| {
+                j.as_object().map(|o| {
+                    o.keys()
+                        .filter(|k| *k != "name")
+                        .cloned()
+                        .collect::<Vec<_>>()
+                })
+            })
+            .unwrap_or_default();
+        if sources.len() > 1 {
+            errs.push(
+                &p,
+                format!(
+                    "must have exactly one volume source, got {}",
+                    sources.join(", ")
+                ),
+            );
+        }
+    }
+    names_seen
+}
+
+fn sidecar_container(
+    c: &SidecarContainer,
+    path: &str,
+    init: bool,
+    volumes: &BTreeSet<String>,
+    errs: &mut SettingsErrors,
+) {
+    match c.pod_inject_policy.as_deref() {
+        Some(BEFORE_APP_CONTAINER | AFTER_APP_CONTAINER) | None => {}
+        Some(other) => errs.push(
+            format!("{path}.podInjectPolicy"),
+            format!("must be BeforeAppContainer or AfterAppContainer, got {other:?}"),
+        ),
+    }
+    match c.upgrade_strategy.upgrade_type.as_deref() {
+        Some(COLD_UPGRADE) | None => {}
+        Some(HOT_UPGRADE) => {
+            if c.upgrade_strategy
+                .hot_upgrade_empty_image
+                .as_deref()
+                .unwrap_or("")
+                .is_empty()
+            {
+                errs.push(
+                    format!("{path}.upgradeStrategy.hotUpgradeEmptyImage"),
+                    "required with upgradeType HotUpgrade: the image the idle twin runs (it must start and do nothing)",
+                );
+            }
+        }
+        Some(other) => errs.push(
+            format!("{path}.upgradeStrategy.upgradeType"),
+            format!("must be ColdUpgrade or HotUpgrade, got {other:?}"),
+        ),
+    }
+    share_policy(
+        c.share_volume_policy.type_.as_deref(),
+        &format!("{path}.shareVolumePolicy.type"),
+        errs,
+    );
+    if let Some(p) = &c.share_volume_device_policy {
+        share_policy(
+            p.type_.as_deref(),
+            &format!("{path}.shareVolumeDevicePolicy.type"),
+            errs,
+        );
+    }
+    for (i, t) in c.transfer_env.iter().flatten().enumerate() {
+        transfer_env(t, &format!("{path}.transferEnv[{i}]"), errs);
+    }
+    if let Some(rp) = &c.resources_policy {
+        resources_policy(c, rp, &format!("{path}.resourcesPolicy"), init, errs);
+    }
+    container(&c.container, path, init, volumes, errs);
+}
+
+fn share_policy(v: Option<&str>, path: &str, errs: &mut SettingsErrors) {
+    match v {
+        Some(SHARE_ENABLED | SHARE_DISABLED) | None => {}
+        Some(other) => errs.push(path, format!("must be enabled or disabled, got {other:?}")),
+    }
+}
+
+fn transfer_env(t: &TransferEnvVar, path: &str, errs: &mut SettingsErrors) {
+    let has_name = t.env_name.as_deref().is_some_and(|n| !n.is_empty())
+        || t.env_names
+            .as_ref()
+            .is_some_and(|n| n.iter().any(|n| !n.is_empty()));
+    if !has_name {
+        errs.push(
+            path,
+            "set envName or envNames: the variables to copy from the source container",
+        );
+    }
+    match &t.source_container_name_from {
+        Some(from) => match &from.field_ref {
+            None => errs.push(
+                format!("{path}.sourceContainerNameFrom.fieldRef"),
+                "required: e.g. {fieldPath: \"metadata.labels['app-container']\"}",
+            ),
+            Some(f) => {
+                let p = format!("{path}.sourceContainerNameFrom.fieldRef");
+                if f.api_version.as_deref().unwrap_or("v1") != "v1" {
+                    errs.push(
+                        format!("{p}.apiVersion"),
+                        format!(
+                            "must be v1, got {:?}",
+                            f.api_version.as_deref().unwrap_or("")
+                        ),
+                    );
+                }
+                if let Err(m) = crate::fieldpath::parse_metadata_key_path(&f.field_path) {
+                    errs.push(format!("{p}.fieldPath"), m);
+                }
+            }
+        },
+        None => {
+            if t.source_container_name.as_deref().unwrap_or("").is_empty() {
+                errs.push(path, "set sourceContainerName or sourceContainerNameFrom: the app container to copy from");
+            }
+        }
+    }
+}
+
+fn resources_policy(
+    c: &SidecarContainer,
+    rp: &ResourcesPolicy,
+    path: &str,
+    init: bool,
+    errs: &mut SettingsErrors,
+) {
+    if init && !c.is_native_sidecar() {
+        errs.push(
+            path,
+            "is only allowed on initContainers with restartPolicy: Always (native sidecars)",
+        );
+    }
+    let r = c.container.resources.as_ref();
+    if r.is_some_and(|r| {
+        r.limits.as_ref().is_some_and(|l| !l.is_empty())
+            || r.requests.as_ref().is_some_and(|l| !l.is_empty())
+    }) {
+        errs.push(path, "cannot be used together with resources.limits or resources.requests: the policy computes them");
+    }
+    if rp.target_containers_mode != "sum" && rp.target_containers_mode != "max" {
+        errs.push(
+            format!("{path}.targetContainersMode"),
+            format!("must be sum or max, got {:?}", rp.target_containers_mode),
+        );
+    }
+    let re = rp.target_containers_name_regex.as_deref().unwrap_or(".*");
+    if re.is_empty() {
+        errs.push(
+            format!("{path}.targetContainersNameRegex"),
+            "must not be empty (leave it out for \".*\")",
+        );
+    } else if let Err(e) = regex::Regex::new(re) {
+        errs.push(
+            format!("{path}.targetContainersNameRegex"),
+            format!("is not a valid regular expression: {e}"),
+        );
+    }
+    let e = &rp.resources_expr;
+    let mut any = false;
+    for (kind, pair) in [("limits", &e.limits), ("requests", &e.requests)] {
+        for (res, expr) in [
+            ("cpu", pair.as_ref().and_then(|p| p.cpu.as_deref())),
+            ("memory", pair.as_ref().and_then(|p| p.memory.as_deref())),
+        ] {
+            if let Some(x) = expr.filter(|x| !x.is_empty()) {
+                any = true;
+                if let Err(m) = resources_expr::validate_expr(x) {
+                    errs.push(format!("{path}.resourcesExpr.{kind}.{res}"), m);
+                }
+            }
+        }
+    }
+    if !any {
+        errs.push(
+            format!("{path}.resourcesExpr"),
+            "set at least one of limits or requests (cpu or memory expressions)",
+        );
+    }
+}
+
+const PULL_POLICIES: &[&str] = &["Always", "Never", "IfNotPresent"];
+
+/// The part of Kubernetes' container validation a sidecar definition can break on its own.
+fn container(
+    c: &Container,
+    path: &str,
+    init: bool,
+    volumes: &BTreeSet<String>,
+    errs: &mut SettingsErrors,
+) {
+    if let Err(m) = names::dns1123_label(&c.name) {
+        errs.push(format!("{path}.name"), m);
+    }
+    if c.image.as_deref().unwrap_or("").trim().is_empty() {
+        errs.push(format!("{path}.image"), "required: the sidecar's image");
+    }
+    if let Some(p) = c
+        .image_pull_policy
+        .as_deref()
+        .filter(|p| !PULL_POLICIES.contains(p))
+    {
+        errs.push(
+            format!("{path}.imagePullPolicy"),
+            format!("must be Always, Never or IfNotPresent, got {p:?}"),
+        );
+    }
+    if let Some(p) = c
+        .termination_message_policy
+        .as_deref()
+        .filter(|p| *p != "File" && *p != "FallbackToLogsOnError")
+    {
+        errs.push(
+            format!("{path}.terminationMessagePolicy"),
+            format!("must be File or FallbackToLogsOnError, got {p:?}"),
+        );
+    }
+    match (init, c.restart_policy.as_deref()) {
+        (_, None) | (true, Some("Always")) => {}
+        (true, Some(other)) => errs.push(
+            format!("{path}.restartPolicy"),
+            format!("must be Always (a native sidecar) or left out, got {other:?}"),
+        ),
+        (false, Some(_)) => errs.push(
+            format!("{path}.restartPolicy"),
+            "is only allowed on initContainers (as Always, for native sidecars)",
+        ),
+    }
+    let plain_init = init && c.restart_policy.as_deref() != Some("Always");
+    if plain_init {
+        for (field, set) in [
+            ("lifecycle", c.lifecycle.is_some()),
+            ("livenessProbe", c.liveness_probe.is_some()),
+            ("readinessProbe", c.readiness_probe.is_some()),
+            ("startupProbe", c.startup_probe.is_some()),
+        ] {
+            if set {
+                errs.push(
+                    format!("{path}.{field}"),
+                    "is not allowed on an init container unless restartPolicy is Always",
+                );
+            }
+        }
+    }
+    for (field, p, liveness_like) in [
+        ("livenessProbe", &c.liveness_probe, true),
+        ("readinessProbe", &c.readiness_probe, false),
+        ("startupProbe", &c.startup_probe, true),
+    ] {
+        if let Some(p) = p {
+            probe(p, &format!("{path}.{field}"), liveness_like, errs);
+        }
+    }
+    let mut port_names = BTreeSet::new();
+    for (i, p) in c.ports.iter().flatten().enumerate() {
+        let pp = format!("{path}.ports[{i}]");
+        if !(1..=65535).contains(&p.container_port) {
+            errs.push(
+                format!("{pp}.containerPort"),
+                format!("must be between 1 and 65535, got {}", p.container_port),
+            );
+        }
+        if let Some(h) = p.host_port.filter(|h| !(0..=65535).contains(h)) {
+            errs.push(
+                format!("{pp}.hostPort"),
+                format!("must be between 1 and 65535, got {h}"),
+            );
+        }
+        if let Some(proto) = p
+            .protocol
+            .as_deref()
+            .filter(|x| !["TCP", "UDP", "SCTP"].contains(x))
+        {
+            errs.push(
+                format!("{pp}.protocol"),
+                format!("must be TCP, UDP or SCTP, got {proto:?}"),
+            );
+        }
+        if let Some(n) = p.name.as_deref().filter(|n| !n.is_empty()) {
+            let ok = n.len() <= 15
+                && n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && n.chars().any(|c| c.is_ascii_lowercase())
+                && !n.starts_with('-')
+                && !n.ends_with('-')
+                && !n.contains("--");
+            if !ok {
+                errs.push(format!("{pp}.name"), format!("must be an IANA service name (at most 15 lower-case letters, digits or '-', with a letter), got {n:?}"));
+            }
+            if !port_names.insert(n.to_string()) {
+                errs.push(format!("{pp}.name"), format!("duplicate port name {n:?}"));
+            }
+        }
+    }
+    for (i, e) in c.env.iter().flatten().enumerate() {
+        if let Err(m) = names::env_var_name(&e.name) {
+            errs.push(format!("{path}.env[{i}].name"), m);
+        }
+    }
+    if let Some(r) = &c.resources {
+        let mut parsed: BTreeMap<(&str, &str), Quantity> = BTreeMap::new();
+        for (kind, list) in [("limits", &r.limits), ("requests", &r.requests)] {
+            for (res, q) in list.iter().flatten() {
+                match Quantity::parse(&q.0) {
+                    Ok(v) => {
+                        parsed.insert((kind, res.as_str()), v);
+                    }
+                    Err(e) => errs.push(format!("{path}.resources.{kind}.{res}"), e.to_string()),
+                }
+            }
+        }
+        for ((kind, res), req) in &parsed {
+            if *kind == "requests" {
+                if let Some(lim) = parsed.get(&("limits", res)) {
+                    if req > lim {
+                        errs.push(
+                            format!("{path}.resources.requests.{res}"),
+                            format!(
+                                "must be less than or equal to the {res} limit ({})",
+                                lim.canonical()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let mut mount_paths = BTreeSet::new();
+    for (i, m) in c.volume_mounts.iter().flatten().enumerate() {
+        let mp = format!("{path}.volumeMounts[{i}]");
+        if !volumes.contains(&m.name) {
+            errs.push(format!("{mp}.name"), format!("volume {:?} is not declared in volumes: declare it there (a Pod volume of the same name wins at injection)", m.name));
+        }
+        if m.mount_path.is_empty() {
+            errs.push(format!("{mp}.mountPath"), "required");
+        } else if !mount_paths.insert(m.mount_path.clone()) {
+            errs.push(
+                format!("{mp}.mountPath"),
+                format!("{:?} is mounted twice", m.mount_path),
+            );
+        }
+        if m.sub_path.as_deref().is_some_and(|s| !s.is_empty())
+            && m.sub_path_expr.as_deref().is_some_and(|s| !s.is_empty())
+        {
+            errs.push(&mp, "subPath and subPathExpr are mutually exclusive");
+        }
+    }
+    for (i, d) in c.volume_devices.iter().flatten().enumerate() {
+        let dp = format!("{path}.volumeDevices[{i}]");
+        if !volumes.contains(&d.name) {
+            errs.push(
+                format!("{dp}.name"),
+                format!("volume {:?} is not declared in volumes", d.name),
+            );
+        }
+        if d.device_path.is_empty() {
+            errs.push(format!("{dp}.devicePath"), "required");
+        } else if mount_paths.contains(&d.device_path) {
+            errs.push(
+                format!("{dp}.devicePath"),
+                format!("{:?} is already used by a volumeMount", d.device_path),
+            );
+        }
+    }
+}
+
+fn probe(p: &Probe, path: &str, liveness_like: bool, errs: &mut SettingsErrors) {
+    let handlers = [
+        p.exec.is_some(),
+        p.http_get.is_some(),
+        p.tcp_socket.is_some(),
+        p.grpc.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if handlers != 1 {
+        errs.push(
+            path,
+            format!("must have exactly one of exec, httpGet, tcpSocket or grpc, got {handlers}"),
+        );
+    }
+    for (f, v) in [
+        ("initialDelaySeconds", p.initial_delay_seconds),
+        ("timeoutSeconds", p.timeout_seconds),
+        ("periodSeconds", p.period_seconds),
+        ("successThreshold", p.success_threshold),
+        ("failureThreshold", p.failure_threshold),
+    ] {
+        if let Some(v) = v.filter(|v| *v < 0) {
+            errs.push(format!("{path}.{f}"), format!("must be 0 or more, got {v}"));
+        }
+    }
+    if liveness_like && p.success_threshold.is_some_and(|s| s != 1) {
+        errs.push(
+            format!("{path}.successThreshold"),
+            "must be 1 for liveness and startup probes",
+        );
+    }
+}
+
+fn patch_pod_metadata(s: &Settings, errs: &mut SettingsErrors) {
+    let allowed: Vec<regex::Regex> = s
+        .allowed_patch_pod_metadata_keys
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, r)| match regex::Regex::new(r) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                errs.push(
+                    format!("allowedPatchPodMetadataKeys[{i}]"),
+                    format!("is not a valid regular expression: {e}"),
+                );
+                None
+            }
+        })
+        .collect();
+    let restrict = s
+        .allowed_patch_pod_metadata_keys
+        .as_ref()
+        .is_some_and(|l| !l.is_empty());
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, p) in s.patch_pod_metadata.iter().flatten().enumerate() {
+        let path = format!("patchPodMetadata[{i}]");
+        if p.annotations.is_empty() {
+            errs.push(
+                format!("{path}.annotations"),
+                "must have at least one annotation",
+            );
+        }
+        let policy = p.patch_policy.as_deref().unwrap_or(PATCH_RETAIN);
+        if ![PATCH_RETAIN, PATCH_OVERWRITE, PATCH_MERGE_JSON].contains(&policy) {
+            errs.push(
+                format!("{path}.patchPolicy"),
+                format!("must be Retain, Overwrite or MergePatchJson, got {policy:?}"),
+            );
+        }
+        for (k, v) in &p.annotations {
+            let kp = format!("{path}.annotations[{k}]");
+            if let Err(m) = names::qualified_name(k) {
+                errs.push(&kp, format!("key {m}"));
+            }
+            if let Some(first) = seen.insert(k, i) {
+                errs.push(&kp, format!("key is already patched by patchPodMetadata[{first}]: a key may appear in one entry only"));
+            }
+            if restrict && !allowed.iter().any(|re| re.is_match(k)) {
+                errs.push(&kp, "key is not allowed by allowedPatchPodMetadataKeys");
+            }
+            if policy == PATCH_MERGE_JSON {
+                match serde_json::from_str::<serde_json::Value>(v) {
+                    Ok(serde_json::Value::Null) => {
+                        errs.push(&kp, "a MergePatchJson value must not be null")
+                    }
+                    Ok(_) => {}
+                    Err(e) => errs.push(&kp, format!("a MergePatchJson value must be JSON: {e}")),
+                }
+            }
+        }
+    }
+}
