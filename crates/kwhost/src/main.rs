@@ -13,6 +13,9 @@ use kwhost::{
 };
 use serde_json::Value;
 
+/// Lets tests keep their compiled modules out of the user's cache.
+const CACHE_DIR_ENV: &str = "KWHOST_WASMTIME_CACHE_DIR";
+
 #[derive(Parser)]
 #[command(
     name = "kwhost",
@@ -53,7 +56,8 @@ struct RunArgs {
     /// Interrupt the policy after this many seconds, as policy-server does (kwctl has no limit).
     #[arg(long, value_name = "SECONDS")]
     timeout_seconds: Option<f64>,
-    /// Compile without wasmtime's on-disk cache of compiled modules.
+    /// Compile without wasmtime's on-disk cache of compiled modules (kept in
+    /// $KWHOST_WASMTIME_CACHE_DIR, or wasmtime's default directory).
     #[arg(long)]
     disable_wasmtime_cache: bool,
     /// Not supported: recording needs a cluster.
@@ -112,6 +116,8 @@ fn run(args: RunArgs) -> Result<(), Error> {
     let options = PolicyOptions {
         compilation_cache: if args.disable_wasmtime_cache {
             CompilationCache::Disabled
+        } else if let Some(dir) = std::env::var_os(CACHE_DIR_ENV) {
+            CompilationCache::Directory(dir.into())
         } else {
             CompilationCache::Default
         },

@@ -108,12 +108,12 @@ impl AdmissionResponse {
             (Some(mutated), Some(original)) => encode_patch(original, mutated),
             _ => None,
         };
-        let status = (response.message.is_some() || response.code.is_some()).then(|| {
+        let status = (response.message.is_some() || response.code.is_some()).then_some(
             AdmissionResponseStatus {
                 message: response.message,
                 code: response.code,
-            }
-        });
+            },
+        );
         Self {
             uid,
             allowed: response.accepted,
