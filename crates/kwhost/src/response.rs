@@ -209,6 +209,14 @@ mod tests {
         );
     }
 
+    /// kwctl's bytes depend on serde_json sorting object keys; a dependency that turns on
+    /// `preserve_order` for this build would silently change every patch.
+    #[test]
+    fn serde_json_sorts_keys_in_this_build() {
+        let value: Value = serde_json::from_str(r#"{"b":1,"a":2}"#).unwrap();
+        assert_eq!(value.to_string(), r#"{"a":2,"b":1}"#);
+    }
+
     #[test]
     fn mutating_a_delete_is_refused_without_code() {
         let r = AdmissionResponse::from_validation_response(
