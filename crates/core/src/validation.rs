@@ -703,3 +703,362 @@ fn patch_pod_metadata(s: &Settings, errs: &mut SettingsErrors) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::SidecarSet;
+
+    fn base() -> Value {
+        json!({"name": "log-agent", "selector": {"matchLabels": {"app": "web"}},
+               "containers": [{"name": "agent", "image": "busybox:1.36"}]})
+    }
+
+    /// Applies `patch` (a JSON merge patch) to a valid base and returns every error message.
+    fn errors_with(patch: Value) -> Vec<String> {
+        let mut s = base();
+        json_merge(&mut s, patch);
+        match SidecarSet::new(&s) {
+            Ok(_) => vec![],
+            Err(e) => e.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn json_merge(t: &mut Value, p: Value) {
+        match (t, p) {
+            (Value::Object(t), Value::Object(p)) => {
+                for (k, v) in p {
+                    if v.is_null() {
+                        t.remove(&k);
+                    } else {
+                        json_merge(t.entry(k).or_insert(Value::Null), v);
+                    }
+                }
+            }
+            (t, p) => *t = p,
+        }
+    }
+
+    #[track_caller]
+    fn expect(patch: Value, wanted: &str) {
+        let errs = errors_with(patch);
+        assert!(
+            errs.iter().any(|e| e == wanted),
+            "wanted {wanted:?} in {errs:#?}"
+        );
+    }
+
+    #[test]
+    fn the_base_is_valid() {
+        assert_eq!(errors_with(json!({})), Vec::<String>::new());
+    }
+
+    #[test]
+    fn name_rules() {
+        expect(
+            json!({"name": null}),
+            "name: required: the SidecarSet's name, which keys the Pod annotations (e.g. \"filebeat\")",
+        );
+        expect(
+            json!({"name": "a_b"}),
+            "name: must be at most 63 letters, digits or '-' (Kruise's SidecarSet name rule), got \"a_b\"",
+        );
+    }
+
+    #[test]
+    fn selector_rules() {
+        expect(
+            json!({"selector": null}),
+            "selector: required: a label selector choosing the Pods to inject (e.g. matchLabels)",
+        );
+        expect(
+            json!({"selector": {"matchLabels": null}}),
+            "selector: must not be empty: an empty selector would match nothing (as in Kruise)",
+        );
+        expect(
+            json!({"selector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}),
+            "selector.matchExpressions[0].values: must be non-empty when operator is In",
+        );
+        expect(
+            json!({"namespaceSelector": {}}),
+            "namespaceSelector: must not be empty when set; leave it out to match every namespace",
+        );
+    }
+
+    #[test]
+    fn revision_injection_is_refused_for_now() {
+        let errs = errors_with(json!({"injectionStrategy": {"revision": {"customVersion": "v1"}}}));
+        assert!(
+            errs[0].starts_with("injectionStrategy.revision: is not supported yet"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn update_strategy_rules() {
+        expect(
+            json!({"updateStrategy": {"type": "Rolling"}}),
+            "updateStrategy.type: must be RollingUpdate or NotUpdate, got \"Rolling\"",
+        );
+        expect(
+            json!({"updateStrategy": {"partition": 1, "selector": {"matchLabels": {"canary": "true"}}}}),
+            "updateStrategy.partition: cannot be used together with updateStrategy.selector: use one or the other",
+        );
+        assert_eq!(
+            errors_with(
+                json!({"updateStrategy": {"partition": 0, "selector": {"matchLabels": {"canary": "true"}}}})
+            ),
+            Vec::<String>::new()
+        );
+        expect(
+            json!({"updateStrategy": {"maxUnavailable": "ten"}}),
+            "updateStrategy.maxUnavailable: must be a non-negative integer or a percentage like \"10%\", got \"ten\"",
+        );
+        expect(
+            json!({"updateStrategy": {"partition": -1}}),
+            "updateStrategy.partition: must be 0 or more, got -1",
+        );
+        assert_eq!(
+            errors_with(json!({"updateStrategy": {"maxUnavailable": 0}})),
+            Vec::<String>::new(),
+            "0 is legal"
+        );
+        expect(
+            json!({"updateStrategy": {"priorityStrategy": {"weightPriority": [{"weight": 101, "matchSelector": {"matchLabels": {"a": "b"}}}], "orderPriority": [{"orderedKey": "x"}]}}}),
+            "updateStrategy.priorityStrategy: set weightPriority or orderPriority, not both",
+        );
+        expect(
+            json!({"updateStrategy": {"priorityStrategy": {"weightPriority": [{"weight": 101, "matchSelector": {"matchLabels": {"a": "b"}}}]}}}),
+            "updateStrategy.priorityStrategy.weightPriority[0].weight: must be between 0 and 100, got 101",
+        );
+        expect(
+            json!({"updateStrategy": {"priorityStrategy": {"orderPriority": [{"orderedKey": ""}]}}}),
+            "updateStrategy.priorityStrategy.orderPriority[0].orderedKey: required: a label key whose value orders the Pods",
+        );
+        expect(
+            json!({"updateStrategy": {"scatterStrategy": [{"key": "zone", "value": "a"}, {"key": "zone", "value": "a"}]}}),
+            "updateStrategy.scatterStrategy[1]: duplicate term zone=a",
+        );
+        // NotUpdate skips the rolling-update checks, as in Kruise.
+        assert_eq!(
+            errors_with(json!({"updateStrategy": {"type": "NotUpdate", "maxUnavailable": "ten"}})),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn needs_a_container() {
+        expect(
+            json!({"containers": []}),
+            "containers: at least one of containers or initContainers is required",
+        );
+    }
+
+    #[test]
+    fn sidecar_container_enums() {
+        expect(
+            json!({"containers": [{"name": "a", "image": "i"}, {"name": "b", "image": "i", "podInjectPolicy": "Sometimes"}]}),
+            "containers[1].podInjectPolicy: must be BeforeAppContainer or AfterAppContainer, got \"Sometimes\"",
+        );
+        expect(
+            json!({"containers": [{"name": "a", "image": "i", "shareVolumePolicy": {"type": "on"}}]}),
+            "containers[0].shareVolumePolicy.type: must be enabled or disabled, got \"on\"",
+        );
+        expect(
+            json!({"containers": [{"name": "a", "image": "i", "shareVolumeDevicePolicy": {"type": "Enabled"}}]}),
+            "containers[0].shareVolumeDevicePolicy.type: must be enabled or disabled, got \"Enabled\"",
+        );
+        expect(
+            json!({"containers": [{"name": "a", "image": "i", "upgradeStrategy": {"upgradeType": "Hot"}}]}),
+            "containers[0].upgradeStrategy.upgradeType: must be ColdUpgrade or HotUpgrade, got \"Hot\"",
+        );
+        expect(
+            json!({"containers": [{"name": "a", "image": "i", "upgradeStrategy": {"upgradeType": "HotUpgrade"}}]}),
+            "containers[0].upgradeStrategy.hotUpgradeEmptyImage: required with upgradeType HotUpgrade: the image the idle twin runs (it must start and do nothing)",
+        );
+    }
+
+    #[test]
+    fn transfer_env_rules() {
+        let c = |t: Value| json!({"containers": [{"name": "a", "image": "i", "transferEnv": [t]}]});
+        expect(
+            c(json!({"sourceContainerNameFrom": {}, "envName": "X"})),
+            "containers[0].transferEnv[0].sourceContainerNameFrom.fieldRef: required: e.g. {fieldPath: \"metadata.labels['app-container']\"}",
+        );
+        expect(
+            c(
+                json!({"sourceContainerNameFrom": {"fieldRef": {"fieldPath": "metadata.name"}}, "envName": "X"}),
+            ),
+            "containers[0].transferEnv[0].sourceContainerNameFrom.fieldRef.fieldPath: must be metadata.labels['<key>'] or metadata.annotations['<key>'], got \"metadata.name\"",
+        );
+        expect(
+            c(
+                json!({"sourceContainerNameFrom": {"fieldRef": {"apiVersion": "v2", "fieldPath": "metadata.labels['a']"}}, "envName": "X"}),
+            ),
+            "containers[0].transferEnv[0].sourceContainerNameFrom.fieldRef.apiVersion: must be v1, got \"v2\"",
+        );
+        expect(
+            c(json!({"envName": "X"})),
+            "containers[0].transferEnv[0]: set sourceContainerName or sourceContainerNameFrom: the app container to copy from",
+        );
+        expect(
+            c(json!({"sourceContainerName": "app"})),
+            "containers[0].transferEnv[0]: set envName or envNames: the variables to copy from the source container",
+        );
+    }
+
+    #[test]
+    fn resources_policy_rules() {
+        let rp = json!({"targetContainersMode": "avg", "targetContainersNameRegex": "(", "resourcesExpr": {}});
+        let errs = errors_with(
+            json!({"containers": [{"name": "a", "image": "i", "resources": {"limits": {"cpu": "1"}}, "resourcesPolicy": rp}]}),
+        );
+        let has = |s: &str| errs.iter().any(|e| e.starts_with(s));
+        assert!(
+            has("containers[0].resourcesPolicy: cannot be used together with resources.limits"),
+            "{errs:#?}"
+        );
+        assert!(
+            has(
+                "containers[0].resourcesPolicy.targetContainersMode: must be sum or max, got \"avg\""
+            ),
+            "{errs:#?}"
+        );
+        assert!(
+            has(
+                "containers[0].resourcesPolicy.targetContainersNameRegex: is not a valid regular expression"
+            ),
+            "{errs:#?}"
+        );
+        assert!(
+            has(
+                "containers[0].resourcesPolicy.resourcesExpr: set at least one of limits or requests"
+            ),
+            "{errs:#?}"
+        );
+        expect(
+            json!({"initContainers": [{"name": "b", "image": "i", "resourcesPolicy": {"targetContainersMode": "sum", "resourcesExpr": {"requests": {"cpu": "cpu"}}}}]}),
+            "initContainers[0].resourcesPolicy: is only allowed on initContainers with restartPolicy: Always (native sidecars)",
+        );
+    }
+
+    #[test]
+    fn container_rules_from_pod_validation() {
+        expect(
+            json!({"containers": [{"name": "Agent", "image": "i"}]}),
+            "containers[0].name: must be a DNS-1123 label (at most 63 lower-case letters, digits or '-', starting and ending with a letter or digit), got \"Agent\"",
+        );
+        expect(
+            json!({"containers": [{"name": "a"}]}),
+            "containers[0].image: required: the sidecar's image",
+        );
+        expect(
+            json!({"containers": [{"name": "a", "image": "i"}], "initContainers": [{"name": "a", "image": "i"}]}),
+            "containers[0].name: \"a\" is already used by initContainers[0]: container names must be unique across containers and initContainers",
+        );
+        expect(
+            json!({"containers": [{"name": "a", "image": "i", "upgradeStrategy": {"upgradeType": "HotUpgrade", "hotUpgradeEmptyImage": "e"}}, {"name": "a-2", "image": "i"}]}),
+            "containers[1].name: \"a-2\" is already used by containers[0]: container names must be unique across containers and initContainers",
+        );
+        expect(
+            json!({"containers": [{"name": "a", "image": "i", "volumeMounts": [{"name": "logs", "mountPath": "/l"}]}]}),
+            "containers[0].volumeMounts[0].name: volume \"logs\" is not declared in volumes: declare it there (a Pod volume of the same name wins at injection)",
+        );
+        expect(
+            json!({"containers": [{"name": "a", "image": "i", "imagePullPolicy": "Sometimes"}]}),
+            "containers[0].imagePullPolicy: must be Always, Never or IfNotPresent, got \"Sometimes\"",
+        );
+        expect(
+            json!({"containers": [{"name": "a", "image": "i", "restartPolicy": "Always"}]}),
+            "containers[0].restartPolicy: is only allowed on initContainers (as Always, for native sidecars)",
+        );
+        expect(
+            json!({"initContainers": [{"name": "b", "image": "i", "readinessProbe": {"exec": {"command": ["true"]}}}]}),
+            "initContainers[0].readinessProbe: is not allowed on an init container unless restartPolicy is Always",
+        );
+        expect(
+            json!({"containers": [{"name": "a", "image": "i", "livenessProbe": {}}]}),
+            "containers[0].livenessProbe: must have exactly one of exec, httpGet, tcpSocket or grpc, got 0",
+        );
+        expect(
+            json!({"containers": [{"name": "a", "image": "i", "ports": [{"containerPort": 0}]}]}),
+            "containers[0].ports[0].containerPort: must be between 1 and 65535, got 0",
+        );
+        expect(
+            json!({"volumes": [{"name": "v", "emptyDir": {}, "configMap": {"name": "c"}}]}),
+            "volumes[0]: must have exactly one volume source, got configMap, emptyDir",
+        );
+        expect(
+            json!({"containers": [{"name": "a", "image": "i", "resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "2"}}}]}),
+            "containers[0].resources.requests.cpu: must be less than or equal to the cpu limit (1)",
+        );
+    }
+
+    #[test]
+    fn native_sidecars_are_accepted_with_rolling_update() {
+        // Kruise refuses this ("The initContainer in-place upgrade is not currently supported"); our
+        // reconciler upgrades native sidecars in place.
+        assert_eq!(
+            errors_with(
+                json!({"initContainers": [{"name": "p", "image": "i", "restartPolicy": "Always"}]})
+            ),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn patch_pod_metadata_rules() {
+        expect(
+            json!({"patchPodMetadata": [{"annotations": {}}]}),
+            "patchPodMetadata[0].annotations: must have at least one annotation",
+        );
+        expect(
+            json!({"patchPodMetadata": [{"annotations": {"a": "1"}, "patchPolicy": "Merge"}]}),
+            "patchPodMetadata[0].patchPolicy: must be Retain, Overwrite or MergePatchJson, got \"Merge\"",
+        );
+        expect(
+            json!({"patchPodMetadata": [{"annotations": {"a": "1"}}, {"annotations": {"a": "2"}}]}),
+            "patchPodMetadata[1].annotations[a]: key is already patched by patchPodMetadata[0]: a key may appear in one entry only",
+        );
+        expect(
+            json!({"patchPodMetadata": [{"annotations": {"a": "{"}, "patchPolicy": "MergePatchJson"}]}),
+            "patchPodMetadata[0].annotations[a]: a MergePatchJson value must be JSON: EOF while parsing an object at line 1 column 1",
+        );
+        expect(
+            json!({"allowedPatchPodMetadataKeys": ["^example\\.com/"], "patchPodMetadata": [{"annotations": {"other.io/x": "1"}}]}),
+            "patchPodMetadata[0].annotations[other.io/x]: key is not allowed by allowedPatchPodMetadataKeys",
+        );
+        assert_eq!(
+            errors_with(
+                json!({"allowedPatchPodMetadataKeys": ["^example\\.com/"], "patchPodMetadata": [{"annotations": {"example.com/x": "1"}}]})
+            ),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn values_kruise_leaves_unchecked() {
+        expect(
+            json!({"revisionHistoryLimit": -1}),
+            "revisionHistoryLimit: must be 0 or more, got -1",
+        );
+        expect(
+            json!({"customVersion": "v 1"}),
+            "customVersion: is copied into a label, so it must be a label value (empty, or at most 63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric), got \"v 1\"",
+        );
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once() {
+        let errs = errors_with(
+            json!({"name": null, "selector": null, "containers": [{"name": "A", "podInjectPolicy": "x"}], "bogus": 1}),
+        );
+        assert!(errs.len() >= 1, "{errs:#?}");
+        // Unknown keys stop before value checks (the document's shape is wrong), and are all reported.
+        let errs = errors_with(
+            json!({"name": null, "selector": null, "containers": [{"name": "A", "podInjectPolicy": "x"}]}),
+        );
+        assert!(errs.len() >= 5, "{errs:#?}");
+    }
+}

@@ -169,6 +169,7 @@ pub fn inject(set: &SidecarSet, pod: &Value, ctx: &PodContext<'_>) -> Result<Out
             message: "must be an object".into(),
         })?;
 
+    check_cross_list_names(spec, &built)?;
     if !built.init_containers.is_empty() {
         let mut init = built.init_containers;
         // Kruise always sorts injected init containers by name (stable).
@@ -293,6 +294,43 @@ fn existing_hashes(
             message: "must be a string".into(),
         }),
     }
+}
+
+/// A name must be unique across a Pod's containers and initContainers. Kruise would build such a Pod
+/// and leave the API server to refuse it with a message about duplicate names; refusing here says which
+/// setting collides with which Pod container.
+fn check_cross_list_names(
+    spec: &Map<String, Value>,
+    built: &sidecar::Built,
+) -> Result<(), InjectError> {
+    let lists = [
+        ("initContainers", &built.init_containers, "containers"),
+        ("containers", &built.containers, "initContainers"),
+    ];
+    for (injected_into, injected, other) in lists {
+        let others = spec
+            .get(other)
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        for (c, _) in injected.iter() {
+            let name = str_of(c, "name");
+            if let Some(i) = others.iter().position(|o| str_of(o, "name") == name) {
+                return Err(InjectError::Setting {
+                    field: format!("spec.{other}[{i}].name"),
+                    setting: format!("{injected_into}: {name}"),
+                    message: format!(
+                        "the Pod already has {} named {name:?}; container names must be unique across containers and initContainers",
+                        if other == "initContainers" {
+                            "an init container"
+                        } else {
+                            "a container"
+                        }
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Kruise's `mergeSidecarContainers`: a Pod container of the same name is replaced in place; the others

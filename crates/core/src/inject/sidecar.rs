@@ -48,10 +48,6 @@ pub struct Built {
 
 pub fn build(set: &Settings, pod: &Value) -> Result<Built, InjectError> {
     let spec = pod.get("spec").cloned().unwrap_or(Value::Null);
-    let app: Vec<&Value> = list(&spec, "containers")
-        .iter()
-        .filter(|c| !is_injected(c))
-        .collect();
     let mut out = Built::default();
     let own_names: BTreeSet<&str> = set
         .init_containers
@@ -59,6 +55,26 @@ pub fn build(set: &Settings, pod: &Value) -> Result<Built, InjectError> {
         .flatten()
         .chain(set.containers.iter().flatten())
         .map(SidecarContainer::name)
+        .collect();
+    // The names this set will occupy in the Pod (hot-upgrade twins included). A Pod container of such a
+    // name is about to be replaced, so it is not an app container whose volumes the sidecars share.
+    // Kruise counts it as one, which makes a second evaluation differ from the first.
+    let injected_names: BTreeSet<String> = set
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(set.containers.iter().flatten())
+        .flat_map(|c| {
+            if c.is_hot_upgrade() {
+                vec![format!("{}-1", c.name()), format!("{}-2", c.name())]
+            } else {
+                vec![c.name().to_string()]
+            }
+        })
+        .collect();
+    let app: Vec<&Value> = list(&spec, "containers")
+        .iter()
+        .filter(|c| !is_injected(c) && !injected_names.contains(str_of(c, "name")))
         .collect();
     for (list_name, items) in [
         ("initContainers", &set.init_containers),
@@ -154,7 +170,7 @@ fn container(
     } else {
         (vec![], vec![])
     };
-    let transfer = transfer_envs(sc, pod, app);
+    let transfer = transfer_envs(sc, pod);
 
     // Own mounts first; a shared mount whose path the sidecar already uses (by a mount or a device) is dropped.
     let mut used: BTreeSet<String> = own_mounts
@@ -233,9 +249,8 @@ fn shared_mounts(app: &[&Value]) -> (Vec<Value>, Vec<Value>) {
     (mounts, envs)
 }
 
-fn transfer_envs(sc: &SidecarContainer, pod: &Value, app: &[&Value]) -> Vec<Value> {
+fn transfer_envs(sc: &SidecarContainer, pod: &Value) -> Vec<Value> {
     let spec = pod.get("spec").unwrap_or(&Value::Null);
-    let _ = app;
     let mut out = Vec::new();
     for t in sc.transfer_env.iter().flatten() {
         let mut names: BTreeSet<&str> = t.env_names.iter().flatten().map(String::as_str).collect();
