@@ -92,10 +92,10 @@ fi
 
 mkdir -p "${CLUSTER_BIN_DIR}"
 
-# build PACKAGE OUTPUT: go build into a temp file, then rename into place, so
-# a half-written binary is never picked up and parallel runs cannot clash.
+# build PACKAGE OUTPUT [LDFLAGS]: go build into a temp file, then rename into
+# place, so a half-written binary is never picked up and parallel runs cannot clash.
 build() {
-  local pkg="$1" out="$2" tmp start
+  local pkg="$1" out="$2" ldflags="-s -w ${3:-}" tmp start
   if [[ -x "${out}" ]]; then
     log "cached: ${out}"
     return 0
@@ -104,7 +104,7 @@ build() {
   start=${SECONDS}
   log "building ${pkg} -> ${out} (the first build takes a long while on 2 cores)"
   if ! (cd "${APISERVER_MODULE_DIR}" &&
-    go build -trimpath -ldflags='-s -w' -o "${tmp}" "${pkg}"); then
+    go build -trimpath -ldflags="${ldflags}" -o "${tmp}" "${pkg}"); then
     rm -f "${tmp}"
     die "go build ${pkg} failed (see above)"
   fi
@@ -120,8 +120,18 @@ if command -v flock >/dev/null 2>&1; then
   flock 9
 fi
 
-build k8s.io/kubernetes/cmd/kube-apiserver "$(apiserver_bin)"
+# Stamp the version the way kubernetes' own build does (hack/lib/version.sh),
+# so /version says gitVersion v1.36.5 rather than v0.0.0-master.
+kv="$(kube_version)"
+[[ "${kv}" =~ ^v([0-9]+)\.([0-9]+)\. ]] || die "unexpected Kubernetes version ${kv}"
+version_ldflags=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  version_ldflags+=" -X ${pkg}.gitVersion=${kv} -X ${pkg}.gitMajor=${BASH_REMATCH[1]}"
+  version_ldflags+=" -X ${pkg}.gitMinor=${BASH_REMATCH[2]} -X ${pkg}.gitTreeState=clean -X ${pkg}.gitCommit="
+done
+
+build k8s.io/kubernetes/cmd/kube-apiserver "$(apiserver_bin)" "${version_ldflags}"
 build go.etcd.io/etcd/server/v3 "$(etcd_bin)"
 if [[ "${want_kubectl}" -eq 1 ]]; then
-  build k8s.io/kubernetes/cmd/kubectl "$(kubectl_bin)"
+  build k8s.io/kubernetes/cmd/kubectl "$(kubectl_bin)" "${version_ldflags}"
 fi

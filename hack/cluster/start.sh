@@ -211,7 +211,9 @@ started_pids+=("${APISERVER_PID}")
 echo "${APISERVER_PID} kube-apiserver" >>"${DIR}/pids"
 
 URL="https://127.0.0.1:${APISERVER_PORT}"
-CURL=(curl -sS --max-time 10 --cacert "${PKI}/ca.crt" --cert "${PKI}/admin.crt" --key "${PKI}/admin.key")
+# A non-curl User-Agent: the API server pretty-prints JSON for curl, and the
+# checks below grep compact JSON.
+CURL=(curl -sS --max-time 10 -A sidecarset-hack --cacert "${PKI}/ca.crt" --cert "${PKI}/admin.crt" --key "${PKI}/admin.key")
 until "${CURL[@]}" -f --max-time 2 "${URL}/readyz" >/dev/null 2>&1; do
   kill -0 "${APISERVER_PID}" 2>/dev/null || die "kube-apiserver exited (see ${DIR}/kube-apiserver.log)"
   [[ ${SECONDS} -lt ${deadline} ]] || die "kube-apiserver not ready after ${START_TIMEOUT}s (see ${DIR}/kube-apiserver.log)"
@@ -265,12 +267,12 @@ for crd in "${CLUSTER_HACK_DIR}"/crds/*.yaml; do
   out="$("${CURL[@]}" -X PATCH -H 'Content-Type: application/apply-patch+yaml' --data-binary "@${crd}" \
     -w '\n%{http_code}' "${URL}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}?fieldManager=sidecarset-hack&force=true")"
   code="${out##*$'\n'}"
-  [[ "${code}" == 200 || "${code}" == 201 ]] || die "applying ${crd} failed (HTTP ${code}): ${out%$'\n'*}"
+  [[ "${code}" == 200 || "${code}" == 201 ]] || die "applying ${crd} failed (HTTP ${code}): $(printf '%s' "${out%$'\n'*}" | head -c 2000)"
   plural="${name%%.*}"
   group="${name#*.}"
   # The storage version, as the server reports it.
   version="$(printf '%s' "${out%$'\n'*}" | sed -n 's/.*"storedVersions":\["\([^"]*\)".*/\1/p')"
-  [[ -n "${version}" ]] || die "no status.storedVersions in the reply for ${name}: ${out%$'\n'*}"
+  [[ -n "${version}" ]] || die "no status.storedVersions in the reply for ${name}: $(printf '%s' "${out%$'\n'*}" | head -c 2000)"
   until "${CURL[@]}" -f "${URL}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}" 2>/dev/null |
     grep -q '"type":"Established","status":"True"' &&
     "${CURL[@]}" -f -o /dev/null "${URL}/apis/${group}/${version}/${plural}?limit=1" 2>/dev/null; do

@@ -7,7 +7,7 @@
 # Only the PIDs listed in DIR/pids are signalled, and only while their command
 # line still names DIR (so a recycled PID is never hit). Idempotent: a missing
 # DIR or already-dead processes are fine.
-# SIDECARSET_STOP_TIMEOUT: seconds between TERM and KILL (default 5).
+# SIDECARSET_STOP_TIMEOUT: seconds between TERM and KILL, per process (default 10).
 set -euo pipefail
 
 # shellcheck source=lib.sh
@@ -36,7 +36,7 @@ if [[ ! -f "${DIR}/.sidecarset-cluster" ]]; then
   fi
   die "${DIR} was not made by hack/cluster/start.sh (no .sidecarset-cluster marker): not touching it"
 fi
-TIMEOUT="${SIDECARSET_STOP_TIMEOUT:-5}"
+TIMEOUT="${SIDECARSET_STOP_TIMEOUT:-10}"
 
 # alive PID: running (not a zombie waiting to be reaped) and still ours.
 alive() {
@@ -45,7 +45,7 @@ alive() {
   state="$(sed 's/^.*) //' "/proc/${pid}/stat" | cut -d' ' -f1)" || return 1
   [[ "${state}" != Z && "${state}" != X ]] || return 1
   cmdline="$(tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null)" || return 1
-  [[ "${cmdline}" == *"${DIR}"* ]]
+  [[ "${cmdline}" == *"${DIR}/"* || "${cmdline}" == *" ${DIR} "* ]]
 }
 
 pids=()
@@ -60,22 +60,21 @@ if [[ -f "${DIR}/pids" ]]; then
   done <"${DIR}/pids"
 fi
 
-for pid in "${pids[@]}"; do kill -TERM "${pid}" 2>/dev/null || true; done
-
-deadline=$((SECONDS + TIMEOUT))
+# One at a time, so kube-apiserver shuts down while etcd still answers
+# (about 3s); etcd then stops at once.
 for pid in "${pids[@]}"; do
+  kill -TERM "${pid}" 2>/dev/null || true
+  deadline=$((SECONDS + TIMEOUT))
   while alive "${pid}" && [[ ${SECONDS} -lt ${deadline} ]]; do sleep 0.1; done
   if alive "${pid}"; then
     log "pid ${pid} still running after ${TIMEOUT}s: KILL"
     kill -KILL "${pid}" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      alive "${pid}" || break
+      sleep 0.1
+    done
+    if alive "${pid}"; then die "pid ${pid} survived SIGKILL"; fi
   fi
-done
-for pid in "${pids[@]}"; do
-  for _ in $(seq 1 50); do
-    alive "${pid}" || break
-    sleep 0.1
-  done
-  if alive "${pid}"; then die "pid ${pid} survived SIGKILL"; fi
 done
 
 rm -f "${DIR}/pids"
