@@ -93,6 +93,13 @@ pub fn container(c: &mut Container) {
         if let Some(f) = e.value_from.as_mut().and_then(|v| v.field_ref.as_mut()) {
             field_selector(f);
         }
+        // Not a default, but what Go's decode-encode round trip does to every quantity before Kruise
+        // hashes it: a non-canonical divisor ("1000m") would otherwise hash differently.
+        if let Some(d) = e.value_from.as_mut().and_then(|v| v.resource_field_ref.as_mut()).and_then(|r| r.divisor.as_mut()) {
+            if let Ok(q) = crate::quantity::Quantity::parse(&d.0) {
+                d.0 = q.canonical();
+            }
+        }
     }
     if let Some(r) = c.resources.as_mut() {
         for list in [r.limits.as_mut(), r.requests.as_mut()]
@@ -219,7 +226,8 @@ mod tests {
         let s = defaulted(json!({
             "containers": [{"name": "c", "image": "nginx:1.27",
                 "ports": [{"containerPort": 80}],
-                "env": [{"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+                "env": [{"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                        {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1024Ki"}}}],
                 "resources": {"limits": {"cpu": "0.5", "memory": "1024Mi"}},
                 "livenessProbe": {"httpGet": {"port": 80}},
                 "startupProbe": {"httpGet": {"port": 80}},
@@ -235,6 +243,7 @@ mod tests {
         assert_eq!(c["terminationMessagePolicy"], "File");
         assert_eq!(c["ports"][0]["protocol"], "TCP");
         assert_eq!(c["env"][0]["valueFrom"]["fieldRef"]["apiVersion"], "v1");
+        assert_eq!(c["env"][1]["valueFrom"]["resourceFieldRef"]["divisor"], "1Mi");
         assert_eq!(
             c["resources"]["limits"],
             json!({"cpu": "500m", "memory": "1Gi"})
