@@ -49,20 +49,23 @@ alive() {
 }
 
 pids=()
+names=()
 if [[ -f "${DIR}/pids" ]]; then
   # Stop in reverse start order: watchdog, kube-apiserver, then etcd.
   while read -r pid name; do
     [[ -n "${pid}" && "${pid}" != "$$" ]] || continue
     if alive "${pid}"; then
       pids=("${pid}" "${pids[@]}")
-      log "stopping ${name:-process} (pid ${pid})"
+      names=("${name:-process}" "${names[@]}")
     fi
   done <"${DIR}/pids"
 fi
 
 # One at a time, so kube-apiserver shuts down while etcd still answers
 # (about 3s); etcd then stops at once.
-for pid in "${pids[@]}"; do
+for i in "${!pids[@]}"; do
+  pid="${pids[i]}"
+  log "stopping ${names[i]} (pid ${pid})"
   kill -TERM "${pid}" 2>/dev/null || true
   deadline=$((SECONDS + TIMEOUT))
   while alive "${pid}" && [[ ${SECONDS} -lt ${deadline} ]]; do sleep 0.1; done
