@@ -48,10 +48,10 @@ pub fn apply(s: &mut Settings) {
             p.patch_policy = Some(PATCH_RETAIN.to_string());
         }
     }
-    if let Some(r) = s.injection_strategy.revision.as_mut() {
-        if r.policy.as_deref().unwrap_or("").is_empty() {
-            r.policy = Some("Always".to_string());
-        }
+    if let Some(r) = s.injection_strategy.revision.as_mut()
+        && r.policy.as_deref().unwrap_or("").is_empty()
+    {
+        r.policy = Some("Always".to_string());
     }
 }
 
@@ -95,10 +95,14 @@ pub fn container(c: &mut Container) {
         }
         // Not a default, but what Go's decode-encode round trip does to every quantity before Kruise
         // hashes it: a non-canonical divisor ("1000m") would otherwise hash differently.
-        if let Some(d) = e.value_from.as_mut().and_then(|v| v.resource_field_ref.as_mut()).and_then(|r| r.divisor.as_mut()) {
-            if let Ok(q) = crate::quantity::Quantity::parse(&d.0) {
-                d.0 = q.canonical();
-            }
+        if let Some(d) = e
+            .value_from
+            .as_mut()
+            .and_then(|v| v.resource_field_ref.as_mut())
+            .and_then(|r| r.divisor.as_mut())
+            && let Ok(q) = crate::quantity::Quantity::parse(&d.0)
+        {
+            d.0 = q.canonical();
         }
     }
     if let Some(r) = c.resources.as_mut() {
@@ -243,7 +247,10 @@ mod tests {
         assert_eq!(c["terminationMessagePolicy"], "File");
         assert_eq!(c["ports"][0]["protocol"], "TCP");
         assert_eq!(c["env"][0]["valueFrom"]["fieldRef"]["apiVersion"], "v1");
-        assert_eq!(c["env"][1]["valueFrom"]["resourceFieldRef"]["divisor"], "1Mi");
+        assert_eq!(
+            c["env"][1]["valueFrom"]["resourceFieldRef"]["divisor"],
+            "1Mi"
+        );
         assert_eq!(
             c["resources"]["limits"],
             json!({"cpu": "500m", "memory": "1Gi"})

@@ -61,12 +61,12 @@ pub fn qualified_name(s: &str) -> Result<(), String> {
         Some((p, n)) => (Some(p), n),
         None => (None, s),
     };
-    if let Some(p) = prefix {
-        if dns1123_subdomain(p).is_err() {
-            return Err(format!(
-                "prefix of {s:?} must be a DNS-1123 subdomain (e.g. example.com)"
-            ));
-        }
+    if let Some(p) = prefix
+        && dns1123_subdomain(p).is_err()
+    {
+        return Err(format!(
+            "prefix of {s:?} must be a DNS-1123 subdomain (e.g. example.com)"
+        ));
     }
     if name_part(name) {
         Ok(())

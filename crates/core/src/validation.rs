@@ -86,13 +86,13 @@ pub fn validate(s: &Settings, errs: &mut SettingsErrors) {
             format!("must be 0 or more, got {n}"),
         );
     }
-    if let Some(v) = s.custom_version.as_deref().filter(|v| !v.is_empty()) {
-        if let Err(m) = names::label_value(v) {
-            errs.push(
-                "customVersion",
-                format!("is copied into a label, so it {m}"),
-            );
-        }
+    if let Some(v) = s.custom_version.as_deref().filter(|v| !v.is_empty())
+        && let Err(m) = names::label_value(v)
+    {
+        errs.push(
+            "customVersion",
+            format!("is copied into a label, so it {m}"),
+        );
     }
     patch_pod_metadata(s, errs);
 }
@@ -554,18 +554,17 @@ fn container(
             }
         }
         for ((kind, res), req) in &parsed {
-            if *kind == "requests" {
-                if let Some(lim) = parsed.get(&("limits", res)) {
-                    if req > lim {
-                        errs.push(
-                            format!("{path}.resources.requests.{res}"),
-                            format!(
-                                "must be less than or equal to the {res} limit ({})",
-                                lim.canonical()
-                            ),
-                        );
-                    }
-                }
+            if *kind == "requests"
+                && let Some(lim) = parsed.get(&("limits", res))
+                && req > lim
+            {
+                errs.push(
+                    format!("{path}.resources.requests.{res}"),
+                    format!(
+                        "must be less than or equal to the {res} limit ({})",
+                        lim.canonical()
+                    ),
+                );
             }
         }
     }
@@ -1054,7 +1053,7 @@ mod tests {
         let errs = errors_with(
             json!({"name": null, "selector": null, "containers": [{"name": "A", "podInjectPolicy": "x"}], "bogus": 1}),
         );
-        assert!(errs.len() >= 1, "{errs:#?}");
+        assert!(!errs.is_empty(), "{errs:#?}");
         // Unknown keys stop before value checks (the document's shape is wrong), and are all reported.
         let errs = errors_with(
             json!({"name": null, "selector": null, "containers": [{"name": "A", "podInjectPolicy": "x"}]}),

@@ -399,9 +399,9 @@ fn put_object(pod: &mut Value, path: &[&str], value: Map<String, Value>) {
             *cur = Value::Object(Map::new());
         }
     }
-    if let Some(o) = cur.as_object_mut() {
-        if !value.is_empty() || o.contains_key(path[path.len() - 1]) {
-            o.insert(path[path.len() - 1].to_string(), Value::Object(value));
-        }
+    if let Some(o) = cur.as_object_mut()
+        && (!value.is_empty() || o.contains_key(path[path.len() - 1]))
+    {
+        o.insert(path[path.len() - 1].to_string(), Value::Object(value));
     }
 }

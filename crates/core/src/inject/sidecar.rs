@@ -238,10 +238,10 @@ fn shared_mounts(app: &[&Value]) -> (Vec<Value>, Vec<Value>) {
             mounts.push(m.clone());
             for cap in var.captures_iter(str_of(m, "subPathExpr")) {
                 let name = &cap[1];
-                if let Some(e) = list(a, "env").iter().find(|e| str_of(e, "name") == name) {
-                    if !envs.iter().any(|x| str_of(x, "name") == name) {
-                        envs.push(e.clone());
-                    }
+                if let Some(e) = list(a, "env").iter().find(|e| str_of(e, "name") == name)
+                    && !envs.iter().any(|x| str_of(x, "name") == name)
+                {
+                    envs.push(e.clone());
                 }
             }
         }
