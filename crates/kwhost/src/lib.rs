@@ -20,6 +20,9 @@
 //!   `contextAwareResources`, read from the `io.kubewarden.metadata` custom section), and
 //!   kwctl's replay sessions for `kubernetes/get_resource`, `list_resources_by_namespace` and
 //!   `list_resources_all`, matched in order and by equality.
+//! - wasmtime's compilation cache, on by default in the CLI as in kwctl
+//!   (`--disable-wasmtime-cache`; `$KWHOST_WASMTIME_CACHE_DIR` moves it), off by default in the
+//!   library ([`PolicyOptions::compilation_cache`]).
 //!
 //! # What it does not
 //! - No registry or HTTPS modules, no signature verification, no policy CR (`.yml`) input, no
