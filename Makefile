@@ -1,7 +1,7 @@
 # Kubewarden's policy Makefile targets, plus `example` (the README's quick start).
 SOURCE_FILES := $(shell find src crates/core/src -type f -name '*.rs') Cargo.toml Cargo.lock crates/core/Cargo.toml
 KWCTL ?= $(shell command -v kwctl 2>/dev/null)
-KWHOST := target/release/kwhost
+KWHOST := $(CARGO_TARGET_DIR)/host/kwhost
 CARGO_TARGET_DIR ?= target
 
 .PHONY: all fmt lint test e2e-tests example clean wasm-target
@@ -20,7 +20,7 @@ annotated-policy.wasm: policy.wasm metadata.yml README.md
 	@if [ -n "$(KWCTL)" ] && [ "$$(basename $(KWCTL))" = kwctl ]; then \
 		$(KWCTL) annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm; \
 	else \
-		cargo build --locked --release -p kwhost && $(KWHOST) annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm; \
+		cargo build --locked --profile host -p kwhost && $(KWHOST) annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm; \
 	fi
 
 fmt:
