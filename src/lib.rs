@@ -124,3 +124,42 @@ pub fn evaluate(payload: &[u8], namespaces: &dyn NamespaceSource, now: &str) -> 
         Err(e) => reject(format!("sidecarset {}: {e}", set.name()), 500),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_validation_reports_every_problem_in_one_message() {
+        let r = check_settings(br#"{"name":"x","selectorr":{},"containers":[{"name":"a","image":"i","podInjectPolicy":"Sometimes"}]}"#);
+        assert!(!r.valid);
+        assert_eq!(
+            r.message.as_deref(),
+            Some("selectorr: unknown field \"selectorr\", did you mean \"selector\"?")
+        );
+        let r = check_settings(br#"{"name":"x","containers":[{"name":"a","image":"i"},{"name":"b","image":"i","podInjectPolicy":"Sometimes"}]}"#);
+        assert_eq!(
+            r.message.as_deref(),
+            Some(
+                "selector: required: a label selector choosing the Pods to inject (e.g. matchLabels); \
+                 containers[1].podInjectPolicy: must be BeforeAppContainer or AfterAppContainer, got \"Sometimes\""
+            )
+        );
+    }
+
+    #[test]
+    fn valid_and_malformed_settings() {
+        let ok = check_settings(br#"{"name":"x","selector":{"matchLabels":{"a":"b"}},"containers":[{"name":"a","image":"i"}]}"#);
+        assert!(ok.valid && ok.message.is_none());
+        let bad = check_settings(b"{not json");
+        assert!(!bad.valid);
+        assert!(bad.message.unwrap().starts_with("settings are not JSON: "));
+    }
+
+    #[test]
+    fn unreadable_requests_are_refused_not_panicked_on() {
+        let r = evaluate(b"[]", &HostNamespaces, "2026-11-25T10:00:00Z");
+        assert!(!r.accepted);
+        assert_eq!(r.code, Some(400));
+    }
+}
