@@ -135,7 +135,11 @@ mod tests {
         assert!(!r.valid);
         assert_eq!(
             r.message.as_deref(),
-            Some("selectorr: unknown field \"selectorr\", did you mean \"selector\"?")
+            Some(
+                "selectorr: unknown field \"selectorr\", did you mean \"selector\"?; \
+                 selector: required: a label selector choosing the Pods to inject (e.g. matchLabels); \
+                 containers[0].podInjectPolicy: must be BeforeAppContainer or AfterAppContainer, got \"Sometimes\""
+            )
         );
         let r = check_settings(br#"{"name":"x","containers":[{"name":"a","image":"i"},{"name":"b","image":"i","podInjectPolicy":"Sometimes"}]}"#);
         assert_eq!(

@@ -289,6 +289,13 @@ impl Settings {
     /// Parses a settings document, reporting every unknown key and type error with its path.
     /// This does not apply defaults nor check values: see [`crate::SidecarSet::new`].
     pub fn parse(value: &Value) -> Result<Settings, SettingsErrors> {
+        let (s, errs) = Self::parse_partial(value);
+        if errs.is_empty() { Ok(s) } else { Err(errs) }
+    }
+
+    /// Like [`Settings::parse`], but also returns what could be parsed, so that value checks can run
+    /// beside the shape errors and the user sees every problem at once.
+    pub fn parse_partial(value: &Value) -> (Settings, SettingsErrors) {
         let mut errs = SettingsErrors::default();
         let empty = Map::new();
         let obj = match value {
@@ -300,7 +307,7 @@ impl Settings {
                     "",
                     format!("settings must be an object, got {}", json_type(other)),
                 );
-                return Err(errs);
+                return (Settings::default(), errs);
             }
         };
         for key in obj.keys() {
@@ -336,7 +343,7 @@ impl Settings {
         s.init_containers =
             parse_sidecar_list(obj.get("initContainers"), "initContainers", &mut errs);
         s.containers = parse_sidecar_list(obj.get("containers"), "containers", &mut errs);
-        if errs.is_empty() { Ok(s) } else { Err(errs) }
+        (s, errs)
     }
 }
 

@@ -16,10 +16,24 @@ pub struct SidecarSet {
 impl SidecarSet {
     /// Parses, defaults (as Kruise's SidecarSet webhook does) and validates a settings document.
     pub fn new(value: &Value) -> Result<Self, SettingsErrors> {
-        let mut settings = Settings::parse(value)?;
+        let (mut settings, mut errs) = Settings::parse_partial(value);
+        if errs.iter().any(|e| e.path.is_empty()) {
+            return Err(errs); // not even an object
+        }
         defaults::apply(&mut settings);
-        let mut errs = SettingsErrors::default();
-        validation::validate(&settings, &mut errs);
+        let mut checks = SettingsErrors::default();
+        validation::validate(&settings, &mut checks);
+        // A key whose value did not parse was left out; its follow-on complaints would mislead.
+        let broken: Vec<String> = errs
+            .iter()
+            .map(|e| top_level_key(&e.path).to_string())
+            .collect();
+        errs.0.extend(
+            checks
+                .0
+                .into_iter()
+                .filter(|e| !broken.iter().any(|b| b == top_level_key(&e.path))),
+        );
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -57,6 +71,11 @@ impl SidecarSet {
     pub fn needs_namespace_labels(&self) -> bool {
         self.settings.namespace_selector.is_some()
     }
+}
+
+fn top_level_key(path: &str) -> &str {
+    let end = path.find(['.', '[']).unwrap_or(path.len());
+    &path[..end]
 }
 
 fn to_values(list: &Option<Vec<SidecarContainer>>) -> Option<Vec<Value>> {
