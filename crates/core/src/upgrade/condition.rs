@@ -1,0 +1,153 @@
+//! The `SidecarSetUpgradable` Pod condition (§4.7 end, §10.3): informational, shared by every set on
+//! the Pod through a JSON message `{"<set>": true|false, …}`.
+
+use serde_json::{Map, Value, json};
+
+use super::pod::str_at;
+
+pub const CONDITION_TYPE: &str = "SidecarSetUpgradable";
+const REASON_ALL: &str = "AllSidecarsetUpgradable";
+const REASON_SOME: &str = "UpdateImmutableField";
+
+/// The condition the Pod should carry once `set_name` is marked `upgradable`, or `None` when the
+/// Pod's current condition already says so (Kruise patches only on change).
+///
+/// `pod` is the raw Pod; its `status.conditions` are read. `lastTransitionTime` becomes `now` only
+/// when the condition is new or its status flips. An existing message that is not a JSON object is
+/// an error, as in Kruise (whose round then stops): overwriting it would drop other sets' marks.
+pub fn upgradable_condition(
+    pod: &Value,
+    set_name: &str,
+    upgradable: bool,
+    now: &str,
+) -> Result<Option<Value>, String> {
+    let old = pod
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| str_at(c, "type") == CONDITION_TYPE));
+    let mut marks: Map<String, Value> = match old.map(|c| str_at(c, "message")).unwrap_or("") {
+        "" => Map::new(),
+        msg => match serde_json::from_str::<Value>(msg) {
+            Ok(Value::Object(m)) => m,
+            // Go decodes `null` into a nil map; treat it as empty rather than fail.
+            Ok(Value::Null) => Map::new(),
+            Ok(_) => return Err(format!("message of condition {CONDITION_TYPE} is not a JSON object")),
+            Err(e) => {
+                return Err(format!("message of condition {CONDITION_TYPE} is not JSON: {e}"));
+            }
+        },
+    };
+    marks.insert(set_name.to_string(), Value::Bool(upgradable));
+    // Kruise: `v == false` on interface{} values, so only a JSON `false` counts as not upgradable.
+    let all = !marks.values().any(|v| *v == Value::Bool(false));
+    let (status, reason) = if all {
+        ("True", REASON_ALL)
+    } else {
+        ("False", REASON_SOME)
+    };
+    let mut message = String::new();
+    write_go_json(&mut message, &Value::Object(marks));
+
+    let mut cond = match old {
+        Some(Value::Object(o)) => o.clone(),
+        _ => Map::new(),
+    };
+    let same_status = old.is_some_and(|c| str_at(c, "status") == status);
+    if let Some(o) = old
+        && same_status
+        && str_at(o, "reason") == reason
+        && str_at(o, "message") == message
+    {
+        return Ok(None);
+    }
+    cond.insert("type".into(), json!(CONDITION_TYPE));
+    cond.insert("status".into(), json!(status));
+    cond.insert("reason".into(), json!(reason));
+    cond.insert("message".into(), json!(message));
+    if !same_status || !cond.contains_key("lastTransitionTime") {
+        cond.insert("lastTransitionTime".into(), json!(now));
+    }
+    Ok(Some(Value::Object(cond)))
+}
+
+/// The strategic merge patch for the Pod's `status` subresource that sets `condition`
+/// (conditions merge by `type`).
+pub fn condition_patch(condition: &Value) -> Value {
+    json!({"status": {"conditions": [condition]}})
+}
+
+/// Go's `json.Marshal` of a decoded document: object keys sorted, Go's string escaping.
+pub(crate) fn write_go_json(out: &mut String, v: &Value) {
+    match v {
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                crate::gojson::write_go_string(out, k);
+                out.push(':');
+                if let Some(x) = o.get(k.as_str()) {
+                    write_go_json(out, x);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_go_json(out, x);
+            }
+            out.push(']');
+        }
+        Value::String(s) => crate::gojson::write_go_string(out, s),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(conds: Value) -> Value {
+        json!({"status": {"conditions": conds}})
+    }
+
+    #[test]
+    fn new_condition_then_no_change() {
+        let p = pod(json!([]));
+        let c = upgradable_condition(&p, "b", false, "T1").unwrap().unwrap();
+        assert_eq!(
+            c,
+            json!({"type": CONDITION_TYPE, "status": "False", "reason": REASON_SOME,
+                   "message": "{\"b\":false}", "lastTransitionTime": "T1"})
+        );
+        let again = pod(json!([c]));
+        assert_eq!(upgradable_condition(&again, "b", false, "T2").unwrap(), None);
+    }
+
+    #[test]
+    fn marks_are_shared_and_sorted_and_transition_time_moves_on_flip_only() {
+        let p = pod(json!([{"type": CONDITION_TYPE, "status": "False", "reason": REASON_SOME,
+                            "message": "{\"z\":true,\"a\":false}", "lastTransitionTime": "T0"}]));
+        let c = upgradable_condition(&p, "m", true, "T1").unwrap().unwrap();
+        assert_eq!(c["message"], "{\"a\":false,\"m\":true,\"z\":true}");
+        assert_eq!(c["status"], "False");
+        assert_eq!(c["lastTransitionTime"], "T0", "status unchanged");
+        let c = upgradable_condition(&p, "a", true, "T1").unwrap().unwrap();
+        assert_eq!(c["status"], "True");
+        assert_eq!(c["reason"], REASON_ALL);
+        assert_eq!(c["lastTransitionTime"], "T1");
+    }
+
+    #[test]
+    fn unreadable_message_is_an_error() {
+        let p = pod(json!([{"type": CONDITION_TYPE, "status": "True", "message": "oops"}]));
+        assert!(upgradable_condition(&p, "a", true, "T").is_err());
+    }
+}

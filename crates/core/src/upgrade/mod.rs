@@ -1,0 +1,720 @@
+//! In-place sidecar upgrades: the pure planner behind the reconciler (semantics §4, §5, §10.3).
+//!
+//! ```text
+//!  SidecarSet + Pods (raw JSON, as listed) + Namespace labels + now
+//!      --> match --> status counts --> [NotUpdate | paused | hot-upgrade flips | all updated | upgrade round]
+//!      --> Plan { status, flips, conditions, upgrades (ordered, each one JSON patch), skipped (each with a Reason) }
+//! ```
+//!
+//! [`plan`] does no I/O and never panics on any Pod: it reads the Pods once (each Pod's annotations are
+//! parsed once), costs O(n log n) in the number of Pods, and returns what to write. The caller (the
+//! reconciler) writes status, then the flips in order (stopping at the first failure), then the
+//! `conditions` (not-upgradable Pods, before any upgrade), then each upgrade patch followed by its
+//! condition, stopping the round at the first failure as Kruise does. Every patch starts with a `test`
+//! of `metadata.resourceVersion`, so a Pod changed since it was listed rejects the patch instead of
+//! losing the other writer's change; the next round plans again from fresh Pods.
+//!
+//! # The rules, as Kruise applies them
+//!
+//! * **Matched** Pods (`matchedPods`): Namespace matches `namespaceSelector` (given labels; a
+//!   Namespace whose labels are not given does not match), labels match `selector`, active, named in
+//!   `kruise.io/sidecarset-injected-list`, and every sidecar of `containers` present (hot upgrade:
+//!   both twins and an entry in the working annotation).
+//! * **Updated**: the Pod's `kruise.io/sidecarset-hash` entry equals the set's hash.
+//!   **Upgradable**: its `…-hash-without-image` entry equals the set's image-less hash (only images
+//!   changed since injection). **Ready**: idle hot twins on the empty image, Running, Ready, not
+//!   deleting. **State-consistent**: §10.3's walk (digest images against the status imageID, else
+//!   the in-place-update record).
+//! * **Candidates**: not updated, matching `updateStrategy.selector`, upgradable, no Ready sidecar
+//!   still finishing an earlier upgrade. Ordered by Kubernetes' `ActivePods`, then
+//!   `priorityStrategy`, then `scatterStrategy`; the last `partition` candidates stay old;
+//!   `maxUnavailable` bounds the Pods made unavailable, not-ready candidates being taken for free.
+//! * **Hot upgrade**: a round that can finish hot upgrades (reset idle twins, §5.3 step 4) does
+//!   only that, for every Pod ready for it, whatever the budget, partition or selector.
+//!
+//! # Decisions where Kruise could not be copied or the specification left a choice
+//!
+//! * **`imagePullPolicy` that follows the tag** (§10.2). The settings are re-applied whole, so a
+//!   sidecar without an explicit `imagePullPolicy` gets it from its tag (`:latest` or no tag →
+//!   `Always`, else `IfNotPresent`), and moving `filebeat:7.16.2` → `filebeat:latest` changes the
+//!   image-less hash: Kruise would call every Pod "not upgradable". The API server lets a running Pod
+//!   change `spec.containers[*].image` and `spec.initContainers[*].image` and nothing else of a
+//!   container (`ValidatePodUpdate`; resources only through the `resize` subresource), so the Pod's
+//!   `imagePullPolicy` cannot follow. Decision: when a Pod's recorded image-less hash differs from the
+//!   set's but equals the image-less hash recomputed with every tag-derived policy re-derived from the
+//!   image the Pod runs now, the difference is only the tag rule, and the Pod is upgraded: its image
+//!   is replaced, its `imagePullPolicy` stays as it is, and the same patch rewrites the Pod's
+//!   image-less hash entry to the set's current value (so the next image-only change is upgradable
+//!   too). Pods created after the change get the new policy at injection. A policy is taken as
+//!   tag-derived when it equals what the tag rule gives (explicit and defaulted values are the same
+//!   thing once defaulted). [`PodPatch::pull_policy_followed_tag`] marks such upgrades.
+//! * **Native sidecars** (init containers with `restartPolicy: Always`) are upgraded like containers
+//!   (Kruise never does): `/spec/initContainers/<i>/image`, completion through
+//!   `status.initContainerStatuses`, counted in readiness and consistency. Matching still requires
+//!   only `containers`, as Kruise. Hot-upgrade native twins are never swapped (as in Kruise); a Pod
+//!   whose hot native sidecar's image differs is reported [`Change::HotUpgradeNativeSidecar`].
+//! * **Never lose another set's record.** A `kruise.io/sidecarset-hash` or
+//!   `…-inplace-update-state` annotation that does not parse leaves the Pod alone with
+//!   [`Reason::UnreadableAnnotation`] (Kruise would overwrite it and drop other sets' entries); the
+//!   Pod still counts in the status as Kruise counts it (not updated; not state-consistent).
+//!   Such Pods, and Pods whose `patchPodMetadata` MergePatchJson cannot apply, are not candidates
+//!   (they take no partition or budget slot).
+//! * **Order ties**: Kruise sorts with Go's unstable sort and breaks `priorityStrategy` ties by the
+//!   Pods' position in its informer's list (random). Here every sort is stable and ties keep the
+//!   input order, then the `ActivePods` order: a plan is a function of its input.
+//! * **Hot-upgrade version annotations**: Kruise writes the SidecarSet's resourceVersion; this
+//!   project has no SidecarSet object. [`Options::hot_upgrade_version`] is used when it exceeds every
+//!   version the Pod's twins carry, else the Pod's highest version + 1 (the sidecar only compares
+//!   VERSION with VERSION_ALT, §5.2).
+//! * The in-place-update record is written in §4.7's shape
+//!   (`{"revision","updateTimestamp","lastContainerStatuses":{"c":{"imageID"}}}`); an existing entry
+//!   keeps its fields (Kruise's quirk of keeping revision and timestamp included).
+//! * `notUpgradablePods` counts the Pods Kruise would mark not upgradable in an upgrade round (not
+//!   updated, selected, image-less hash differing), whatever the round; Pods with an unreadable
+//!   annotation are reported with their own reason instead and get no condition.
+
+mod budget;
+mod condition;
+mod digest;
+mod order;
+mod patch;
+mod pod;
+mod pull_policy;
+mod reason;
+mod set;
+mod state;
+mod time;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::SidecarSet;
+use crate::annotations::{self, HashEntry};
+use crate::selector::{self, Labels};
+
+pub use condition::{CONDITION_TYPE, condition_patch, upgradable_condition};
+pub use reason::{Change, Reason};
+
+use pod::{Pod, str_at};
+use set::{SetCtx, selector_matches};
+use state::{Matched, working_map};
+
+/// What the caller knows besides the Pods.
+#[derive(Clone, Debug, Default)]
+pub struct Options<'a> {
+    /// The set's current ControllerRevision name (Kruise's `status.latestRevision`), written as the
+    /// hash entry's `controllerRevision`; empty leaves it out.
+    pub controller_revision: &'a str,
+    /// The version written into `version.sidecarset.kruise.io/<twin>` on a hot upgrade (Kruise: the
+    /// SidecarSet's resourceVersion). See the module docs.
+    pub hot_upgrade_version: Option<u64>,
+}
+
+/// The status Kruise writes on the SidecarSet (§1.4, §4.9), plus the not-upgradable count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub matched_pods: i32,
+    pub updated_pods: i32,
+    pub ready_pods: i32,
+    pub updated_ready_pods: i32,
+    pub not_upgradable_pods: i32,
+}
+
+/// Which branch of Kruise's reconcile (§4.2) this round takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Round {
+    /// `updateStrategy.type: NotUpdate`: status only.
+    NotUpdate,
+    /// `updateStrategy.paused`: status only.
+    Paused,
+    /// Hot upgrades to finish: flips only, no new upgrade this round.
+    Flips,
+    /// Every matched Pod is updated.
+    AllUpdated,
+    /// Conditions and upgrades.
+    Upgrade,
+}
+
+/// A Pod named in the plan: its position in the input and its identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodRef {
+    pub index: usize,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// One container image the patch replaces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerChange {
+    pub container: String,
+    /// In `spec.initContainers` (a native sidecar).
+    pub init_container: bool,
+    pub from: String,
+    pub to: String,
+}
+
+/// The `SidecarSetUpgradable` condition for one Pod, and the strategic merge patch for its `status`
+/// subresource that sets it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConditionUpdate {
+    pub pod: PodRef,
+    pub upgradable: bool,
+    pub condition: Value,
+    pub patch: Value,
+}
+
+/// One Pod write: an RFC 6902 JSON patch (an array of operations).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodPatch {
+    pub pod: PodRef,
+    pub patch: Value,
+    pub changes: Vec<ContainerChange>,
+    /// The Pod's image-less hash differed only by tag-derived pull policies; the patch rewrites it.
+    pub pull_policy_followed_tag: bool,
+    /// After an upgrade succeeds: the condition marking the set upgradable, when it changes.
+    pub condition: Option<ConditionUpdate>,
+}
+
+/// A Pod left alone, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Skipped {
+    pub pod: PodRef,
+    pub reason: Reason,
+}
+
+/// Something the caller should log: the plan went on without it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Warning {
+    pub pod: PodRef,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    pub status: Status,
+    pub round: Round,
+    /// Hot-upgrade flips, in input order; the caller stops at the first failure.
+    pub flips: Vec<PodPatch>,
+    /// `SidecarSetUpgradable` to write before any upgrade (Pods marked not upgradable).
+    pub conditions: Vec<ConditionUpdate>,
+    /// The Pods to upgrade now, in upgrade order.
+    pub upgrades: Vec<PodPatch>,
+    /// Every other input Pod with its reason, in input order.
+    pub skipped: Vec<Skipped>,
+    pub warnings: Vec<Warning>,
+}
+
+impl Plan {
+    pub fn reason_of(&self, name: &str) -> Option<&Reason> {
+        self.skipped
+            .iter()
+            .find(|s| s.pod.name == name)
+            .map(|s| &s.reason)
+    }
+}
+
+fn pod_ref(p: &Pod<'_>) -> PodRef {
+    PodRef {
+        index: p.index,
+        namespace: p.namespace.to_string(),
+        name: p.name.to_string(),
+    }
+}
+
+fn loose_ref(index: usize, raw: &Value) -> PodRef {
+    let meta = raw.get("metadata").unwrap_or(&Value::Null);
+    PodRef {
+        index,
+        namespace: str_at(meta, "namespace").to_string(),
+        name: str_at(meta, "name").to_string(),
+    }
+}
+
+/// Decides whether a Pod is matched (§4.2 step 1); `Err` is why not.
+fn match_pod<'a>(
+    ctx: &SetCtx<'_>,
+    index: usize,
+    raw: &'a Value,
+    namespaces: &BTreeMap<String, Labels>,
+    ns_memo: &mut HashMap<String, bool>,
+) -> Result<(Pod<'a>, BTreeMap<String, String>), Reason> {
+    let s = ctx.set.settings();
+    let pod = Pod::new(index, raw).map_err(|problem| Reason::InvalidPod { problem })?;
+    if let Some(ns_sel) = &s.namespace_selector {
+        let ok = match ns_memo.get(pod.namespace) {
+            Some(ok) => *ok,
+            None => {
+                let ok = namespaces
+                    .get(pod.namespace)
+                    .is_some_and(|labels| selector::matches(ns_sel, labels));
+                ns_memo.insert(pod.namespace.to_string(), ok);
+                ok
+            }
+        };
+        if !ok {
+            return Err(Reason::NamespaceNotSelected {
+                namespace: pod.namespace.to_string(),
+            });
+        }
+    }
+    match &s.selector {
+        Some(sel) if !selector::is_empty(sel) && selector_matches(sel, |k| pod.label(k)) => {}
+        _ => return Err(Reason::NotSelected),
+    }
+    if !pod.is_active() {
+        return Err(Reason::NotActive);
+    }
+    let injected = pod
+        .annotation(annotations::INJECTED_LIST)
+        .is_some_and(|l| l.split(',').any(|n| n == ctx.name()));
+    if !injected {
+        return Err(Reason::NotInjected);
+    }
+    let working = if ctx.has_hot {
+        working_map(&pod)
+    } else {
+        BTreeMap::new()
+    };
+    let mut missing = Vec::new();
+    for sc in ctx.sidecars.iter().filter(|c| !c.native) {
+        if sc.hot.is_some() {
+            let (a, b) = sc.twins();
+            for twin in [a, b] {
+                if !pod.has_any_container(&twin) {
+                    missing.push(twin);
+                }
+            }
+            if !working.contains_key(&sc.name) {
+                missing.push(format!("{} (working annotation)", sc.name));
+            }
+        } else if !pod.has_any_container(&sc.name) {
+            missing.push(sc.name.clone());
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Reason::SidecarsMissing {
+            containers: missing,
+        });
+    }
+    Ok((pod, working))
+}
+
+/// Whether a candidate may be upgraded, as far as its image-less hash says.
+enum Upgradability {
+    Yes,
+    /// Only tag-derived pull policies differ: upgrade and rewrite the image-less entry.
+    PullPolicyFollowedTag(annotations::HashMap),
+    No(Vec<Change>),
+    Unreadable(String),
+}
+
+fn upgradability(
+    ctx: &SetCtx<'_>,
+    m: &Matched<'_>,
+    rule: &mut pull_policy::PullPolicyRule,
+    now: &str,
+) -> Upgradability {
+    let map = match state::hash_map(&m.pod, annotations::HASH_WITHOUT_IMAGE) {
+        Ok(map) => map,
+        Err(e) => return Upgradability::Unreadable(e),
+    };
+    let recorded = map.get(ctx.name()).map_or("", |e| e.hash.as_str());
+    if recorded == ctx.set.hash_without_image() {
+        return Upgradability::Yes;
+    }
+    let working = |name: &str| state::twins_by_role(&m.working, name).0;
+    if rule.explains(&m.pod, &working, recorded) {
+        let mut map = map;
+        map.insert(
+            ctx.name().to_string(),
+            HashEntry {
+                update_timestamp: Some(now.to_string()),
+                hash: ctx.set.hash_without_image().to_string(),
+                sidecar_set_name: ctx.name().to_string(),
+                sidecar_list: Some(ctx.sidecar_list.clone()),
+                controller_revision: String::new(),
+            },
+        );
+        return Upgradability::PullPolicyFollowedTag(map);
+    }
+    if recorded.is_empty() {
+        return Upgradability::No(vec![Change::NoRecord]);
+    }
+    Upgradability::No(explain::changes(ctx, m))
+}
+
+/// A hot-upgrade native sidecar whose image differs cannot be upgraded (twins in initContainers are
+/// never swapped).
+fn hot_native_changes(ctx: &SetCtx<'_>, m: &Matched<'_>) -> Vec<Change> {
+    ctx.sidecars
+        .iter()
+        .filter(|c| c.native && c.hot.is_some())
+        .filter(|c| {
+            let (working, _) = state::twins_by_role(&m.working, &c.name);
+            m.pod
+                .image_of(&working, true)
+                .is_some_and(|img| img != c.image)
+        })
+        .map(|c| Change::HotUpgradeNativeSidecar {
+            container: c.name.clone(),
+        })
+        .collect()
+}
+
+/// The legacy `{"<set>": "<hash>"}` image-less annotation, converted when the Pod is patched anyway
+/// (Kruise converts it on upgrade too).
+fn legacy_hash_without_image(m: &Matched<'_>) -> Option<annotations::HashMap> {
+    let raw = m.pod.annotation(annotations::HASH_WITHOUT_IMAGE)?;
+    let v: Value = serde_json::from_str(raw).ok()?;
+    if !v.as_object()?.values().any(Value::is_string) {
+        return None;
+    }
+    annotations::parse_hash_map(raw).ok()
+}
+
+fn i32_of(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// Plans one round of in-place upgrades for `set` over `pods`.
+///
+/// `namespaces` maps Namespace names to their labels, needed only when the set has a
+/// `namespaceSelector`. `now` (RFC 3339, UTC) is written into the timestamps.
+pub fn plan(
+    set: &SidecarSet,
+    pods: &[Value],
+    namespaces: &BTreeMap<String, Labels>,
+    now: &str,
+    options: &Options<'_>,
+) -> Plan {
+    let ctx = SetCtx::new(set);
+    let s = set.settings();
+    let strategy = &s.update_strategy;
+    let mut skipped: Vec<Skipped> = Vec::new();
+    let mut matched: Vec<Matched<'_>> = Vec::new();
+    let mut ns_memo = HashMap::new();
+    for (i, raw) in pods.iter().enumerate() {
+        match match_pod(&ctx, i, raw, namespaces, &mut ns_memo) {
+            Ok((pod, working)) => matched.push(Matched::new(&ctx, pod, working)),
+            Err(reason) => skipped.push(Skipped {
+                pod: loose_ref(i, raw),
+                reason,
+            }),
+        }
+    }
+
+    let selected = |m: &Matched<'_>| {
+        strategy
+            .selector
+            .as_ref()
+            .is_none_or(|sel| selector_matches(sel, |k| m.pod.label(k)))
+    };
+    let mut rule = pull_policy::PullPolicyRule::new(set);
+    let mut status = Status {
+        matched_pods: i32_of(matched.len()),
+        ..Status::default()
+    };
+    // Upgradability is only needed for Pods that are not updated; computed once here.
+    let mut upgradable: Vec<Option<Upgradability>> = Vec::with_capacity(matched.len());
+    for m in &matched {
+        status.updated_pods += i32::from(m.updated);
+        if m.consistent && m.ready {
+            status.ready_pods += 1;
+            status.updated_ready_pods += i32::from(m.updated);
+        }
+        let u = (!m.updated && selected(m)).then(|| upgradability(&ctx, m, &mut rule, now));
+        if matches!(u, Some(Upgradability::No(_))) {
+            status.not_upgradable_pods += 1;
+        }
+        upgradable.push(u);
+    }
+
+    let mut plan = Plan {
+        status,
+        round: Round::Upgrade,
+        flips: Vec::new(),
+        conditions: Vec::new(),
+        upgrades: Vec::new(),
+        skipped,
+        warnings: Vec::new(),
+    };
+    let mut leave = |plan: &mut Plan, m: &Matched<'_>, reason: Reason| {
+        plan.skipped.push(Skipped {
+            pod: pod_ref(&m.pod),
+            reason,
+        })
+    };
+    let updated_reason = |m: &Matched<'_>| {
+        if ctx.has_hot && m.in_hot_upgrade(&ctx) {
+            Reason::HotUpgradeFlipPending
+        } else {
+            Reason::AlreadyUpdated
+        }
+    };
+
+    // §4.2 step 5.
+    if strategy.is_not_update() || strategy.paused {
+        plan.round = if strategy.is_not_update() {
+            Round::NotUpdate
+        } else {
+            Round::Paused
+        };
+        for m in &matched {
+            let r = match (m.updated, plan.round) {
+                (true, _) => Reason::AlreadyUpdated,
+                (false, Round::NotUpdate) => Reason::NotUpdateStrategy,
+                (false, _) => Reason::Paused,
+            };
+            leave(&mut plan, m, r);
+        }
+        return finish(plan);
+    }
+
+    // §4.2 step 6: finish hot upgrades; a round with flips does nothing else.
+    if ctx.has_hot {
+        let mut flip_reasons: Vec<Option<Reason>> = Vec::with_capacity(matched.len());
+        for m in &matched {
+            if m.in_hot_upgrade(&ctx) && m.flip_ready(&ctx) {
+                match patch::flip(&ctx, m, now) {
+                    Ok(d) => {
+                        plan.flips.push(PodPatch {
+                            pod: pod_ref(&m.pod),
+                            changes: Vec::new(),
+                            pull_policy_followed_tag: false,
+                            condition: None,
+                            patch: Value::Null,
+                        });
+                        let last = plan.flips.len() - 1;
+                        plan.flips[last].changes = std::mem::take(&mut { d.changes.clone() });
+                        plan.flips[last].patch = d.into_patch();
+                        flip_reasons.push(None);
+                    }
+                    Err(r) => flip_reasons.push(Some(r)),
+                }
+            } else {
+                flip_reasons.push(Some(if m.updated {
+                    updated_reason(m)
+                } else {
+                    Reason::WaitingForFlips
+                }));
+            }
+        }
+        if !plan.flips.is_empty() {
+            plan.round = Round::Flips;
+            for (m, r) in matched.iter().zip(flip_reasons) {
+                if let Some(r) = r {
+                    leave(&mut plan, m, r);
+                }
+            }
+            return finish(plan);
+        }
+    }
+
+    // §4.2 step 7.
+    if plan.status.updated_pods >= plan.status.matched_pods {
+        plan.round = Round::AllUpdated;
+        for m in &matched {
+            leave(&mut plan, m, updated_reason(m));
+        }
+        return finish(plan);
+    }
+
+    // §4.5: candidates.
+    let patches = s.patch_pod_metadata.as_deref().unwrap_or(&[]);
+    let mut candidates: Vec<usize> = Vec::new();
+    let mut rewrite: HashMap<usize, annotations::HashMap> = HashMap::new();
+    for (i, (m, u)) in matched.iter().zip(upgradable.iter_mut()).enumerate() {
+        if m.updated {
+            leave(&mut plan, m, updated_reason(m));
+            continue;
+        }
+        if !selected(m) {
+            leave(&mut plan, m, Reason::ExcludedByUpdateSelector);
+            continue;
+        }
+        if let Err(error) = &m.hashes {
+            leave(
+                &mut plan,
+                m,
+                Reason::UnreadableAnnotation {
+                    key: annotations::HASH.into(),
+                    error: error.clone(),
+                },
+            );
+            continue;
+        }
+        let mut not_upgradable = |plan: &mut Plan, changed: Vec<Change>| {
+            match upgradable_condition(m.pod.raw, ctx.name(), false, now) {
+                Ok(Some(c)) => plan.conditions.push(ConditionUpdate {
+                    pod: pod_ref(&m.pod),
+                    upgradable: false,
+                    patch: condition_patch(&c),
+                    condition: c,
+                }),
+                Ok(None) => {}
+                Err(message) => plan.warnings.push(Warning {
+                    pod: pod_ref(&m.pod),
+                    message,
+                }),
+            }
+            leave(plan, m, Reason::NotUpgradable { changed });
+        };
+        match u.take() {
+            Some(Upgradability::Yes) => {}
+            Some(Upgradability::PullPolicyFollowedTag(map)) => {
+                rewrite.insert(i, map);
+            }
+            Some(Upgradability::No(changed)) => {
+                not_upgradable(&mut plan, changed);
+                continue;
+            }
+            Some(Upgradability::Unreadable(error)) => {
+                leave(
+                    &mut plan,
+                    m,
+                    Reason::UnreadableAnnotation {
+                        key: annotations::HASH_WITHOUT_IMAGE.into(),
+                        error,
+                    },
+                );
+                continue;
+            }
+            None => continue,
+        }
+        let busy = m.upgrades_in_progress(&ctx);
+        if !busy.is_empty() {
+            leave(&mut plan, m, Reason::UpgradeInProgress { containers: busy });
+            continue;
+        }
+        if let state::InplaceState::Unreadable(error) = &m.state {
+            leave(
+                &mut plan,
+                m,
+                Reason::UnreadableAnnotation {
+                    key: annotations::INPLACE_UPDATE_STATE.into(),
+                    error: error.clone(),
+                },
+            );
+            continue;
+        }
+        let hot_native = hot_native_changes(&ctx, m);
+        if !hot_native.is_empty() {
+            not_upgradable(&mut plan, hot_native);
+            continue;
+        }
+        if !patches.is_empty() {
+            let mut view = patch::Annotations::new(&m.pod);
+            if let Err(r) = patch::apply_patch_pod_metadata(patches, &mut view) {
+                leave(&mut plan, m, r);
+                continue;
+            }
+        }
+        candidates.push(i);
+    }
+
+    // §4.5: order.
+    let pods_only: Vec<&Pod<'_>> = matched.iter().map(|m| &m.pod).collect();
+    let view: Vec<Pod<'_>> = pods_only.iter().map(|p| p.shallow()).collect();
+    order::sort_active(&view, &mut candidates);
+    if let Some(ps) = &strategy.priority_strategy {
+        order::sort_priority(ps, &view, &mut candidates);
+    }
+    if let Some(terms) = strategy.scatter_strategy.as_ref().filter(|t| !t.is_empty()) {
+        candidates = order::scatter(terms, &view, candidates);
+    }
+
+    // §4.6: partition, then maxUnavailable.
+    let total = matched.len();
+    let partition = budget::partition(strategy.partition.as_ref(), total);
+    let keep_from = candidates.len().saturating_sub(partition);
+    let max_unavailable = budget::max_unavailable(strategy.max_unavailable.as_ref(), total);
+    let mut unavailable: i64 = matched
+        .iter()
+        .filter(|m| m.updated && (!m.consistent || !m.ready))
+        .count() as i64;
+    let mut chosen: Vec<usize> = Vec::new();
+    let mut stopped_at: Option<usize> = None;
+    for (pos, &i) in candidates[..keep_from].iter().enumerate() {
+        let m = &matched[i];
+        if !m.ready {
+            // A not-ready Pod is unavailable already: upgrading it costs nothing [quirk].
+            chosen.push(i);
+            continue;
+        }
+        if unavailable >= max_unavailable {
+            stopped_at = Some(pos);
+            break;
+        }
+        unavailable += 1;
+        chosen.push(i);
+    }
+    if let Some(pos) = stopped_at {
+        for &i in &candidates[pos..keep_from] {
+            leave(
+                &mut plan,
+                &matched[i],
+                Reason::MaxUnavailableReached {
+                    max_unavailable,
+                    unavailable,
+                },
+            );
+        }
+    }
+    for &i in &candidates[keep_from..] {
+        leave(&mut plan, &matched[i], Reason::KeptByPartition { partition });
+    }
+
+    // §4.7: the patches.
+    for i in chosen {
+        let m = &matched[i];
+        let followed = rewrite.remove(&i);
+        let pull_policy_followed_tag = followed.is_some();
+        let input = patch::UpgradeInput {
+            now,
+            controller_revision: options.controller_revision,
+            hot_upgrade_version: options.hot_upgrade_version,
+            rewrite_hash_without_image: followed.or_else(|| legacy_hash_without_image(m)),
+        };
+        match patch::upgrade(&ctx, m, &input) {
+            Ok(d) => {
+                let condition = match upgradable_condition(m.pod.raw, ctx.name(), true, now) {
+                    Ok(c) => c.map(|c| ConditionUpdate {
+                        pod: pod_ref(&m.pod),
+                        upgradable: true,
+                        patch: condition_patch(&c),
+                        condition: c,
+                    }),
+                    Err(message) => {
+                        plan.warnings.push(Warning {
+                            pod: pod_ref(&m.pod),
+                            message,
+                        });
+                        None
+                    }
+                };
+                plan.upgrades.push(PodPatch {
+                    pod: pod_ref(&m.pod),
+                    changes: d.changes.clone(),
+                    patch: d.into_patch(),
+                    pull_policy_followed_tag,
+                    condition,
+                });
+            }
+            Err(r) => leave(&mut plan, m, r),
+        }
+    }
+    finish(plan)
+}
+
+fn finish(mut plan: Plan) -> Plan {
+    plan.skipped.sort_by_key(|s| s.pod.index);
+    plan
+}
+
+mod explain;

@@ -1,0 +1,357 @@
+//! The RFC 6902 patches the reconciler sends (§4.7, §5.3): a `test` of the Pod's resourceVersion (a
+//! concurrent writer makes the whole patch fail instead of being overwritten), image replacements
+//! (the only container field a running Pod may change), then the annotations that changed.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::annotations::{self, HashEntry};
+use crate::settings::{PATCH_MERGE_JSON, PATCH_OVERWRITE, PATCH_RETAIN, PatchPodMetadata};
+
+use super::condition::write_go_json;
+use super::pod::{Pod, str_at};
+use super::reason::Reason;
+use super::set::{SetCtx, Sidecar};
+use super::state::{InplaceState, Matched, twins_by_role};
+use super::ContainerChange;
+
+/// RFC 6901 escaping of one path segment.
+pub(crate) fn pointer_segment(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// The Pod's annotations as they will be after the patch: the original values overlaid by edits.
+pub(crate) struct Annotations<'p> {
+    original: Option<&'p Map<String, Value>>,
+    edits: BTreeMap<String, String>,
+}
+
+impl<'p> Annotations<'p> {
+    pub fn new(pod: &Pod<'p>) -> Self {
+        Annotations {
+            original: pod.annotations,
+            edits: BTreeMap::new(),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        match self.edits.get(key) {
+            Some(v) => Some(v),
+            None => self.original?.get(key)?.as_str(),
+        }
+    }
+
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.edits.insert(key.into(), value.into());
+    }
+
+    /// `add` ops (which also replace) for the keys whose value changes, sorted by key.
+    fn ops(&self, out: &mut Vec<Value>) {
+        if self.original.is_none() && !self.edits.is_empty() {
+            out.push(json!({"op": "add", "path": "/metadata/annotations", "value": {}}));
+        }
+        for (k, v) in &self.edits {
+            let old = self.original.and_then(|o| o.get(k)).and_then(Value::as_str);
+            if old != Some(v.as_str()) {
+                out.push(json!({
+                    "op": "add",
+                    "path": format!("/metadata/annotations/{}", pointer_segment(k)),
+                    "value": v,
+                }));
+            }
+        }
+    }
+}
+
+/// What one upgrade or flip writes, before it becomes a patch.
+pub(crate) struct Draft<'p> {
+    test: Value,
+    images: Vec<Value>,
+    pub changes: Vec<ContainerChange>,
+    /// (container, imageID before the change, raw) for the in-place-update record.
+    recorded: Vec<(String, String)>,
+    pub annotations: Annotations<'p>,
+}
+
+impl<'p> Draft<'p> {
+    pub fn new(pod: &Pod<'p>) -> Self {
+        Draft {
+            test: json!({"op": "test", "path": "/metadata/resourceVersion", "value": pod.resource_version}),
+            images: Vec::new(),
+            changes: Vec::new(),
+            recorded: Vec::new(),
+            annotations: Annotations::new(pod),
+        }
+    }
+
+    fn set_image(&mut self, pod: &Pod<'_>, name: &str, native: bool, image: &str) {
+        let found = if native {
+            pod.init_container(name)
+        } else {
+            pod.container(name)
+        };
+        let Some((i, c)) = found else { return };
+        let list = if native { "initContainers" } else { "containers" };
+        self.images.push(json!({"op": "replace", "path": format!("/spec/{list}/{i}/image"), "value": image}));
+        self.changes.push(ContainerChange {
+            container: name.to_string(),
+            init_container: native,
+            from: str_at(c, "image").to_string(),
+            to: image.to_string(),
+        });
+        let image_id = pod
+            .status_of(name, native)
+            .map_or("", |s| str_at(s, "imageID"))
+            .to_string();
+        self.recorded.push((name.to_string(), image_id));
+    }
+
+    /// §4.7 step 4: this set's entry of `kruise.io/sidecarset-inplace-update-state`, created on the
+    /// first in-place update, otherwise keeping its revision and timestamp [quirk], with the
+    /// imageIDs the changed containers had. Other sets' entries are kept as they are.
+    pub fn record_state(&mut self, state: &InplaceState, ctx: &SetCtx<'_>, now: &str) -> Result<(), Reason> {
+        let mut all = match state {
+            InplaceState::Absent => Map::new(),
+            InplaceState::Unreadable(e) => {
+                return Err(Reason::UnreadableAnnotation {
+                    key: annotations::INPLACE_UPDATE_STATE.into(),
+                    error: e.clone(),
+                });
+            }
+            InplaceState::Parsed { all, .. } => all.clone(),
+        };
+        let mut entry = match all.remove(ctx.name()) {
+            Some(Value::Object(o)) => o,
+            _ => {
+                let mut o = Map::new();
+                o.insert("revision".into(), json!(ctx.set.hash()));
+                o.insert("updateTimestamp".into(), json!(now));
+                o
+            }
+        };
+        let mut last = match entry.remove("lastContainerStatuses") {
+            Some(Value::Object(o)) => o,
+            _ => Map::new(),
+        };
+        for (name, id) in &self.recorded {
+            // `imageID` is omitempty: a container without a status is recorded as `{}`.
+            let v = if id.is_empty() { json!({}) } else { json!({"imageID": id}) };
+            last.insert(name.clone(), v);
+        }
+        let mut out = String::from("{");
+        let mut names: Vec<&String> = all.keys().collect();
+        let ours = ctx.name().to_string();
+        names.push(&ours);
+        names.sort();
+        for (i, name) in names.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            crate::gojson::write_go_string(&mut out, name);
+            out.push(':');
+            if *name == ours {
+                write_state_entry(&mut out, &entry, &last);
+            } else if let Some(v) = all.get(name.as_str()) {
+                write_go_json(&mut out, v);
+            }
+        }
+        out.push('}');
+        self.annotations.set(annotations::INPLACE_UPDATE_STATE, out);
+        Ok(())
+    }
+
+    pub fn into_patch(self) -> Value {
+        let mut ops = Vec::with_capacity(2 + self.images.len() + self.annotations.edits.len());
+        ops.push(self.test);
+        ops.extend(self.images);
+        self.annotations.ops(&mut ops);
+        Value::Array(ops)
+    }
+}
+
+/// One `InPlaceUpdateState` in Go's field order: revision, updateTimestamp, lastContainerStatuses,
+/// then whatever else an existing entry carried.
+fn write_state_entry(out: &mut String, entry: &Map<String, Value>, last: &Map<String, Value>) {
+    out.push('{');
+    out.push_str("\"revision\":");
+    write_go_json(out, entry.get("revision").unwrap_or(&json!("")));
+    out.push_str(",\"updateTimestamp\":");
+    write_go_json(out, entry.get("updateTimestamp").unwrap_or(&Value::Null));
+    out.push_str(",\"lastContainerStatuses\":");
+    write_go_json(out, &Value::Object(last.clone()));
+    let mut rest: Vec<(&String, &Value)> = entry
+        .iter()
+        .filter(|(k, _)| k.as_str() != "revision" && k.as_str() != "updateTimestamp")
+        .collect();
+    rest.sort_by(|a, b| a.0.cmp(b.0));
+    for (k, v) in rest {
+        out.push(',');
+        crate::gojson::write_go_string(out, k);
+        out.push(':');
+        write_go_json(out, v);
+    }
+    out.push('}');
+}
+
+/// The value of `version.sidecarset.kruise.io/<twin>` for a twin upgraded now. Kruise writes the
+/// SidecarSet's resourceVersion; this project has no SidecarSet object, so the caller may pass a
+/// version, and any value must exceed what the Pod's twins carry (the sidecar compares VERSION with
+/// VERSION_ALT, §5.2), else the Pod's highest version + 1 is used.
+fn hot_version(pod: &Pod<'_>, sc: &Sidecar, requested: Option<u64>) -> String {
+    let (a, b) = sc.twins();
+    let highest = [&a, &b]
+        .iter()
+        .flat_map(|t| [annotations::version_key(t), annotations::version_alt_key(t)])
+        .filter_map(|k| pod.annotation(&k).and_then(|v| v.parse::<u64>().ok()))
+        .max()
+        .unwrap_or(0);
+    match requested {
+        Some(v) if v > highest => v.to_string(),
+        _ => highest.saturating_add(1).to_string(),
+    }
+}
+
+/// Kruise's `findContainerToHotUpgrade` (§5.4): (twin to upgrade, the other one).
+fn twin_to_upgrade(m: &Matched<'_>, sc: &Sidecar, empty: &str) -> (String, String) {
+    let (one, two) = sc.twins();
+    let image = |n: &str| m.pod.image_of(n, false).unwrap_or("");
+    if image(&one) == empty {
+        return (one, two);
+    }
+    if image(&two) == empty {
+        return (two, one);
+    }
+    let (r1, r2) = (m.ready_and_consistent(&one), m.ready_and_consistent(&two));
+    if r1 && !r2 {
+        return (two, one);
+    }
+    if !r1 && r2 {
+        return (one, two);
+    }
+    let (working, idle) = twins_by_role(&m.working, &sc.name);
+    (idle, working)
+}
+
+pub(crate) struct UpgradeInput<'x> {
+    pub now: &'x str,
+    pub controller_revision: &'x str,
+    pub hot_upgrade_version: Option<u64>,
+    /// `Some(parsed image-less map)` to rewrite this set's entry (pull-policy rule) or convert a
+    /// legacy value.
+    pub rewrite_hash_without_image: Option<annotations::HashMap>,
+}
+
+/// §4.7: the patch that upgrades one Pod.
+pub(crate) fn upgrade<'p>(ctx: &SetCtx<'_>, m: &Matched<'p>, input: &UpgradeInput<'_>) -> Result<Draft<'p>, Reason> {
+    let pod = &m.pod;
+    let mut d = Draft::new(pod);
+    let mut working = m.working.clone();
+    let mut working_changed = false;
+    for sc in &ctx.sidecars {
+        match (&sc.hot, sc.native) {
+            // Hot native twins are never swapped (Kruise never upgrades init containers; §5.5).
+            (Some(_), true) => {}
+            (None, native) => {
+                if pod.image_of(&sc.name, native).is_some_and(|img| img != sc.image) {
+                    d.set_image(pod, &sc.name, native, &sc.image);
+                }
+            }
+            (Some(empty), false) => {
+                let (target, other) = twin_to_upgrade(m, sc, empty);
+                // Skipped when the other twin already runs the new image.
+                if pod.image_of(&other, false).unwrap_or("") == sc.image {
+                    continue;
+                }
+                d.set_image(pod, &target, false, &sc.image);
+                working.insert(sc.name.clone(), target.clone());
+                working_changed = true;
+                let version = hot_version(pod, sc, input.hot_upgrade_version);
+                let older_version = pod
+                    .annotation(&annotations::version_key(&other))
+                    .unwrap_or("")
+                    .to_string();
+                d.annotations.set(annotations::version_key(&target), version.clone());
+                d.annotations.set(annotations::version_alt_key(&target), older_version);
+                d.annotations.set(annotations::version_alt_key(&other), version);
+            }
+        }
+    }
+    if working_changed {
+        let mut out = String::new();
+        let v = serde_json::to_value(&working).unwrap_or(Value::Null);
+        write_go_json(&mut out, &v);
+        d.annotations.set(annotations::WORKING_HOT_UPGRADE, out);
+    }
+    // §4.7 step 3: this set's hash entry, rewritten even when no image differed.
+    let mut hashes = m.hashes.clone().map_err(|error| Reason::UnreadableAnnotation {
+        key: annotations::HASH.into(),
+        error,
+    })?;
+    hashes.insert(
+        ctx.name().to_string(),
+        HashEntry {
+            update_timestamp: Some(input.now.to_string()),
+            hash: ctx.set.hash().to_string(),
+            sidecar_set_name: ctx.name().to_string(),
+            sidecar_list: Some(ctx.sidecar_list.clone()),
+            controller_revision: input.controller_revision.to_string(),
+        },
+    );
+    d.annotations.set(annotations::HASH, annotations::encode_hash_map(&hashes));
+    if let Some(map) = &input.rewrite_hash_without_image {
+        d.annotations.set(annotations::HASH_WITHOUT_IMAGE, annotations::encode_hash_map(map));
+    }
+    d.record_state(&m.state, ctx, input.now)?;
+    apply_patch_pod_metadata(
+        ctx.set.settings().patch_pod_metadata.as_deref().unwrap_or(&[]),
+        &mut d.annotations,
+    )?;
+    Ok(d)
+}
+
+/// §5.3 step 4: reset idle twins that still run the old version to the empty image.
+pub(crate) fn flip<'p>(ctx: &SetCtx<'_>, m: &Matched<'p>, now: &str) -> Result<Draft<'p>, Reason> {
+    let pod = &m.pod;
+    let mut d = Draft::new(pod);
+    for (sc, empty) in ctx.hot_containers() {
+        let (working, idle) = twins_by_role(&m.working, &sc.name);
+        if pod.image_of(&idle, false).is_none_or(|img| img == empty) {
+            continue;
+        }
+        d.set_image(pod, &idle, false, empty);
+        d.annotations.set(annotations::version_key(&idle), "0");
+        d.annotations.set(annotations::version_alt_key(&working), "0");
+    }
+    // The hash entry is not touched by a flip (Kruise #1054).
+    d.record_state(&m.state, ctx, now)?;
+    Ok(d)
+}
+
+/// §4.7 step 6: `patchPodMetadata` re-applied as Kruise's `PatchPodMetadata` does (Retain only adds
+/// a missing key, Overwrite sets, MergePatchJson merges into a non-empty value).
+pub(crate) fn apply_patch_pod_metadata(
+    patches: &[PatchPodMetadata],
+    annotations: &mut Annotations<'_>,
+) -> Result<(), Reason> {
+    for p in patches {
+        for (key, value) in &p.annotations {
+            let existing = annotations.get(key);
+            let new = match p.patch_policy.as_deref().unwrap_or(PATCH_RETAIN) {
+                PATCH_OVERWRITE => value.clone(),
+                PATCH_MERGE_JSON => match existing {
+                    Some(old) if !old.is_empty() => crate::inject::merge_patch_json(old, value)
+                        .map_err(|error| Reason::UnreadableAnnotation {
+                            key: key.clone(),
+                            error: format!("patchPodMetadata MergePatchJson: {error}"),
+                        })?,
+                    _ => value.clone(),
+                },
+                PATCH_RETAIN | "" if existing.is_none() => value.clone(),
+                _ => continue,
+            };
+            annotations.set(key.clone(), new);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! Per-Pod records (annotations parsed once) and Kruise's predicates over them (§4.4, §10.3).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::annotations::{self, HashEntry};
+
+use super::digest::{image_equal, is_digest, strip_scheme};
+use super::pod::{Pod, str_at};
+use super::set::{SetCtx, Tracked};
+
+/// `kruise.io/sidecarset-inplace-update-state` as read from the Pod.
+pub(crate) enum InplaceState {
+    Absent,
+    /// Present but not a map of `InPlaceUpdateState` (an empty value included, as Go fails on it).
+    Unreadable(String),
+    Parsed {
+        /// Every set's entry, kept as is so that rewriting ours loses nothing.
+        all: Map<String, Value>,
+        /// This set's `lastContainerStatuses`: container → recorded imageID ("" when omitted).
+        ours: BTreeMap<String, String>,
+    },
+}
+
+impl InplaceState {
+    pub fn parse(raw: Option<&str>, set_name: &str) -> Self {
+        let Some(raw) = raw else {
+            return InplaceState::Absent;
+        };
+        let all = match serde_json::from_str::<Value>(raw) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => return InplaceState::Unreadable("must be a JSON object keyed by SidecarSet name".into()),
+            Err(e) => return InplaceState::Unreadable(format!("is not JSON: {e}")),
+        };
+        // Go decodes the whole map into typed structs: one malformed entry fails it all.
+        for (name, entry) in &all {
+            if let Err(e) = check_entry(entry) {
+                return InplaceState::Unreadable(format!("entry {name:?}: {e}"));
+            }
+        }
+        let ours = all
+            .get(set_name)
+            .and_then(|e| e.get("lastContainerStatuses"))
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(c, s)| (c.clone(), str_at(s, "imageID").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        InplaceState::Parsed { all, ours }
+    }
+}
+
+fn check_entry(entry: &Value) -> Result<(), String> {
+    let o = match entry {
+        Value::Null => return Ok(()),
+        Value::Object(o) => o,
+        _ => return Err("must be an object".into()),
+    };
+    for key in ["revision", "updateTimestamp"] {
+        if !matches!(o.get(key), None | Some(Value::Null) | Some(Value::String(_))) {
+            return Err(format!("{key} must be a string"));
+        }
+    }
+    match o.get("lastContainerStatuses") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Object(m)) => {
+            for (c, s) in m {
+                let ok = match s {
+                    Value::Null => true,
+                    Value::Object(so) => {
+                        matches!(so.get("imageID"), None | Some(Value::Null) | Some(Value::String(_)))
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    return Err(format!("lastContainerStatuses[{c:?}] must be {{\"imageID\": string}}"));
+                }
+            }
+            Ok(())
+        }
+        Some(_) => Err("lastContainerStatuses must be an object".into()),
+    }
+}
+
+/// Reads a hash annotation (`Ok(empty)` when absent).
+pub(crate) fn hash_map(pod: &Pod<'_>, key: &str) -> Result<annotations::HashMap, String> {
+    match pod.annotations.and_then(|a| a.get(key)) {
+        None | Some(Value::Null) => Ok(Default::default()),
+        Some(Value::String(raw)) => annotations::parse_hash_map(raw),
+        Some(_) => Err("must be a string".into()),
+    }
+}
+
+/// `kruise.io/sidecarset-working-hotupgrade-container`; Go ignores an unparsable value (empty map).
+pub(crate) fn working_map(pod: &Pod<'_>) -> BTreeMap<String, String> {
+    pod.annotation(annotations::WORKING_HOT_UPGRADE)
+        .and_then(|raw| serde_json::from_str(raw).ok())
+        .unwrap_or_default()
+}
+
+/// Kruise's `GetPodHotUpgradeContainers`: (working, idle); `-2` works unless the annotation names
+/// exactly `<name>-1` (§10.3).
+pub(crate) fn twins_by_role(working: &BTreeMap<String, String>, name: &str) -> (String, String) {
+    let (one, two) = (format!("{name}-1"), format!("{name}-2"));
+    if working.get(name) == Some(&one) {
+        (one, two)
+    } else {
+        (two, one)
+    }
+}
+
+/// One matched Pod with what every rule reads, computed once.
+pub(crate) struct Matched<'a> {
+    pub pod: Pod<'a>,
+    pub hashes: Result<annotations::HashMap, String>,
+    pub working: BTreeMap<String, String>,
+    pub state: InplaceState,
+    pub updated: bool,
+    /// Every tracked sidecar state-consistent (the status' notion, §4.9).
+    pub consistent: bool,
+    /// Kruise's `IsPodReady` for this set (idle twins on the empty image, Running, Ready).
+    pub ready: bool,
+}
+
+impl<'a> Matched<'a> {
+    pub fn new(ctx: &SetCtx<'_>, pod: Pod<'a>, working: BTreeMap<String, String>) -> Self {
+        let hashes = hash_map(&pod, annotations::HASH);
+        let updated = hashes
+            .as_ref()
+            .ok()
+            .and_then(|m| m.get(ctx.name()))
+            .is_some_and(|e| e.hash == ctx.set.hash());
+        let state = InplaceState::parse(pod.annotation(annotations::INPLACE_UPDATE_STATE), ctx.name());
+        let all: Vec<&Tracked> = ctx.tracked.iter().collect();
+        let consistent = state_consistent(&pod, &state, &all);
+        let mut m = Matched {
+            pod,
+            hashes,
+            working,
+            state,
+            updated,
+            consistent,
+            ready: false,
+        };
+        m.ready = m.pod_ready(ctx);
+        m
+    }
+
+    pub fn entry(&self, name: &str) -> Option<&HashEntry> {
+        self.hashes.as_ref().ok()?.get(name)
+    }
+
+    fn pod_ready(&self, ctx: &SetCtx<'_>) -> bool {
+        for (sc, empty) in ctx.hot_containers() {
+            let (_, idle) = twins_by_role(&self.working, &sc.name);
+            if !empty.is_empty()
+                && self
+                    .pod
+                    .image_of(&idle, false)
+                    .is_some_and(|img| img != empty)
+            {
+                return false;
+            }
+        }
+        self.pod.is_running_and_ready()
+    }
+
+    /// Some hot sidecar's idle twin does not run the empty image: the Pod is between the upgrade
+    /// and the flip (Kruise's `isPodSidecarInHotUpgrading`).
+    pub fn in_hot_upgrade(&self, ctx: &SetCtx<'_>) -> bool {
+        ctx.hot_containers().any(|(sc, empty)| {
+            let (_, idle) = twins_by_role(&self.working, &sc.name);
+            self.pod.image_of(&idle, false).unwrap_or("") != empty
+        })
+    }
+
+    /// Ready for the flip: the sidecars other than idle twins are consistent, and the Pod is Running
+    /// and Ready or every container status but the idle twins' is Ready.
+    pub fn flip_ready(&self, ctx: &SetCtx<'_>) -> bool {
+        let idle: Vec<String> = ctx
+            .hot_containers()
+            .map(|(sc, _)| twins_by_role(&self.working, &sc.name).1)
+            .collect();
+        let names: Vec<&Tracked> = ctx
+            .tracked
+            .iter()
+            .filter(|t| t.native || !idle.contains(&t.name))
+            .collect();
+        if !state_consistent(&self.pod, &self.state, &names) {
+            return false;
+        }
+        self.pod.is_running_and_ready()
+            || self.pod.statuses.iter().all(|s| {
+                idle.iter().any(|i| i == str_at(s, "name"))
+                    || s.get("ready").and_then(Value::as_bool).unwrap_or(false)
+            })
+    }
+
+    /// Kruise's consistency gate: tracked sidecars that are Ready but not state-consistent (an
+    /// earlier upgrade still running). Empty when the Pod may be upgraded.
+    pub fn upgrades_in_progress(&self, ctx: &SetCtx<'_>) -> Vec<String> {
+        ctx.tracked
+            .iter()
+            .filter(|t| {
+                container_ready(&self.pod, &t.name, t.native)
+                    && !state_consistent(&self.pod, &self.state, &[t])
+            })
+            .map(|t| t.name.clone())
+            .collect()
+    }
+
+    /// Whether one container is Ready and consistent (for choosing the hot twin to upgrade).
+    pub fn ready_and_consistent(&self, name: &str) -> bool {
+        let t = Tracked {
+            name: name.to_string(),
+            native: false,
+        };
+        container_ready(&self.pod, name, false) && state_consistent(&self.pod, &self.state, &[&t])
+    }
+}
+
+pub(crate) fn container_ready(pod: &Pod<'_>, name: &str, native: bool) -> bool {
+    pod.status_of(name, native)
+        .and_then(|s| s.get("ready"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// Kruise's `IsPodStateConsistent` for the listed containers (§10.3), extended to native sidecars
+/// (walked after the containers, completed through `status.initContainerStatuses`).
+pub(crate) fn state_consistent(pod: &Pod<'_>, state: &InplaceState, names: &[&Tracked]) -> bool {
+    if pod.containers.len() != pod.statuses.len() {
+        return false;
+    }
+    let has_native = names.iter().any(|t| t.native);
+    if has_native && pod.init_containers.len() != pod.init_statuses.len() {
+        return false;
+    }
+    let listed = |n: &str, native: bool| names.iter().any(|t| t.native == native && t.name == n);
+    let mut all_digest = true;
+    'walk: for (specs, native) in [(pod.containers, false), (pod.init_containers, true)] {
+        if native && !has_native {
+            break;
+        }
+        for c in specs {
+            let name = str_at(c, "name");
+            if !listed(name, native) {
+                continue;
+            }
+            let image = str_at(c, "image");
+            if !is_digest(image) {
+                // At the first tag image the record decides (Kruise breaks out of its walk here).
+                all_digest = false;
+                break 'walk;
+            }
+            let Some(status) = pod.status_of(name, native) else {
+                return false;
+            };
+            if !image_equal(image, strip_scheme(str_at(status, "imageID"))) {
+                return false;
+            }
+        }
+    }
+    if all_digest {
+        return true;
+    }
+    let ours = match state {
+        InplaceState::Absent => return true,
+        InplaceState::Unreadable(_) => return false,
+        InplaceState::Parsed { ours, .. } => ours,
+    };
+    for (statuses, specs, native) in [
+        (pod.statuses, pod.containers, false),
+        (pod.init_statuses, pod.init_containers, true),
+    ] {
+        if native && !has_native {
+            continue;
+        }
+        for cs in statuses {
+            let name = str_at(cs, "name");
+            if !listed(name, native) {
+                continue;
+            }
+            if let Some(old_id) = ours.get(name) {
+                let spec_image = specs
+                    .iter()
+                    .find(|c| str_at(c, "name") == name)
+                    .map_or("", |c| str_at(c, "image"));
+                // Still the recorded image ID while the spec asks for another image: the kubelet
+                // has not restarted the container yet.
+                if old_id == str_at(cs, "imageID") && spec_image != str_at(cs, "image") {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}

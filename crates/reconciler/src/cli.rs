@@ -1,0 +1,293 @@
+//! Command line: `run` (the controller) and `plan` (what a round would do now, read-only).
+
+use std::{
+    io::Write,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, atomic::AtomicBool},
+    time::Duration,
+};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{
+    Api, Client,
+    api::{DynamicObject, ListParams},
+};
+use serde_json::json;
+
+use crate::{
+    Result, controller,
+    leader::LeaseConfig,
+    metrics::Metrics,
+    plan::{self, NamespaceLabels},
+    policy::{self, Target},
+    server::{self, ServerState},
+    snapshot::RawPod,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sidecarset-reconciler",
+    version,
+    about = "Upgrades SidecarSet sidecars in place on running Pods"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log JSON lines instead of text.
+    #[arg(long, global = true, env = "LOG_JSON")]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller.
+    Run(RunArgs),
+    /// Print, for the cluster as it is, which Pods a round would upgrade now and why each other Pod
+    /// is left alone. Reads only.
+    Plan(PlanArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Source {
+    /// Only Pods (and the Namespace) of this namespace.
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Extra label selector for the ClusterAdmissionPolicies (besides sidecarset.kubewarden.io/reconcile=true).
+    #[arg(long)]
+    pub policy_selector: Option<String>,
+    /// One set from a file (settings, or a whole policy object) instead of ClusterAdmissionPolicies.
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// Where /metrics, /healthz and /readyz are served.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Namespace of the leader-election Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "sidecarset-system")]
+    pub lease_namespace: String,
+    #[arg(long, default_value = "sidecarset-reconciler")]
+    pub lease_name: String,
+    /// This instance's name in the Lease (the Pod name in a Deployment).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Single replica: write without holding a Lease.
+    #[arg(long)]
+    pub no_leader_election: bool,
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+    #[arg(long, default_value_t = 5)]
+    pub lease_renew_seconds: u64,
+    /// Periodic full round per set, even with no event.
+    #[arg(long, default_value_t = 300)]
+    pub resync_seconds: u64,
+    /// Next round while an upgrade is in flight or a Pod was stale.
+    #[arg(long, default_value_t = 2000)]
+    pub busy_requeue_millis: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// Only this policy.
+    #[arg(long)]
+    pub policy: Option<String>,
+    #[arg(long, short, value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+pub async fn run(args: RunArgs) -> Result<()> {
+    let client = Client::try_default().await?;
+    let identity = args.identity.clone().unwrap_or_else(hostname);
+    let config = controller::Config {
+        namespace: args.source.namespace.clone(),
+        policy_selector: args.source.policy_selector.clone(),
+        settings_file: args.source.settings.clone(),
+        lease: (!args.no_leader_election).then(|| LeaseConfig {
+            namespace: args.lease_namespace.clone(),
+            name: args.lease_name.clone(),
+            identity: identity.clone(),
+            duration: Duration::from_secs(args.lease_duration_seconds),
+            renew: Duration::from_secs(args.lease_renew_seconds),
+        }),
+        resync: Duration::from_secs(args.resync_seconds),
+        busy_requeue: Duration::from_millis(args.busy_requeue_millis),
+        instance: identity,
+    };
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = ServerState {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::serve(args.metrics_addr, state, async {
+        let _ = stop_rx.await;
+    }));
+    let res = controller::run(client, config, metrics, ready).await;
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    res
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("sidecarset-reconciler-{}", std::process::id()))
+}
+
+/// The `plan` command: one list of each kind, one plan per set, nothing written.
+pub async fn plan(args: PlanArgs, out: &mut impl Write) -> Result<()> {
+    let client = Client::try_default().await?;
+    let pod_api: Api<RawPod> = match &args.source.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let pods = pod_api.list(&ListParams::default()).await?.items;
+    let namespaces: NamespaceLabels = match &args.source.namespace {
+        Some(ns) => Api::<Namespace>::all(client.clone())
+            .get_opt(ns)
+            .await?
+            .into_iter()
+            .collect::<Vec<_>>(),
+        None => {
+            Api::<Namespace>::all(client.clone())
+                .list(&ListParams::default())
+                .await?
+                .items
+        }
+    }
+    .into_iter()
+    .filter_map(|n| Some((n.metadata.name?, n.metadata.labels.unwrap_or_default())))
+    .collect();
+    let targets = match &args.source.settings {
+        Some(path) => vec![Target::from_file(path)?],
+        None => {
+            let api: Api<DynamicObject> = Api::all_with(client, &policy::api_resource());
+            let lp = ListParams::default().labels(&policy::policy_selector(
+                args.source.policy_selector.as_deref(),
+            ));
+            api.list(&lp)
+                .await?
+                .items
+                .iter()
+                .filter(|p| {
+                    args.policy
+                        .as_deref()
+                        .is_none_or(|n| p.metadata.name.as_deref() == Some(n))
+                })
+                .map(Target::from_policy)
+                .collect()
+        }
+    };
+    let now = controller::now_rfc3339();
+    let mut reports = Vec::new();
+    for t in &targets {
+        let report = match &t.set {
+            Err(e) => json!({"policy": t.key, "error": e}),
+            Ok(set) => {
+                let version = t
+                    .metadata()
+                    .and_then(|m| m.resource_version.clone())
+                    .unwrap_or_else(|| "1".into());
+                let p = plan::compute(set, t.generation, &pods, &namespaces, &now, &version)?;
+                let upgrade: Vec<_> = p
+                    .writes
+                    .iter()
+                    .map(|w| {
+                        json!({"namespace": w.namespace, "name": w.name, "action": w.kind.label(),
+                               "containers": w.containers,
+                               "images": w.images.iter().map(|(c, i)| json!({"container": c, "image": i})).collect::<Vec<_>>()})
+                    })
+                    .collect();
+                json!({"policy": t.key, "set": p.set_name, "status": p.status, "writes": upgrade, "leftAlone": p.left_alone})
+            }
+        };
+        reports.push(report);
+    }
+    match args.output {
+        Output::Json => {
+            writeln!(out, "{}", serde_json::to_string_pretty(&reports)?).ok();
+        }
+        Output::Text => print_text(&reports, out),
+    }
+    Ok(())
+}
+
+fn print_text(reports: &[serde_json::Value], out: &mut impl Write) {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    for r in reports {
+        let _ = writeln!(out, "policy {}", s(&r["policy"]));
+        if let Some(e) = r.get("error") {
+            let _ = writeln!(out, "  invalid settings, no Pod is touched: {}", s(e));
+            continue;
+        }
+        let st = &r["status"];
+        let _ = writeln!(
+            out,
+            "  set {}: matched {} updated {} ready {} updatedReady {} notUpgradable {}",
+            s(&r["set"]),
+            st["matchedPods"],
+            st["updatedPods"],
+            st["readyPods"],
+            st["updatedReadyPods"],
+            st["notUpgradablePods"]
+        );
+        let writes = r["writes"].as_array().cloned().unwrap_or_default();
+        let _ = writeln!(out, "  now ({}):", writes.len());
+        for w in &writes {
+            let images: Vec<String> = w["images"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|i| format!("{}={}", s(&i["container"]), s(&i["image"])))
+                .collect();
+            let _ = writeln!(
+                out,
+                "    {} {}/{} {}",
+                s(&w["action"]),
+                s(&w["namespace"]),
+                s(&w["name"]),
+                images.join(" ")
+            );
+        }
+        let left = r["leftAlone"].as_array().cloned().unwrap_or_default();
+        let matched: Vec<_> = left.iter().filter(|l| l["matched"] == true).collect();
+        let _ = writeln!(
+            out,
+            "  left alone ({} matched, {} not matched):",
+            matched.len(),
+            left.len() - matched.len()
+        );
+        for l in &matched {
+            let _ = writeln!(
+                out,
+                "    {}/{}: {} ({})",
+                s(&l["namespace"]),
+                s(&l["name"]),
+                s(&l["message"]),
+                s(&l["code"])
+            );
+        }
+    }
+}

@@ -1,0 +1,823 @@
+//! The controller: `Context`, `reconcile`, `error_policy`, `run` (kube-rs/controller-rs shape).
+//!
+//! One reconcile handles one SidecarSet (one policy): snapshot the Pod and Namespace caches, let the
+//! core plan, write the status annotation when it changed, then apply the plan's Pod writes in order.
+//! Level-triggered: nothing is remembered between rounds that the cluster does not also show, except
+//! the [`Overlay`] of our own recent writes and what was already announced in Events.
+
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    path::PathBuf,
+    sync::{Arc, Mutex, RwLock},
+    time::Duration,
+};
+
+use futures::{StreamExt, channel::mpsc, stream};
+use k8s_openapi::{
+    api::core::v1::{Namespace, ObjectReference},
+    jiff::Timestamp,
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{DynamicObject, Patch, PatchParams},
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::{Action, Config as ControllerConfig},
+        events::{Event, EventType, Recorder, Reporter},
+        reflector::{self, ObjectRef, Store},
+        watcher,
+    },
+};
+use serde_json::json;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::{
+    Error, MANAGER, Result,
+    leader::{Leadership, LeaseConfig, LeaseLock},
+    metrics::Metrics,
+    plan::{self, Plan},
+    policy::{self, STATUS_ANNOTATION, Target},
+    snapshot::{Overlay, RawPod, namespace_labels},
+    status::SetStatus,
+    writer::{Outcome, PodWrite, WriteKind, Writer},
+};
+
+/// How the controller is run (from the command line).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Watch Pods (and the Namespace) of this namespace only.
+    pub namespace: Option<String>,
+    /// Extra label selector for the policies.
+    pub policy_selector: Option<String>,
+    /// `--settings FILE` instead of policies.
+    pub settings_file: Option<PathBuf>,
+    /// `None` disables leader election (single replica, or tests).
+    pub lease: Option<LeaseConfig>,
+    /// Requeue after a quiet round: the safety net of a level-triggered controller.
+    pub resync: Duration,
+    /// Requeue while an upgrade is in flight or a write found the Pod stale.
+    pub busy_requeue: Duration,
+    pub instance: String,
+}
+
+/// What one set's past rounds already announced, so Events are sent on change, not every round.
+#[derive(Debug, Default)]
+struct SetMemory {
+    not_upgradable: BTreeSet<String>,
+    /// Pods whose upgrade was started and not yet seen finished, by UID.
+    in_flight: HashMap<String, InFlight>,
+    invalid: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct InFlight {
+    namespace: String,
+    name: String,
+    hash: String,
+    reference: ObjectReference,
+}
+
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub pods: Store<RawPod>,
+    pub namespaces: Store<Namespace>,
+    pub leadership: Leadership,
+    pub config: Config,
+    writer: Writer,
+    overlay: Mutex<Overlay>,
+    memory: Mutex<HashMap<String, SetMemory>>,
+    /// Set name -> keys of the targets declaring it, for the Pod -> policy mapping.
+    set_index: RwLock<HashMap<String, BTreeSet<String>>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        metrics: Arc<Metrics>,
+        pods: Store<RawPod>,
+        namespaces: Store<Namespace>,
+        leadership: Leadership,
+        config: Config,
+    ) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: MANAGER.into(),
+                instance: Some(config.instance.clone()),
+            },
+        );
+        Context {
+            writer: Writer::new(client.clone()),
+            client,
+            recorder,
+            metrics,
+            pods,
+            namespaces,
+            leadership,
+            config,
+            overlay: Mutex::default(),
+            memory: Mutex::default(),
+            set_index: RwLock::default(),
+        }
+    }
+
+    fn index(&self, set_name: &str, key: &str) {
+        let mut idx = self.set_index.write().unwrap_or_else(|p| p.into_inner());
+        for keys in idx.values_mut() {
+            keys.remove(key);
+        }
+        idx.retain(|_, v| !v.is_empty());
+        idx.entry(set_name.to_string())
+            .or_default()
+            .insert(key.to_string());
+    }
+
+    fn targets_of(&self, set_name: &str) -> Vec<String> {
+        let idx = self.set_index.read().unwrap_or_else(|p| p.into_inner());
+        idx.get(set_name)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    async fn event(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        if !self.leadership.is_leader() {
+            return;
+        }
+        let ev = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        // An Event that cannot be sent is not worth failing (and so retrying) the round.
+        if let Err(e) = self.recorder.publish(&ev, regarding).await {
+            warn!(error = %e, reason, "could not publish Event");
+        }
+    }
+
+    /// The Pods the planner sees: the cache, with our own newer writes laid over it.
+    fn snapshot(&self) -> Vec<RawPod> {
+        let cached = self.pods.state();
+        let mut overlay = self.overlay.lock().unwrap_or_else(|p| p.into_inner());
+        let live: HashSet<&str> = cached.iter().map(|p| p.uid()).collect();
+        overlay.retain_uids(&live);
+        cached
+            .iter()
+            .filter(|p| {
+                self.config
+                    .namespace
+                    .as_deref()
+                    .is_none_or(|ns| p.namespace() == ns)
+            })
+            .map(|p| overlay.resolve(p).into_owned())
+            .collect()
+    }
+}
+
+fn pod_reference(p: &RawPod) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        name: Some(p.name().into()),
+        namespace: Some(p.namespace().into()),
+        uid: Some(p.uid().into()),
+        ..Default::default()
+    }
+}
+
+fn write_reference(w: &PodWrite, uid: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        name: Some(w.name.clone()),
+        namespace: Some(w.namespace.clone()),
+        uid: Some(uid.into()),
+        ..Default::default()
+    }
+}
+
+/// RFC 3339 in UTC with second precision, as `metav1.Time` marshals.
+pub fn now_rfc3339() -> String {
+    let ts = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
+    ts.to_string()
+}
+
+/// Controller entry point for a policy object.
+pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action> {
+    let target = Target::from_policy(&obj);
+    let span = info_span!("reconcile", policy = %target.key, generation = target.generation);
+    let next = reconcile_target(&target, &ctx).instrument(span).await?;
+    Ok(match next {
+        Next::AwaitChange => Action::await_change(),
+        n => Action::requeue(n.delay(&ctx.config)),
+    })
+}
+
+/// When to look at a set again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// An upgrade is in flight or a Pod was stale: soon.
+    Busy,
+    /// Nothing to do: the periodic safety net.
+    Resync,
+    /// Invalid settings: only a spec change helps.
+    AwaitChange,
+}
+
+impl Next {
+    fn delay(self, c: &Config) -> Duration {
+        match self {
+            Next::Busy => c.busy_requeue,
+            Next::Resync | Next::AwaitChange => c.resync,
+        }
+    }
+}
+
+/// Log, count, and retry later; a failed round changes nothing the next one relies on.
+pub fn error_policy(obj: Arc<DynamicObject>, err: &Error, ctx: Arc<Context>) -> Action {
+    warn!(policy = %obj.name_any(), error = %err, "reconcile failed");
+    ctx.metrics.failure(&obj.name_any(), err);
+    Action::requeue(Duration::from_secs(10))
+}
+
+pub async fn reconcile_target(target: &Target, ctx: &Context) -> Result<Next> {
+    let _timer = ctx.metrics.start(&target.key);
+    let set = match &target.set {
+        Ok(set) => set,
+        Err(message) => return invalid_settings(target, message, ctx).await,
+    };
+    ctx.index(set.name(), &target.key);
+    {
+        let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+        mem.entry(target.key.clone()).or_default().invalid = None;
+    }
+    ctx.metrics
+        .invalid
+        .get_or_create(&crate::metrics::SetLabels {
+            set: target.key.clone(),
+        })
+        .set(0);
+
+    let pods = ctx.snapshot();
+    let ns = namespace_labels(&ctx.namespaces);
+    let now = now_rfc3339();
+    let set_version = target
+        .metadata()
+        .and_then(|m| m.resource_version.clone())
+        .unwrap_or_else(|| "1".into());
+    let plan = plan::compute(set, target.generation, &pods, &ns, &now, &set_version)?;
+
+    ctx.metrics.set_status(&target.key, &plan.status);
+    write_status(target, &plan.status, ctx).await?;
+    if !ctx.leadership.is_leader() {
+        return Ok(Next::Busy);
+    }
+    announce_not_upgradable(target, &plan, ctx).await;
+    let busy = apply(target, &plan, &pods, ctx).await?;
+    announce_finished(target, &plan, &pods, ctx).await;
+
+    let in_flight = {
+        let mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+        mem.get(&target.key)
+            .is_some_and(|m| !m.in_flight.is_empty())
+    };
+    Ok(if busy || in_flight {
+        Next::Busy
+    } else {
+        Next::Resync
+    })
+}
+
+async fn invalid_settings(target: &Target, message: &str, ctx: &Context) -> Result<Next> {
+    let status = SetStatus::invalid(target.generation, message.to_string());
+    ctx.metrics.set_status(&target.key, &status);
+    ctx.metrics.failure(
+        &target.key,
+        &Error::InvalidSettings {
+            policy: target.key.clone(),
+            message: message.to_string(),
+        },
+    );
+    let changed = {
+        let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let m = mem.entry(target.key.clone()).or_default();
+        let changed = m.invalid.as_deref() != Some(message);
+        m.invalid = Some(message.to_string());
+        changed
+    };
+    if changed {
+        error!(error = %message, "invalid settings: no Pod is touched until they are fixed");
+        if let Some(r) = policy_reference(target) {
+            ctx.event(
+                &r,
+                EventType::Warning,
+                "InvalidSettings",
+                "Validate",
+                message.to_string(),
+            )
+            .await;
+        }
+    }
+    write_status(target, &status, ctx).await?;
+    // A fix changes the spec, which triggers a new round.
+    Ok(Next::AwaitChange)
+}
+
+fn policy_reference(target: &Target) -> Option<ObjectReference> {
+    target
+        .policy
+        .as_ref()
+        .map(|p| p.object_ref(&policy::api_resource()))
+}
+
+/// Writes the status annotation, only when it says something new.
+async fn write_status(target: &Target, status: &SetStatus, ctx: &Context) -> Result<()> {
+    let Some(obj) = &target.policy else {
+        return Ok(());
+    };
+    let current = obj
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(STATUS_ANNOTATION))
+        .map(String::as_str);
+    if status.same_as(current) || !ctx.leadership.is_leader() {
+        return Ok(());
+    }
+    let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &policy::api_resource());
+    let body = json!({"metadata": {"annotations": {STATUS_ANNOTATION: status.to_annotation()}}});
+    let params = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    let res = api.patch(&target.key, &params, &Patch::Merge(&body)).await;
+    ctx.metrics.write(
+        &target.key,
+        "status",
+        if res.is_ok() { "ok" } else { "error" },
+    );
+    res?;
+    debug!(?status, "status annotation written");
+    Ok(())
+}
+
+/// Kruise sends `NotUpgradablePods` every round; here only when the set of such Pods changes.
+async fn announce_not_upgradable(target: &Target, plan: &Plan, ctx: &Context) {
+    let now: BTreeSet<String> = plan
+        .left_alone
+        .iter()
+        .filter(|l| l.code == "NotUpgradable")
+        .map(|l| format!("{}/{}", l.namespace, l.name))
+        .collect();
+    let changed = {
+        let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let m = mem.entry(target.key.clone()).or_default();
+        let changed = m.not_upgradable != now;
+        m.not_upgradable = now.clone();
+        changed
+    };
+    if !changed || now.is_empty() {
+        return;
+    }
+    let why = plan
+        .left_alone
+        .iter()
+        .find(|l| l.code == "NotUpgradable")
+        .map(|l| l.message.clone())
+        .unwrap_or_default();
+    if let Some(r) = policy_reference(target) {
+        ctx.event(
+            &r,
+            EventType::Normal,
+            "NotUpgradablePods",
+            "Plan",
+            format!(
+                "detected {} not upgradable pod(s), will skip them: {}",
+                now.len(),
+                truncate(&why, 600)
+            ),
+        )
+        .await;
+    }
+    for l in plan.left_alone.iter().filter(|l| l.code == "NotUpgradable") {
+        let r = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Pod".into()),
+            name: Some(l.name.clone()),
+            namespace: Some(l.namespace.clone()),
+            uid: Some(l.uid.clone()),
+            ..Default::default()
+        };
+        ctx.event(
+            &r,
+            EventType::Normal,
+            "SidecarNotUpgradable",
+            "Plan",
+            format!(
+                "sidecarset {}: {}",
+                plan.set_name,
+                truncate(&l.message, 900)
+            ),
+        )
+        .await;
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        return s.to_string();
+    }
+    let mut end = n;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Applies the plan's writes in order. Returns whether a Pod was stale (so the round is retried soon).
+async fn apply(target: &Target, plan: &Plan, pods: &[RawPod], ctx: &Context) -> Result<bool> {
+    let by_key: HashMap<(&str, &str), &RawPod> = pods
+        .iter()
+        .map(|p| ((p.namespace(), p.name()), p))
+        .collect();
+    let mut stale = false;
+    for w in &plan.writes {
+        if !ctx.leadership.is_leader() {
+            return Err(Error::NotLeader);
+        }
+        let Some(before) = by_key.get(&(w.namespace.as_str(), w.name.as_str())) else {
+            continue;
+        };
+        let kind = w.kind.label();
+        match ctx.writer.apply(w).await {
+            Ok(Outcome::Written(after)) => {
+                ctx.metrics.write(&target.key, kind, "ok");
+                ctx.overlay
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .wrote(before, *after);
+                announce_write(target, plan, w, before, ctx).await;
+            }
+            Ok(Outcome::Stale) => {
+                ctx.metrics.write(&target.key, kind, "conflict");
+                info!(pod = %format!("{}/{}", w.namespace, w.name), "Pod changed since it was read; planning it again next round");
+                stale = true;
+            }
+            Err(e) => {
+                ctx.metrics.write(&target.key, kind, "error");
+                let r = write_reference(w, before.uid());
+                ctx.event(
+                    &r,
+                    EventType::Warning,
+                    "SidecarUpgradeFailed",
+                    "Upgrade",
+                    format!("sidecarset {}: {e}", plan.set_name),
+                )
+                .await;
+                if let Some(pr) = policy_reference(target) {
+                    ctx.event(
+                        &pr,
+                        EventType::Warning,
+                        "SidecarUpgradeFailed",
+                        "Upgrade",
+                        format!("pod {}/{}: {e}", w.namespace, w.name),
+                    )
+                    .await;
+                }
+                // Kruise aborts the round on the first failed Pod; so does this.
+                return Err(e);
+            }
+        }
+    }
+    Ok(stale)
+}
+
+async fn announce_write(
+    target: &Target,
+    plan: &Plan,
+    w: &PodWrite,
+    before: &RawPod,
+    ctx: &Context,
+) {
+    let r = pod_reference(before);
+    let images = w
+        .images
+        .iter()
+        .map(|(c, i)| format!("{c}={i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match w.kind {
+        WriteKind::Upgrade => {
+            info!(pod = %format!("{}/{}", w.namespace, w.name), %images, "sidecar upgrade started");
+            {
+                let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+                mem.entry(target.key.clone()).or_default().in_flight.insert(
+                    before.uid().to_string(),
+                    InFlight {
+                        namespace: w.namespace.clone(),
+                        name: w.name.clone(),
+                        hash: plan.status.hash.clone(),
+                        reference: r.clone(),
+                    },
+                );
+            }
+            ctx.event(
+                &r,
+                EventType::Normal,
+                "SidecarUpgradeStarted",
+                "Upgrade",
+                format!("sidecarset {}: {images}", plan.set_name),
+            )
+            .await;
+            if let Some(pr) = policy_reference(target) {
+                ctx.event(
+                    &pr,
+                    EventType::Normal,
+                    "SidecarUpgradeStarted",
+                    "Upgrade",
+                    format!("pod {}/{}: {images}", w.namespace, w.name),
+                )
+                .await;
+            }
+        }
+        WriteKind::Flip => {
+            info!(pod = %format!("{}/{}", w.namespace, w.name), "hot upgrade: old twin reset to the empty image");
+            ctx.event(
+                &r,
+                EventType::Normal,
+                "ResetContainerSucceed",
+                "HotUpgrade",
+                format!(
+                    "sidecarset {}: reset {} to the empty image",
+                    plan.set_name,
+                    w.containers.join(", ")
+                ),
+            )
+            .await;
+        }
+        WriteKind::MarkNotUpgradable => {}
+    }
+}
+
+/// `SidecarUpgradeFinished` once a Pod whose upgrade this process started is updated and ready.
+async fn announce_finished(target: &Target, plan: &Plan, pods: &[RawPod], ctx: &Context) {
+    let done: Vec<InFlight> = {
+        let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(m) = mem.get_mut(&target.key) else {
+            return;
+        };
+        let live: HashSet<&str> = pods.iter().map(RawPod::uid).collect();
+        let mut done = Vec::new();
+        m.in_flight.retain(|uid, f| {
+            let finished = plan.updated_ready.contains(uid.as_str()) && f.hash == plan.status.hash;
+            let gone = !live.contains(uid.as_str()) || f.hash != plan.status.hash;
+            if finished {
+                done.push(f.clone());
+            }
+            !(finished || gone)
+        });
+        done
+    };
+    for f in done {
+        info!(pod = %format!("{}/{}", f.namespace, f.name), "sidecar upgrade finished");
+        ctx.event(
+            &f.reference,
+            EventType::Normal,
+            "SidecarUpgradeFinished",
+            "Upgrade",
+            format!("sidecarset {}: sidecars updated and ready", plan.set_name),
+        )
+        .await;
+        if let Some(pr) = policy_reference(target) {
+            ctx.event(
+                &pr,
+                EventType::Normal,
+                "SidecarUpgradeFinished",
+                "Upgrade",
+                format!("pod {}/{}: sidecars updated and ready", f.namespace, f.name),
+            )
+            .await;
+        }
+    }
+}
+
+// === run ===
+
+/// Starts the caches, waits for them, takes the Lease, then runs until a signal or a lost Lease.
+pub async fn run(
+    client: Client,
+    config: Config,
+    metrics: Arc<Metrics>,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<()> {
+    let (pods, pods_writer) = reflector::store::<RawPod>();
+    let (namespaces, ns_writer) = reflector::store::<Namespace>();
+    let (pod_tx, pod_rx) = mpsc::unbounded::<String>();
+    let (ns_tx, ns_rx) = mpsc::unbounded::<()>();
+
+    let pod_api: Api<RawPod> = match &config.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let pod_watch = reflector::reflector(pods_writer, watcher(pod_api, watcher::Config::default()))
+        .default_backoff()
+        .touched_objects()
+        .for_each(move |res| {
+            match res {
+                // The sets a Pod carries decide which policies hear of it.
+                Ok(p) => {
+                    if let Some(list) = p.annotation(sidecarset_core::annotations::INJECTED_LIST) {
+                        for name in sidecarset_core::annotations::parse_injected_list(list) {
+                            let _ = pod_tx.unbounded_send(name.to_string());
+                        }
+                    }
+                }
+                Err(e) => warn!(error = %e, "Pod watch error"),
+            }
+            futures::future::ready(())
+        });
+    let ns_config = match &config.namespace {
+        Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
+        None => watcher::Config::default(),
+    };
+    let ns_watch = reflector::reflector(
+        ns_writer,
+        watcher(Api::<Namespace>::all(client.clone()), ns_config),
+    )
+    .default_backoff()
+    .touched_objects()
+    .for_each(move |res| {
+        match res {
+            Ok(_) => {
+                let _ = ns_tx.unbounded_send(());
+            }
+            Err(e) => warn!(error = %e, "Namespace watch error"),
+        }
+        futures::future::ready(())
+    });
+    tokio::spawn(pod_watch.instrument(info_span!("watch", resource = "pods")));
+    tokio::spawn(ns_watch.instrument(info_span!("watch", resource = "namespaces")));
+
+    let sync = Duration::from_secs(120);
+    tokio::time::timeout(sync, async {
+        let _ = pods.wait_until_ready().await;
+        let _ = namespaces.wait_until_ready().await;
+    })
+    .await
+    .map_err(|_| Error::CacheSync(sync))?;
+    ready.store(true, std::sync::atomic::Ordering::SeqCst);
+    info!(
+        pods = pods.state().len(),
+        namespaces = namespaces.state().len(),
+        "caches synced"
+    );
+
+    let leadership = if config.lease.is_some() {
+        Leadership::default()
+    } else {
+        Leadership::always()
+    };
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+    let lock = config
+        .lease
+        .clone()
+        .map(|cfg| Arc::new(LeaseLock::new(client.clone(), cfg)));
+    if let Some(lock) = &lock {
+        tokio::select! {
+            _ = lock.acquire(&leadership) => {}
+            _ = shutdown_signal() => return Ok(()),
+        }
+        let (lock2, l2) = (lock.clone(), leadership.clone());
+        tokio::spawn(async move {
+            lock2.keep_renewing(&l2).await;
+            let _ = lost_tx.send(());
+        });
+    }
+    metrics.leader.set(1);
+
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics.clone(),
+        pods,
+        namespaces,
+        leadership.clone(),
+        config.clone(),
+    ));
+    let stop = async move {
+        tokio::select! {
+            _ = shutdown_signal() => info!("signal: shutting down"),
+            _ = lost_rx => warn!("lease lost: stopping"),
+        }
+    };
+
+    let result = if let Some(path) = &config.settings_file {
+        run_file(path.clone(), ctx.clone(), pod_rx, ns_rx, stop).await
+    } else {
+        let ar = policy::api_resource();
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        let wc = watcher::Config::default()
+            .labels(&policy::policy_selector(config.policy_selector.as_deref()));
+        let ctx2 = ctx.clone();
+        let ar2 = ar.clone();
+        let pod_triggers = pod_rx.flat_map(move |set_name| {
+            let refs: Vec<ObjectRef<DynamicObject>> = ctx2
+                .targets_of(&set_name)
+                .into_iter()
+                .map(|k| ObjectRef::new_with(&k, ar2.clone()))
+                .collect();
+            stream::iter(refs)
+        });
+        Controller::new_with(api, wc, ar)
+            .with_config(ControllerConfig::default().concurrency(4))
+            .reconcile_on(pod_triggers)
+            .reconcile_all_on(ns_rx)
+            .graceful_shutdown_on(stop)
+            .run(reconcile, error_policy, ctx.clone())
+            .for_each(|res| {
+                if let Err(e) = res {
+                    debug!(error = %e, "controller");
+                }
+                futures::future::ready(())
+            })
+            .await;
+        Ok(())
+    };
+    metrics.leader.set(0);
+    let lost = config.lease.is_some() && !leadership.is_leader();
+    if let Some(lock) = &lock
+        && !lost
+        && let Err(e) = lock.release().await
+    {
+        warn!(error = %e, "could not release the lease");
+    }
+    if lost {
+        return Err(Error::NotLeader);
+    }
+    result
+}
+
+/// `--settings FILE`: one set, no policy object; rounds on Pod and Namespace events and on requeue.
+async fn run_file(
+    path: PathBuf,
+    ctx: Arc<Context>,
+    mut pods: mpsc::UnboundedReceiver<String>,
+    mut namespaces: mpsc::UnboundedReceiver<()>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let target = Target::from_file(&path)?;
+    let mut stop = std::pin::pin!(stop);
+    let mut wait = Duration::ZERO;
+    loop {
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            _ = tokio::time::sleep(wait) => {}
+            Some(_) = pods.next() => {}
+            Some(_) = namespaces.next() => {}
+        }
+        // Collapse a burst of events into one round.
+        while pods.try_recv().is_ok() {}
+        while namespaces.try_recv().is_ok() {}
+        let span = info_span!("reconcile", set = %target.key);
+        wait = match reconcile_target(&target, &ctx).instrument(span).await {
+            Ok(next) => next.delay(&ctx.config),
+            Err(e) => {
+                warn!(error = %e, "reconcile failed");
+                ctx.metrics.failure(&target.key, &e);
+                Duration::from_secs(10)
+            }
+        };
+    }
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

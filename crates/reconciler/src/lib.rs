@@ -1,0 +1,98 @@
+//! The SidecarSet reconciler: upgrades injected sidecars in place on running Pods.
+//!
+//! ```text
+//!  ClusterAdmissionPolicy (label sidecarset.kubewarden.io/reconcile=true)   or   --settings FILE
+//!        | spec.settings
+//!        v
+//!  SidecarSet::new (core: parse, default, validate, hash)
+//!        |                      Pod reflector ----+  Namespace reflector --+
+//!        v                                        v                        v
+//!  controller::reconcile ---- snapshot ----> core planner (pure) ----> Plan
+//!        |                                                               |
+//!        +-- writer: one guarded JSON patch per Pod, SidecarSetUpgradable condition,
+//!        |           status annotation on the policy, Events            (leader only)
+//!        +-- metrics, tracing
+//! ```
+//!
+//! The rules (which Pods match, which may be upgraded, in which order, how many at once) belong to
+//! `sidecarset_core::upgrade`; this crate only reads the cluster, hands the planner a snapshot and
+//! applies what it returns, so the policy and the reconciler can never disagree on a rule.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod controller;
+pub mod leader;
+pub mod metrics;
+pub mod plan;
+pub mod policy;
+pub mod server;
+pub mod snapshot;
+pub mod status;
+pub mod telemetry;
+pub mod writer;
+
+use std::time::Duration;
+
+/// Everything that can fail in a reconcile. Each variant has a stable `metric_label` so that the
+/// failure counter does not grow a label value per message.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[source] kube::Error),
+
+    #[error("policy {policy}: invalid settings: {message}")]
+    InvalidSettings { policy: String, message: String },
+
+    #[error("policy {0} has no spec.settings")]
+    MissingSettings(String),
+
+    #[error("pod {namespace}/{name}: patch rejected: {source}")]
+    PodPatch {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+
+    #[error("planner output: {0}")]
+    Plan(String),
+
+    #[error("this instance is not the leader")]
+    NotLeader,
+
+    #[error("reading {path}: {message}")]
+    SettingsFile { path: String, message: String },
+
+    #[error("the informer caches did not sync within {0:?}")]
+    CacheSync(Duration),
+
+    #[error("serialising: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Error {
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kube",
+            Error::InvalidSettings { .. } => "invalid_settings",
+            Error::MissingSettings(_) => "missing_settings",
+            Error::PodPatch { .. } => "pod_patch",
+            Error::Plan(_) => "plan",
+            Error::NotLeader => "not_leader",
+            Error::SettingsFile { .. } => "settings_file",
+            Error::CacheSync(_) => "cache_sync",
+            Error::Json(_) => "json",
+        }
+    }
+}
+
+impl From<kube::Error> for Error {
+    fn from(e: kube::Error) -> Self {
+        Error::Kube(e)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Who writes: the field manager and the Events' reporting controller.
+pub const MANAGER: &str = "sidecarset-reconciler";

@@ -1,0 +1,87 @@
+//! The status a policy carries in its `sidecarset.kubewarden.io/status` annotation.
+//!
+//! Kubewarden owns the policy's `status` (its CRD has a status subresource the policy server writes), so
+//! this reconciler keeps Kruise's SidecarSet status fields in an annotation instead; the Argo CD health
+//! check under `deploy/argocd/` reads it. Field names are Kruise's, so dashboards written for
+//! SidecarSet need only a different path.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetStatus {
+    /// `metadata.generation` of the policy these counts were computed for.
+    pub observed_generation: i64,
+    /// The SidecarSet's name (`settings.name`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    pub matched_pods: u32,
+    pub updated_pods: u32,
+    pub ready_pods: u32,
+    pub updated_ready_pods: u32,
+    /// Matched Pods whose recorded image-less hash differs from the settings': only recreating
+    /// them applies the change (semantics §4.4).
+    pub not_upgradable_pods: u32,
+    /// Kruise's `kruise.io/sidecarset-hash` of the current settings.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hash: String,
+    /// `updateStrategy.paused`, repeated so a health check need not parse the settings.
+    #[serde(default)]
+    pub paused: bool,
+    /// `updateStrategy.type` (`RollingUpdate` or `NotUpdate`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub update_type: String,
+    /// Set when the settings are invalid; then no Pod is touched and every count is 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl SetStatus {
+    pub fn invalid(generation: i64, message: String) -> Self {
+        SetStatus {
+            observed_generation: generation,
+            error: Some(message),
+            ..Default::default()
+        }
+    }
+
+    pub fn to_annotation(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Whether `current` (the annotation as it is) already says the same: only a change is written,
+    /// so a quiet cluster sees no writes at all.
+    pub fn same_as(&self, current: Option<&str>) -> bool {
+        current
+            .and_then(|c| serde_json::from_str::<SetStatus>(c).ok())
+            .is_some_and(|c| &c == self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unchanged_status_is_not_rewritten_even_if_spelled_differently() {
+        let s = SetStatus {
+            observed_generation: 2,
+            matched_pods: 3,
+            ..Default::default()
+        };
+        let respelled = r#"{ "matchedPods": 3, "observedGeneration": 2, "updatedPods": 0,
+            "readyPods": 0, "updatedReadyPods": 0, "notUpgradablePods": 0 }"#;
+        assert!(s.same_as(Some(respelled)));
+        assert!(!s.same_as(Some("not json")));
+        assert!(!s.same_as(None));
+    }
+
+    #[test]
+    fn invalid_settings_carry_the_message() {
+        let s = SetStatus::invalid(4, "containers[0].image: required".into());
+        assert_eq!(
+            s.to_annotation(),
+            r#"{"observedGeneration":4,"matchedPods":0,"updatedPods":0,"readyPods":0,"updatedReadyPods":0,"notUpgradablePods":0,"paused":false,"error":"containers[0].image: required"}"#
+        );
+    }
+}
