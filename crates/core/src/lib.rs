@@ -21,6 +21,7 @@ pub mod resources_expr;
 pub mod selector;
 pub mod settings;
 mod sidecarset;
+pub mod upgrade;
 pub mod validation;
 
 pub use error::{FieldError, InjectError, SettingsErrors};

@@ -8,7 +8,7 @@ mod sidecar;
 use serde_json::{Map, Value};
 
 pub use metadata::merge_patch_json;
-pub use sidecar::{IS_INJECTED, is_injected};
+pub use sidecar::{IS_INJECTED, SIDECARSET_VERSION, SIDECARSET_VERSION_ALT, is_injected};
 
 use crate::annotations::{self, HashEntry};
 use crate::error::InjectError;

@@ -26,7 +26,10 @@ pub(crate) fn partition(p: Option<&IntOrString>, total: usize) -> usize {
             let pct = atoi_percent(s)
                 .map(|n| n as f64)
                 // §10.3: Kruise parses the percentage as a float.
-                .or_else(|| s.strip_suffix('%').and_then(|n| n.trim().parse::<f64>().ok()));
+                .or_else(|| {
+                    s.strip_suffix('%')
+                        .and_then(|n| n.trim().parse::<f64>().ok())
+                });
             let Some(pct) = pct else { return 0 };
             let mut v = ceil_percent(pct, total);
             if total > 1 && v == total as i64 && s != "100%" {
@@ -44,7 +47,9 @@ pub(crate) fn max_unavailable(m: Option<&IntOrString>, total: usize) -> i64 {
     match m {
         None => 1,
         Some(IntOrString::Int(n)) => i64::from(*n),
-        Some(IntOrString::String(s)) => atoi_percent(s).map_or(0, |n| ceil_percent(n as f64, total)),
+        Some(IntOrString::String(s)) => {
+            atoi_percent(s).map_or(0, |n| ceil_percent(n as f64, total))
+        }
     }
 }
 
@@ -64,7 +69,11 @@ mod tests {
         assert_eq!(partition(Some(&IntOrString::Int(-3)), 10), 0, "clamped");
         assert_eq!(partition(Some(&s("50%")), 100), 50);
         assert_eq!(partition(Some(&s("1%")), 10), 1, "rounds up");
-        assert_eq!(partition(Some(&s("99%")), 10), 9, "all but one, unless exactly 100%");
+        assert_eq!(
+            partition(Some(&s("99%")), 10),
+            9,
+            "all but one, unless exactly 100%"
+        );
         assert_eq!(partition(Some(&s("100%")), 10), 10);
         assert_eq!(partition(Some(&s("99%")), 1), 1, "a single Pod is kept");
         assert_eq!(partition(Some(&s("12.5%")), 8), 1);
@@ -76,7 +85,11 @@ mod tests {
         assert_eq!(max_unavailable(None, 10), 1);
         assert_eq!(max_unavailable(Some(&IntOrString::Int(0)), 10), 0);
         assert_eq!(max_unavailable(Some(&s("10%")), 100), 10);
-        assert_eq!(max_unavailable(Some(&s("1%")), 10), 1, "#1812: rounds up, not to 0");
+        assert_eq!(
+            max_unavailable(Some(&s("1%")), 10),
+            1,
+            "#1812: rounds up, not to 0"
+        );
         assert_eq!(max_unavailable(Some(&s("25%")), 10), 3);
         assert_eq!(max_unavailable(Some(&s("0%")), 10), 0);
         assert_eq!(max_unavailable(Some(&s("x%")), 10), 0);

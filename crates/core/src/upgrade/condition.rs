@@ -31,9 +31,15 @@ pub fn upgradable_condition(
             Ok(Value::Object(m)) => m,
             // Go decodes `null` into a nil map; treat it as empty rather than fail.
             Ok(Value::Null) => Map::new(),
-            Ok(_) => return Err(format!("message of condition {CONDITION_TYPE} is not a JSON object")),
+            Ok(_) => {
+                return Err(format!(
+                    "message of condition {CONDITION_TYPE} is not a JSON object"
+                ));
+            }
             Err(e) => {
-                return Err(format!("message of condition {CONDITION_TYPE} is not JSON: {e}"));
+                return Err(format!(
+                    "message of condition {CONDITION_TYPE} is not JSON: {e}"
+                ));
             }
         },
     };
@@ -128,13 +134,18 @@ mod tests {
                    "message": "{\"b\":false}", "lastTransitionTime": "T1"})
         );
         let again = pod(json!([c]));
-        assert_eq!(upgradable_condition(&again, "b", false, "T2").unwrap(), None);
+        assert_eq!(
+            upgradable_condition(&again, "b", false, "T2").unwrap(),
+            None
+        );
     }
 
     #[test]
     fn marks_are_shared_and_sorted_and_transition_time_moves_on_flip_only() {
-        let p = pod(json!([{"type": CONDITION_TYPE, "status": "False", "reason": REASON_SOME,
-                            "message": "{\"z\":true,\"a\":false}", "lastTransitionTime": "T0"}]));
+        let p = pod(
+            json!([{"type": CONDITION_TYPE, "status": "False", "reason": REASON_SOME,
+                            "message": "{\"z\":true,\"a\":false}", "lastTransitionTime": "T0"}]),
+        );
         let c = upgradable_condition(&p, "m", true, "T1").unwrap().unwrap();
         assert_eq!(c["message"], "{\"a\":false,\"m\":true,\"z\":true}");
         assert_eq!(c["status"], "False");

@@ -32,7 +32,10 @@ fn valid_digest(d: &str) -> bool {
         "sha512" => 128,
         _ => return false,
     };
-    hex.len() == want && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    hex.len() == want
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Kruise's `util.IsImageDigest`.
@@ -74,16 +77,25 @@ mod tests {
         assert!(is_digest(&format!("busybox:1.36@{D}")));
         assert!(!is_digest("busybox:1.36"));
         assert!(!is_digest("busybox@sha256:abc"), "too short for sha256");
-        assert!(!is_digest(&format!("Busybox@{D}")), "uppercase names do not parse");
+        assert!(
+            !is_digest(&format!("Busybox@{D}")),
+            "uppercase names do not parse"
+        );
         assert!(!is_digest(&format!("busybox@md5:{}", &D[7..39])));
     }
 
     #[test]
     fn equality_is_by_repository_and_digest_without_normalisation() {
         let spec = format!("docker.io/library/busybox@{D}");
-        assert!(image_equal(&spec, strip_scheme(&format!("docker-pullable://docker.io/library/busybox@{D}"))));
+        assert!(image_equal(
+            &spec,
+            strip_scheme(&format!("docker-pullable://docker.io/library/busybox@{D}"))
+        ));
         assert!(!image_equal(&format!("busybox@{D}"), &spec));
-        assert!(image_equal(&format!("docker.io/library/busybox:1.36@{D}"), &spec));
+        assert!(image_equal(
+            &format!("docker.io/library/busybox:1.36@{D}"),
+            &spec
+        ));
         assert!(image_equal("busybox:1", "busybox:1"));
         assert!(!image_equal("busybox:1", &spec));
     }

@@ -76,6 +76,7 @@
 mod budget;
 mod condition;
 mod digest;
+mod explain;
 mod order;
 mod patch;
 mod pod;
@@ -444,7 +445,7 @@ pub fn plan(
         skipped,
         warnings: Vec::new(),
     };
-    let mut leave = |plan: &mut Plan, m: &Matched<'_>, reason: Reason| {
+    let leave = |plan: &mut Plan, m: &Matched<'_>, reason: Reason| {
         plan.skipped.push(Skipped {
             pod: pod_ref(&m.pod),
             reason,
@@ -485,14 +486,11 @@ pub fn plan(
                     Ok(d) => {
                         plan.flips.push(PodPatch {
                             pod: pod_ref(&m.pod),
-                            changes: Vec::new(),
+                            changes: d.changes.clone(),
                             pull_policy_followed_tag: false,
                             condition: None,
-                            patch: Value::Null,
+                            patch: d.into_patch(),
                         });
-                        let last = plan.flips.len() - 1;
-                        plan.flips[last].changes = std::mem::take(&mut { d.changes.clone() });
-                        plan.flips[last].patch = d.into_patch();
                         flip_reasons.push(None);
                     }
                     Err(r) => flip_reasons.push(Some(r)),
@@ -549,7 +547,7 @@ pub fn plan(
             );
             continue;
         }
-        let mut not_upgradable = |plan: &mut Plan, changed: Vec<Change>| {
+        let not_upgradable = |plan: &mut Plan, changed: Vec<Change>| {
             match upgradable_condition(m.pod.raw, ctx.name(), false, now) {
                 Ok(Some(c)) => plan.conditions.push(ConditionUpdate {
                     pod: pod_ref(&m.pod),
@@ -619,8 +617,7 @@ pub fn plan(
     }
 
     // §4.5: order.
-    let pods_only: Vec<&Pod<'_>> = matched.iter().map(|m| &m.pod).collect();
-    let view: Vec<Pod<'_>> = pods_only.iter().map(|p| p.shallow()).collect();
+    let view: Vec<&Pod<'_>> = matched.iter().map(|m| &m.pod).collect();
     order::sort_active(&view, &mut candidates);
     if let Some(ps) = &strategy.priority_strategy {
         order::sort_priority(ps, &view, &mut candidates);
@@ -667,7 +664,11 @@ pub fn plan(
         }
     }
     for &i in &candidates[keep_from..] {
-        leave(&mut plan, &matched[i], Reason::KeptByPartition { partition });
+        leave(
+            &mut plan,
+            &matched[i],
+            Reason::KeptByPartition { partition },
+        );
     }
 
     // §4.7: the patches.
@@ -716,5 +717,3 @@ fn finish(mut plan: Plan) -> Plan {
     plan.skipped.sort_by_key(|s| s.pod.index);
     plan
 }
-
-mod explain;

@@ -52,15 +52,15 @@ fn active_key(p: &Pod<'_>) -> ActiveKey {
 
 /// Sorts `cand` (indexes into `pods`) in `ActivePods` order. Kruise uses Go's unstable sort; here
 /// ties keep the input order, so that a plan is a function of its input.
-pub(crate) fn sort_active(pods: &[Pod<'_>], cand: &mut [usize]) {
-    cand.sort_by_cached_key(|&i| active_key(&pods[i]));
+pub(crate) fn sort_active(pods: &[&Pod<'_>], cand: &mut [usize]) {
+    cand.sort_by_cached_key(|&i| active_key(pods[i]));
 }
 
 /// `priorityStrategy` as a stable sort. Kruise breaks priority ties by the position of the Pods in
 /// its informer's list (random); here ties keep the `ActivePods` order, as the docs describe.
 pub(crate) fn sort_priority(
     strategy: &UpdatePriorityStrategy,
-    pods: &[Pod<'_>],
+    pods: &[&Pod<'_>],
     cand: &mut [usize],
 ) {
     let weights = strategy.weight_priority.as_deref().unwrap_or(&[]);
@@ -97,7 +97,7 @@ pub(crate) fn int_suffix(v: &str) -> i64 {
 
 /// Kruise's `parseUpdateScatterTerms`: `value: "*"` becomes one term per value of that label among
 /// the matched Pods (in Pod order); duplicates are dropped.
-fn expand_terms(terms: &[ScatterTerm], all: &[Pod<'_>]) -> Vec<(String, String)> {
+fn expand_terms(terms: &[ScatterTerm], all: &[&Pod<'_>]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let mut push = |k: &str, v: &str, out: &mut Vec<(String, String)>| {
@@ -149,14 +149,14 @@ fn count_keys<'a>(
 
 /// Kruise's `ScatterSorter` (§4.5, §10.3): spreads the candidates matching each term evenly among the
 /// others, with the ratio of matching Pods among all matched Pods as a guide.
-pub(crate) fn scatter(terms: &[ScatterTerm], pods: &[Pod<'_>], cand: Vec<usize>) -> Vec<usize> {
+pub(crate) fn scatter(terms: &[ScatterTerm], pods: &[&Pod<'_>], cand: Vec<usize>) -> Vec<usize> {
     let terms = expand_terms(terms, pods);
     if terms.is_empty() || cand.len() <= 1 {
         return cand;
     }
     let keys: HashSet<&str> = terms.iter().map(|(k, _)| k.as_str()).collect();
-    let cand_counts = count_keys(&keys, cand.iter().map(|&i| &pods[i]));
-    let all_counts = count_keys(&keys, pods.iter());
+    let cand_counts = count_keys(&keys, cand.iter().map(|&i| pods[i]));
+    let all_counts = count_keys(&keys, pods.iter().copied());
     // Pods "matching" a term in the re-interleave: label value == term value, a missing label
     // counting as "" (so a "" term matches Pods without the key).
     let matching = |counts: &HashMap<String, KeyCounts<'_>>, k: &str, v: &str| {
@@ -200,7 +200,7 @@ pub(crate) fn scatter(terms: &[ScatterTerm], pods: &[Pod<'_>], cand: Vec<usize>)
 fn scatter_by_term(
     key: &str,
     value: &str,
-    pods: &[Pod<'_>],
+    pods: &[&Pod<'_>],
     cand: Vec<usize>,
     total_matched: usize,
     total_unmatched: usize,
@@ -213,7 +213,12 @@ fn scatter_by_term(
         return cand;
     };
     let total_matched = total_matched.saturating_sub(1);
-    let g = group_by_density(total_matched, total_unmatched, matched.len(), unmatched.len());
+    let g = group_by_density(
+        total_matched,
+        total_unmatched,
+        matched.len(),
+        unmatched.len(),
+    );
     let mut out = Vec::with_capacity(cand.len());
     let remainder = g.unmatched_remainder.min(unmatched.len());
     out.extend(unmatched.drain(..remainder));
@@ -288,7 +293,11 @@ mod tests {
         assert_eq!(int_suffix("o-10"), 10);
         assert_eq!(int_suffix("abc"), 0);
         assert_eq!(int_suffix(""), 0);
-        assert_eq!(int_suffix("x99999999999999999999"), 0, "overflow counts as 0");
+        assert_eq!(
+            int_suffix("x99999999999999999999"),
+            0,
+            "overflow counts as 0"
+        );
         assert_eq!(int_suffix("é7"), 7);
     }
 
@@ -297,13 +306,23 @@ mod tests {
         // The docs example: 3 of 10 match; the last one is kept aside first.
         assert_eq!(
             group_by_density(2, 7, 2, 7),
-            Group { group_num: 2, matched_size: 1, unmatched_size: 4, unmatched_remainder: 0 }
+            Group {
+                group_num: 2,
+                matched_size: 1,
+                unmatched_size: 4,
+                unmatched_remainder: 0
+            }
         );
         // Candidates sparser in matching Pods than the whole: the whole's group sizes win and the
         // unmatched left over go first.
         assert_eq!(
             group_by_density(4, 4, 2, 6),
-            Group { group_num: 2, matched_size: 1, unmatched_size: 1, unmatched_remainder: 4 }
+            Group {
+                group_num: 2,
+                matched_size: 1,
+                unmatched_size: 1,
+                unmatched_remainder: 4
+            }
         );
     }
 }

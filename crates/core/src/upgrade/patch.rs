@@ -9,12 +9,12 @@ use serde_json::{Map, Value, json};
 use crate::annotations::{self, HashEntry};
 use crate::settings::{PATCH_MERGE_JSON, PATCH_OVERWRITE, PATCH_RETAIN, PatchPodMetadata};
 
+use super::ContainerChange;
 use super::condition::write_go_json;
 use super::pod::{Pod, str_at};
 use super::reason::Reason;
 use super::set::{SetCtx, Sidecar};
 use super::state::{InplaceState, Matched, twins_by_role};
-use super::ContainerChange;
 
 /// RFC 6901 escaping of one path segment.
 pub(crate) fn pointer_segment(s: &str) -> String {
@@ -92,8 +92,14 @@ impl<'p> Draft<'p> {
             pod.container(name)
         };
         let Some((i, c)) = found else { return };
-        let list = if native { "initContainers" } else { "containers" };
-        self.images.push(json!({"op": "replace", "path": format!("/spec/{list}/{i}/image"), "value": image}));
+        let list = if native {
+            "initContainers"
+        } else {
+            "containers"
+        };
+        self.images.push(
+            json!({"op": "replace", "path": format!("/spec/{list}/{i}/image"), "value": image}),
+        );
         self.changes.push(ContainerChange {
             container: name.to_string(),
             init_container: native,
@@ -110,7 +116,12 @@ impl<'p> Draft<'p> {
     /// §4.7 step 4: this set's entry of `kruise.io/sidecarset-inplace-update-state`, created on the
     /// first in-place update, otherwise keeping its revision and timestamp [quirk], with the
     /// imageIDs the changed containers had. Other sets' entries are kept as they are.
-    pub fn record_state(&mut self, state: &InplaceState, ctx: &SetCtx<'_>, now: &str) -> Result<(), Reason> {
+    pub fn record_state(
+        &mut self,
+        state: &InplaceState,
+        ctx: &SetCtx<'_>,
+        now: &str,
+    ) -> Result<(), Reason> {
         let mut all = match state {
             InplaceState::Absent => Map::new(),
             InplaceState::Unreadable(e) => {
@@ -136,7 +147,11 @@ impl<'p> Draft<'p> {
         };
         for (name, id) in &self.recorded {
             // `imageID` is omitempty: a container without a status is recorded as `{}`.
-            let v = if id.is_empty() { json!({}) } else { json!({"imageID": id}) };
+            let v = if id.is_empty() {
+                json!({})
+            } else {
+                json!({"imageID": id})
+            };
             last.insert(name.clone(), v);
         }
         let mut out = String::from("{");
@@ -243,7 +258,11 @@ pub(crate) struct UpgradeInput<'x> {
 }
 
 /// §4.7: the patch that upgrades one Pod.
-pub(crate) fn upgrade<'p>(ctx: &SetCtx<'_>, m: &Matched<'p>, input: &UpgradeInput<'_>) -> Result<Draft<'p>, Reason> {
+pub(crate) fn upgrade<'p>(
+    ctx: &SetCtx<'_>,
+    m: &Matched<'p>,
+    input: &UpgradeInput<'_>,
+) -> Result<Draft<'p>, Reason> {
     let pod = &m.pod;
     let mut d = Draft::new(pod);
     let mut working = m.working.clone();
@@ -253,7 +272,10 @@ pub(crate) fn upgrade<'p>(ctx: &SetCtx<'_>, m: &Matched<'p>, input: &UpgradeInpu
             // Hot native twins are never swapped (Kruise never upgrades init containers; §5.5).
             (Some(_), true) => {}
             (None, native) => {
-                if pod.image_of(&sc.name, native).is_some_and(|img| img != sc.image) {
+                if pod
+                    .image_of(&sc.name, native)
+                    .is_some_and(|img| img != sc.image)
+                {
                     d.set_image(pod, &sc.name, native, &sc.image);
                 }
             }
@@ -271,9 +293,12 @@ pub(crate) fn upgrade<'p>(ctx: &SetCtx<'_>, m: &Matched<'p>, input: &UpgradeInpu
                     .annotation(&annotations::version_key(&other))
                     .unwrap_or("")
                     .to_string();
-                d.annotations.set(annotations::version_key(&target), version.clone());
-                d.annotations.set(annotations::version_alt_key(&target), older_version);
-                d.annotations.set(annotations::version_alt_key(&other), version);
+                d.annotations
+                    .set(annotations::version_key(&target), version.clone());
+                d.annotations
+                    .set(annotations::version_alt_key(&target), older_version);
+                d.annotations
+                    .set(annotations::version_alt_key(&other), version);
             }
         }
     }
@@ -284,10 +309,13 @@ pub(crate) fn upgrade<'p>(ctx: &SetCtx<'_>, m: &Matched<'p>, input: &UpgradeInpu
         d.annotations.set(annotations::WORKING_HOT_UPGRADE, out);
     }
     // §4.7 step 3: this set's hash entry, rewritten even when no image differed.
-    let mut hashes = m.hashes.clone().map_err(|error| Reason::UnreadableAnnotation {
-        key: annotations::HASH.into(),
-        error,
-    })?;
+    let mut hashes = m
+        .hashes
+        .clone()
+        .map_err(|error| Reason::UnreadableAnnotation {
+            key: annotations::HASH.into(),
+            error,
+        })?;
     hashes.insert(
         ctx.name().to_string(),
         HashEntry {
@@ -298,13 +326,21 @@ pub(crate) fn upgrade<'p>(ctx: &SetCtx<'_>, m: &Matched<'p>, input: &UpgradeInpu
             controller_revision: input.controller_revision.to_string(),
         },
     );
-    d.annotations.set(annotations::HASH, annotations::encode_hash_map(&hashes));
+    d.annotations
+        .set(annotations::HASH, annotations::encode_hash_map(&hashes));
     if let Some(map) = &input.rewrite_hash_without_image {
-        d.annotations.set(annotations::HASH_WITHOUT_IMAGE, annotations::encode_hash_map(map));
+        d.annotations.set(
+            annotations::HASH_WITHOUT_IMAGE,
+            annotations::encode_hash_map(map),
+        );
     }
     d.record_state(&m.state, ctx, input.now)?;
     apply_patch_pod_metadata(
-        ctx.set.settings().patch_pod_metadata.as_deref().unwrap_or(&[]),
+        ctx.set
+            .settings()
+            .patch_pod_metadata
+            .as_deref()
+            .unwrap_or(&[]),
         &mut d.annotations,
     )?;
     Ok(d)
@@ -321,7 +357,8 @@ pub(crate) fn flip<'p>(ctx: &SetCtx<'_>, m: &Matched<'p>, now: &str) -> Result<D
         }
         d.set_image(pod, &idle, false, empty);
         d.annotations.set(annotations::version_key(&idle), "0");
-        d.annotations.set(annotations::version_alt_key(&working), "0");
+        d.annotations
+            .set(annotations::version_alt_key(&working), "0");
     }
     // The hash entry is not touched by a flip (Kruise #1054).
     d.record_state(&m.state, ctx, now)?;

@@ -67,8 +67,12 @@ impl<'a> Pod<'a> {
             name,
             namespace,
             resource_version,
-            labels: meta.and_then(|m| m.get("labels")).and_then(Value::as_object),
-            annotations: meta.and_then(|m| m.get("annotations")).and_then(Value::as_object),
+            labels: meta
+                .and_then(|m| m.get("labels"))
+                .and_then(Value::as_object),
+            annotations: meta
+                .and_then(|m| m.get("annotations"))
+                .and_then(Value::as_object),
             containers: list_at(spec, "containers"),
             init_containers: list_at(spec, "initContainers"),
             statuses: list_at(status, "containerStatuses"),
@@ -124,7 +128,11 @@ impl<'a> Pod<'a> {
     }
 
     pub fn status_of(&self, name: &str, native: bool) -> Option<&'a Value> {
-        let list = if native { self.init_statuses } else { self.statuses };
+        let list = if native {
+            self.init_statuses
+        } else {
+            self.statuses
+        };
         list.iter().find(|s| str_at(s, "name") == name)
     }
 

@@ -78,7 +78,11 @@ impl PullPolicyRule {
     }
 
     /// The image the Pod runs for a settings container, if the Pod has it.
-    fn old_image<'a>(d: &Derivable, pod: &Pod<'a>, working: &dyn Fn(&str) -> String) -> Option<&'a str> {
+    fn old_image<'a>(
+        d: &Derivable,
+        pod: &Pod<'a>,
+        working: &dyn Fn(&str) -> String,
+    ) -> Option<&'a str> {
         if d.hot && !d.native {
             return pod.image_of(&working(&d.name), false);
         }
@@ -107,7 +111,11 @@ impl PullPolicyRule {
                 None => d.current,
             })
             .collect();
-        if key.iter().zip(&self.derivable).all(|(k, d)| *k == d.current) {
+        if key
+            .iter()
+            .zip(&self.derivable)
+            .all(|(k, d)| *k == d.current)
+        {
             // Same policies as now: the difference lies elsewhere.
             return false;
         }
@@ -118,7 +126,10 @@ impl PullPolicyRule {
         for (d, policy) in self.derivable.iter().zip(&key) {
             let list = if d.init { &mut init } else { &mut containers };
             if let Some(Value::Object(o)) = list.as_mut().and_then(|l| l.get_mut(d.index)) {
-                o.insert("imagePullPolicy".into(), Value::String((*policy).to_string()));
+                o.insert(
+                    "imagePullPolicy".into(),
+                    Value::String((*policy).to_string()),
+                );
             }
         }
         let h = hash::sidecarset_hash_without_image(containers.as_deref(), init.as_deref());

@@ -175,6 +175,8 @@ pub enum Change {
     Field { container: String, field: String },
     /// The Pod runs a sidecar of this set that the settings no longer have.
     SidecarRemoved { container: String },
+    /// The settings have a (native) sidecar the Pod was not injected with.
+    SidecarAdded { container: String },
     /// The image of a hot-upgrade native sidecar changed; twins in `initContainers` are never
     /// swapped (as in Kruise).
     HotUpgradeNativeSidecar { container: String },
@@ -191,6 +193,9 @@ impl fmt::Display for Change {
             Change::Field { container, field } => write!(f, "{container}.{field} changed"),
             Change::SidecarRemoved { container } => {
                 write!(f, "sidecar {container} was removed from the settings")
+            }
+            Change::SidecarAdded { container } => {
+                write!(f, "sidecar {container} was added to the settings")
             }
             Change::HotUpgradeNativeSidecar { container } => write!(
                 f,

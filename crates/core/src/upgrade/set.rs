@@ -48,19 +48,30 @@ impl<'s> SetCtx<'s> {
                 name: c.name().to_string(),
                 image: c.container.image.clone().unwrap_or_default(),
                 native: false,
-                hot: c
-                    .is_hot_upgrade()
-                    .then(|| c.upgrade_strategy.hot_upgrade_empty_image.clone().unwrap_or_default()),
+                hot: c.is_hot_upgrade().then(|| {
+                    c.upgrade_strategy
+                        .hot_upgrade_empty_image
+                        .clone()
+                        .unwrap_or_default()
+                }),
             });
         }
-        for c in s.init_containers.iter().flatten().filter(|c| c.is_native_sidecar()) {
+        for c in s
+            .init_containers
+            .iter()
+            .flatten()
+            .filter(|c| c.is_native_sidecar())
+        {
             sidecars.push(Sidecar {
                 name: c.name().to_string(),
                 image: c.container.image.clone().unwrap_or_default(),
                 native: true,
-                hot: c
-                    .is_hot_upgrade()
-                    .then(|| c.upgrade_strategy.hot_upgrade_empty_image.clone().unwrap_or_default()),
+                hot: c.is_hot_upgrade().then(|| {
+                    c.upgrade_strategy
+                        .hot_upgrade_empty_image
+                        .clone()
+                        .unwrap_or_default()
+                }),
             });
         }
         let mut sidecar_list: Vec<String> = sidecars.iter().map(|c| c.name.clone()).collect();
@@ -71,12 +82,21 @@ impl<'s> SetCtx<'s> {
             match (&c.hot, c.native) {
                 (Some(_), false) => {
                     let (a, b) = c.twins();
-                    tracked.push(Tracked { name: a, native: false });
-                    tracked.push(Tracked { name: b, native: false });
+                    tracked.push(Tracked {
+                        name: a,
+                        native: false,
+                    });
+                    tracked.push(Tracked {
+                        name: b,
+                        native: false,
+                    });
                 }
                 // Hot native twins are never upgraded (as in Kruise), so never tracked.
                 (Some(_), true) => {}
-                (None, native) => tracked.push(Tracked { name: c.name.clone(), native }),
+                (None, native) => tracked.push(Tracked {
+                    name: c.name.clone(),
+                    native,
+                }),
             }
         }
         tracked.sort_by(|a, b| a.name.cmp(&b.name));
@@ -106,7 +126,10 @@ impl<'s> SetCtx<'s> {
 
 /// `metav1.LabelSelectorAsSelector(...).Matches(labels)` over a label lookup, without building a map.
 /// An unknown operator matches nothing (the settings validation rejects it up front).
-pub(crate) fn selector_matches<'a>(s: &LabelSelector, label: impl Fn(&str) -> Option<&'a str>) -> bool {
+pub(crate) fn selector_matches<'a>(
+    s: &LabelSelector,
+    label: impl Fn(&str) -> Option<&'a str>,
+) -> bool {
     let by_labels = s
         .match_labels
         .iter()

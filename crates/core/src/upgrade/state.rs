@@ -30,7 +30,11 @@ impl InplaceState {
         };
         let all = match serde_json::from_str::<Value>(raw) {
             Ok(Value::Object(m)) => m,
-            Ok(_) => return InplaceState::Unreadable("must be a JSON object keyed by SidecarSet name".into()),
+            Ok(_) => {
+                return InplaceState::Unreadable(
+                    "must be a JSON object keyed by SidecarSet name".into(),
+                );
+            }
             Err(e) => return InplaceState::Unreadable(format!("is not JSON: {e}")),
         };
         // Go decodes the whole map into typed structs: one malformed entry fails it all.
@@ -60,7 +64,10 @@ fn check_entry(entry: &Value) -> Result<(), String> {
         _ => return Err("must be an object".into()),
     };
     for key in ["revision", "updateTimestamp"] {
-        if !matches!(o.get(key), None | Some(Value::Null) | Some(Value::String(_))) {
+        if !matches!(
+            o.get(key),
+            None | Some(Value::Null) | Some(Value::String(_))
+        ) {
             return Err(format!("{key} must be a string"));
         }
     }
@@ -71,12 +78,17 @@ fn check_entry(entry: &Value) -> Result<(), String> {
                 let ok = match s {
                     Value::Null => true,
                     Value::Object(so) => {
-                        matches!(so.get("imageID"), None | Some(Value::Null) | Some(Value::String(_)))
+                        matches!(
+                            so.get("imageID"),
+                            None | Some(Value::Null) | Some(Value::String(_))
+                        )
                     }
                     _ => false,
                 };
                 if !ok {
-                    return Err(format!("lastContainerStatuses[{c:?}] must be {{\"imageID\": string}}"));
+                    return Err(format!(
+                        "lastContainerStatuses[{c:?}] must be {{\"imageID\": string}}"
+                    ));
                 }
             }
             Ok(())
@@ -133,7 +145,10 @@ impl<'a> Matched<'a> {
             .ok()
             .and_then(|m| m.get(ctx.name()))
             .is_some_and(|e| e.hash == ctx.set.hash());
-        let state = InplaceState::parse(pod.annotation(annotations::INPLACE_UPDATE_STATE), ctx.name());
+        let state = InplaceState::parse(
+            pod.annotation(annotations::INPLACE_UPDATE_STATE),
+            ctx.name(),
+        );
         let all: Vec<&Tracked> = ctx.tracked.iter().collect();
         let consistent = state_consistent(&pod, &state, &all);
         let mut m = Matched {

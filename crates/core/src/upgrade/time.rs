@@ -15,16 +15,27 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i128> {
         if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        part.iter()
-            .try_fold(0i64, |acc, d| acc.checked_mul(10)?.checked_add(i64::from(d - b'0')))
+        part.iter().try_fold(0i64, |acc, d| {
+            acc.checked_mul(10)?.checked_add(i64::from(d - b'0'))
+        })
     };
     let sep = |i: usize, c: u8| b.get(i) == Some(&c);
-    if !(sep(4, b'-') && sep(7, b'-') && (sep(10, b'T') || sep(10, b't')) && sep(13, b':') && sep(16, b':')) {
+    if !(sep(4, b'-')
+        && sep(7, b'-')
+        && (sep(10, b'T') || sep(10, b't'))
+        && sep(13, b':')
+        && sep(16, b':'))
+    {
         return None;
     }
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut i = 19;
@@ -81,13 +92,24 @@ mod tests {
             parse_rfc3339("2026-07-01T12:00:00+02:00"),
             parse_rfc3339("2026-07-01T10:00:00Z")
         );
-        assert_eq!(parse_rfc3339("2000-03-01T00:00:00Z"), Some(951_868_800_000_000_000));
+        assert_eq!(
+            parse_rfc3339("2000-03-01T00:00:00Z"),
+            Some(951_868_800_000_000_000)
+        );
         assert!(parse_rfc3339("2026-07-01T10:00:00Z") < parse_rfc3339("2026-07-01T10:00:01Z"));
     }
 
     #[test]
     fn garbage_is_the_zero_time() {
-        for s in ["", "null", "2026-07-01", "2026-13-01T00:00:00Z", "2026-07-01T10:00:00", "2026-07-01T10:00:00Zjunk", "２０２６-07-01T10:00:00Z"] {
+        for s in [
+            "",
+            "null",
+            "2026-07-01",
+            "2026-13-01T00:00:00Z",
+            "2026-07-01T10:00:00",
+            "2026-07-01T10:00:00Zjunk",
+            "２０２６-07-01T10:00:00Z",
+        ] {
             assert_eq!(parse_rfc3339(s), None, "{s}");
         }
     }
