@@ -394,7 +394,7 @@ fn resources_policy(
             format!("{path}.targetContainersNameRegex"),
             "must not be empty (leave it out for \".*\")",
         );
-    } else if let Err(e) = regex::Regex::new(re) {
+    } else if let Err(e) = regex_lite::Regex::new(re) {
         errs.push(
             format!("{path}.targetContainersNameRegex"),
             format!("is not a valid regular expression: {e}"),
@@ -643,12 +643,12 @@ fn probe(p: &Probe, path: &str, liveness_like: bool, errs: &mut SettingsErrors) 
 }
 
 fn patch_pod_metadata(s: &Settings, errs: &mut SettingsErrors) {
-    let allowed: Vec<regex::Regex> = s
+    let allowed: Vec<regex_lite::Regex> = s
         .allowed_patch_pod_metadata_keys
         .iter()
         .flatten()
         .enumerate()
-        .filter_map(|(i, r)| match regex::Regex::new(r) {
+        .filter_map(|(i, r)| match regex_lite::Regex::new(r) {
             Ok(re) => Some(re),
             Err(e) => {
                 errs.push(
@@ -1004,6 +1004,24 @@ mod tests {
             ),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    /// Go's RE2 dialect as Kruise compiles it: ASCII `\d`/`\w`, ASCII POSIX classes, `(?i)`; no
+    /// Unicode property classes (refused here, where Go would accept them).
+    fn regexes_use_the_ascii_re2_dialect() {
+        let ok = json!({"allowedPatchPodMetadataKeys": ["(?i)^EXAMPLE\\.com/\\w+$", "^[[:alpha:]]+\\d$"],
+            "patchPodMetadata": [{"annotations": {"example.com/x_1": "1", "abc7": "2"}}]});
+        assert_eq!(errors_with(ok), Vec::<String>::new());
+        let errs = errors_with(json!({"allowedPatchPodMetadataKeys": ["\\p{Greek}"],
+            "patchPodMetadata": [{"annotations": {"a": "1"}}]}));
+        assert!(
+            errs.iter().any(|e| e.starts_with("allowedPatchPodMetadataKeys[0]: is not a valid regular expression")),
+            "{errs:#?}"
+        );
+        // `\d` is [0-9] in Go, not Unicode's Nd: an Arabic-Indic digit is no digit.
+        let re = regex_lite::Regex::new("^\\d$").unwrap();
+        assert!(re.is_match("7") && !re.is_match("\u{0667}"));
     }
 
     #[test]

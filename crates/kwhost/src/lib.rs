@@ -24,6 +24,9 @@
 //!   (`--disable-wasmtime-cache`; `$KWHOST_WASMTIME_CACHE_DIR` moves it), off by default in the
 //!   library ([`PolicyOptions::compilation_cache`]).
 //!
+//! - `kwhost annotate`: `kwctl annotate`'s metadata section (see [`annotate`] for the
+//!   differences).
+//!
 //! # What it does not
 //! - No registry or HTTPS modules, no signature verification, no policy CR (`.yml`) input, no
 //!   policy groups, no raw policies, no Rego/WASI/CEL execution modes, no
@@ -38,6 +41,7 @@
 //!   interrupted because it exceeded the allowed execution time").
 #![forbid(unsafe_code)]
 
+pub mod annotate;
 pub mod error;
 pub mod host;
 pub mod metadata;
@@ -47,6 +51,7 @@ pub mod request;
 pub mod response;
 pub mod settings;
 
+pub use annotate::{PolicyMetadata, annotate};
 pub use error::{Error, Result};
 pub use host::{HostCapabilities, Permissions};
 pub use metadata::{ContextAwareResource, Metadata};

@@ -1,5 +1,5 @@
-//! `kwhost run`: `kwctl run` for local waPC modules. See the library's crate documentation for
-//! what is and is not reproduced.
+//! `kwhost run`: `kwctl run` for local waPC modules; `kwhost annotate`: `kwctl annotate`. See
+//! the library's crate documentation for what is and is not reproduced.
 #![forbid(unsafe_code)]
 
 use std::io::Read;
@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use kwhost::{
-    CompilationCache, ContextAware, Error, HostCapabilities, Policy, PolicyOptions, Replay,
+    CompilationCache, ContextAware, Error, HostCapabilities, Policy, PolicyMetadata, PolicyOptions,
+    Replay,
 };
 use serde_json::Value;
 
@@ -20,7 +21,7 @@ const CACHE_DIR_ENV: &str = "KWHOST_WASMTIME_CACHE_DIR";
 #[command(
     name = "kwhost",
     version,
-    about = "Run Kubewarden waPC policies like `kwctl run`"
+    about = "Run and annotate Kubewarden waPC policies like `kwctl run` and `kwctl annotate`"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -31,6 +32,23 @@ struct Cli {
 enum Command {
     /// Evaluate one admission request, printing what `kwctl run` prints.
     Run(RunArgs),
+    /// Write the policy metadata into the module, as `kwctl annotate` does.
+    Annotate(AnnotateArgs),
+}
+
+#[derive(Args)]
+struct AnnotateArgs {
+    /// The policy's metadata.yml.
+    #[arg(short = 'm', long)]
+    metadata_path: PathBuf,
+    /// A file (usually README.md) stored as the `io.kubewarden.policy.usage` annotation.
+    #[arg(short = 'u', long)]
+    usage_path: Option<PathBuf>,
+    /// Where to write the annotated module.
+    #[arg(short = 'o', long)]
+    output_path: PathBuf,
+    /// The policy module to annotate.
+    wasm_path: PathBuf,
 }
 
 #[derive(Args)]
@@ -74,6 +92,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Annotate(args) => annotate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,6 +162,28 @@ fn run(args: RunArgs) -> Result<(), Error> {
     }
     println!("{}", evaluation.response.to_kwctl_line());
     Ok(())
+}
+
+fn annotate(args: AnnotateArgs) -> Result<(), Error> {
+    let read_text = |path: &Path, what: &str| {
+        std::fs::read_to_string(path)
+            .map_err(|e| Error::Input(format!("cannot read {what} {}: {e}", path.display())))
+    };
+    let metadata = PolicyMetadata::from_yaml(&read_text(&args.metadata_path, "metadata file")?)?;
+    let usage = args
+        .usage_path
+        .as_deref()
+        .map(|p| read_text(p, "usage file"))
+        .transpose()?;
+    let module = std::fs::read(&args.wasm_path).map_err(|e| {
+        Error::Input(format!(
+            "cannot read policy module {}: {e}",
+            args.wasm_path.display()
+        ))
+    })?;
+    let annotated = kwhost::annotate(&module, &metadata, usage.as_deref())?;
+    std::fs::write(&args.output_path, annotated)
+        .map_err(|e| Error::Input(format!("cannot write {}: {e}", args.output_path.display())))
 }
 
 fn module_path(uri: &str) -> Result<&Path, Error> {

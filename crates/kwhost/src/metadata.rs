@@ -77,12 +77,55 @@ impl Metadata {
 /// (magic, version, then `id, LEB128 size, bytes` per section) that a parser crate is not
 /// worth its weight here.
 pub fn custom_section<'a>(module: &'a [u8], name: &str) -> Result<Option<&'a [u8]>> {
+    Ok(sections(module)?
+        .into_iter()
+        .find(|s| s.custom_name == Some(name.as_bytes()))
+        .map(|s| &module[s.payload]))
+}
+
+/// The module with every custom section called `name` removed and one holding `payload`
+/// appended. Other sections are copied byte for byte, so the code is the code that was built.
+pub fn replace_custom_section(module: &[u8], name: &str, payload: &[u8]) -> Result<Vec<u8>> {
+    let sections = sections(module)?;
+    let mut out = Vec::with_capacity(module.len() + name.len() + payload.len() + 10);
+    out.extend_from_slice(&module[..8]);
+    for section in sections
+        .iter()
+        .filter(|s| s.custom_name != Some(name.as_bytes()))
+    {
+        out.extend_from_slice(&module[section.whole.clone()]);
+    }
+    let name_len = u32::try_from(name.len())
+        .map_err(|_| Error::Input("custom section name too long".to_owned()))?;
+    let mut body = Vec::with_capacity(name.len() + payload.len() + 5);
+    write_leb_u32(&mut body, name_len);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload);
+    let body_len = u32::try_from(body.len())
+        .map_err(|_| Error::Input(format!("the {name} section would exceed 4 GiB")))?;
+    out.push(0);
+    write_leb_u32(&mut out, body_len);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+struct Section<'a> {
+    /// Id, size and contents.
+    whole: std::ops::Range<usize>,
+    /// For custom sections (id 0): the name, and the bytes after it.
+    custom_name: Option<&'a [u8]>,
+    payload: std::ops::Range<usize>,
+}
+
+fn sections(module: &[u8]) -> Result<Vec<Section<'_>>> {
     let malformed = |what: &str| Error::Load(format!("not a WebAssembly module: {what}"));
     if module.len() < 8 || &module[..4] != b"\0asm" {
         return Err(malformed("bad magic number"));
     }
+    let mut found = Vec::new();
     let mut pos = 8;
     while pos < module.len() {
+        let start = pos;
         let id = module[pos];
         pos += 1;
         let size = read_leb_u32(module, &mut pos).ok_or_else(|| malformed("bad section size"))?;
@@ -90,20 +133,37 @@ pub fn custom_section<'a>(module: &'a [u8], name: &str) -> Result<Option<&'a [u8
             .checked_add(size as usize)
             .filter(|&end| end <= module.len())
             .ok_or_else(|| malformed("section runs past the end"))?;
-        if id == 0 {
+        let (custom_name, payload) = if id == 0 {
             let mut inner = pos;
             let len = read_leb_u32(module, &mut inner).ok_or_else(|| malformed("bad name"))?;
             let name_end = inner
                 .checked_add(len as usize)
                 .filter(|&e| e <= end)
                 .ok_or_else(|| malformed("bad custom section name"))?;
-            if &module[inner..name_end] == name.as_bytes() {
-                return Ok(Some(&module[name_end..end]));
-            }
-        }
+            (Some(&module[inner..name_end]), name_end..end)
+        } else {
+            (None, pos..end)
+        };
+        found.push(Section {
+            whole: start..end,
+            custom_name,
+            payload,
+        });
         pos = end;
     }
-    Ok(None)
+    Ok(found)
+}
+
+fn write_leb_u32(out: &mut Vec<u8>, mut value: u32) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 fn read_leb_u32(bytes: &[u8], pos: &mut usize) -> Option<u32> {
@@ -178,5 +238,33 @@ mod tests {
         let mut truncated = module_with_sections(&[custom("name", b"abc")]);
         truncated.truncate(truncated.len() - 1);
         assert!(custom_section(&truncated, "x").is_err());
+    }
+
+    #[test]
+    fn replacing_a_custom_section_keeps_the_rest_byte_for_byte() {
+        let big = vec![7u8; 300]; // a size that needs two LEB128 bytes
+        let module = module_with_sections(&[
+            (1, vec![0]),
+            custom(METADATA_SECTION, b"{\"old\":1}"),
+            (10, big.clone()),
+        ]);
+        let out = replace_custom_section(&module, METADATA_SECTION, br#"{"new":2}"#).unwrap();
+        let expected = module_with_sections(&[
+            (1, vec![0]),
+            (10, big),
+            custom(METADATA_SECTION, br#"{"new":2}"#),
+        ]);
+        assert_eq!(out, expected);
+        assert_eq!(
+            custom_section(&out, METADATA_SECTION).unwrap(),
+            Some(&br#"{"new":2}"#[..])
+        );
+        let long = vec![b'x'; 200];
+        let out = replace_custom_section(&out, METADATA_SECTION, &long).unwrap();
+        assert_eq!(
+            custom_section(&out, METADATA_SECTION).unwrap(),
+            Some(&long[..])
+        );
+        assert!(replace_custom_section(b"nope", "x", b"").is_err());
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use regex::Regex;
+use regex_lite::Regex;
 use serde_json::{Map, Value, json};
 
 use crate::annotations;
