@@ -19,6 +19,9 @@ pub enum Error {
     /// The module could not be compiled, linked or initialised.
     #[error("{0}")]
     Load(String),
+    /// A registry could not be reached or refused the push or pull.
+    #[error("{0}")]
+    Registry(String),
     /// Something kwctl can do that this host deliberately does not.
     #[error("not supported by kwhost: {0}")]
     Unsupported(String),

@@ -45,11 +45,14 @@ pub mod annotate;
 pub mod error;
 pub mod host;
 pub mod metadata;
+pub mod oci;
 pub mod policy;
+pub mod publish;
 pub mod replay;
 pub mod request;
 pub mod response;
 pub mod settings;
+pub mod sources;
 
 pub use annotate::{PolicyMetadata, annotate};
 pub use error::{Error, Result};
