@@ -32,6 +32,10 @@ struct Cli {
 enum Command {
     /// Evaluate one admission request, printing what `kwctl run` prints.
     Run(RunArgs),
+    /// Publish an annotated policy to an OCI registry, as `kwctl push` does.
+    Push(kwhost::publish::PushArgs),
+    /// Fetch a policy module from an OCI registry (to a file), as `kwctl pull -o` does.
+    Pull(kwhost::publish::PullArgs),
     /// Write the policy metadata into the module, as `kwctl annotate` does.
     Annotate(AnnotateArgs),
 }
@@ -92,6 +96,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Push(args) => kwhost::publish::push(args),
+        Command::Pull(args) => kwhost::publish::pull(args),
         Command::Annotate(args) => annotate(args),
     };
     match result {
