@@ -201,30 +201,7 @@ pub async fn plan(args: PlanArgs, out: &mut impl Write) -> Result<()> {
         }
     };
     let now = controller::now_rfc3339();
-    let mut reports = Vec::new();
-    for t in &targets {
-        let report = match &t.set {
-            Err(e) => json!({"policy": t.key, "error": e}),
-            Ok(set) => {
-                let version = t
-                    .metadata()
-                    .and_then(|m| m.resource_version.clone())
-                    .unwrap_or_else(|| "1".into());
-                let p = plan::compute(set, t.generation, &pods, &namespaces, &now, &version)?;
-                let upgrade: Vec<_> = p
-                    .writes
-                    .iter()
-                    .map(|w| {
-                        json!({"namespace": w.namespace, "name": w.name, "action": w.kind.label(),
-                               "containers": w.containers,
-                               "images": w.images.iter().map(|(c, i)| json!({"container": c, "image": i})).collect::<Vec<_>>()})
-                    })
-                    .collect();
-                json!({"policy": t.key, "set": p.set_name, "status": p.status, "writes": upgrade, "leftAlone": p.left_alone})
-            }
-        };
-        reports.push(report);
-    }
+    let reports = reports(&targets, &pods, &namespaces, &now)?;
     match args.output {
         Output::Json => {
             writeln!(out, "{}", serde_json::to_string_pretty(&reports)?).ok();
@@ -234,7 +211,46 @@ pub async fn plan(args: PlanArgs, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-fn print_text(reports: &[serde_json::Value], out: &mut impl Write) {
+/// One JSON report per set: its status, the writes a round would send now, and every other Pod with
+/// the reason it is left alone. Pure, so the `plan` output is tested without a cluster.
+pub fn reports(
+    targets: &[Target],
+    pods: &[RawPod],
+    namespaces: &NamespaceLabels,
+    now: &str,
+) -> Result<Vec<serde_json::Value>> {
+    let mut reports = Vec::new();
+    for t in targets {
+        let report = match &t.set {
+            Err(e) => json!({"policy": t.key, "error": e}),
+            Ok(set) => {
+                let version = t
+                    .metadata()
+                    .and_then(|m| m.resource_version.clone())
+                    .unwrap_or_else(|| "1".into());
+                let p = plan::compute(set, t.generation, pods, namespaces, now, &version);
+                let writes: Vec<_> = p
+                    .writes
+                    .iter()
+                    .map(|w| {
+                        json!({"namespace": w.namespace, "name": w.name, "action": w.kind.label(),
+                               "changes": w.changes, "condition": w.condition})
+                    })
+                    .collect();
+                json!({"policy": t.key, "set": p.set_name, "round": p.round, "status": p.status,
+                       "writes": writes, "leftAlone": p.left_alone, "warnings": p.warnings})
+            }
+        };
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// Not-matched Pods with these reasons are only counted in text output: in a real cluster they are
+/// most Pods, and the reason says nothing about the Pod.
+const COUNTED_ONLY: [&str; 2] = ["NotSelected", "NamespaceNotSelected"];
+
+pub fn print_text(reports: &[serde_json::Value], out: &mut impl Write) {
     let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
     for r in reports {
         let _ = writeln!(out, "policy {}", s(&r["policy"]));
@@ -245,8 +261,9 @@ fn print_text(reports: &[serde_json::Value], out: &mut impl Write) {
         let st = &r["status"];
         let _ = writeln!(
             out,
-            "  set {}: matched {} updated {} ready {} updatedReady {} notUpgradable {}",
+            "  set {}: round {}; matched {} updated {} ready {} updatedReady {} notUpgradable {}",
             s(&r["set"]),
+            s(&r["round"]),
             st["matchedPods"],
             st["updatedPods"],
             st["readyPods"],
@@ -254,31 +271,44 @@ fn print_text(reports: &[serde_json::Value], out: &mut impl Write) {
             st["notUpgradablePods"]
         );
         let writes = r["writes"].as_array().cloned().unwrap_or_default();
-        let _ = writeln!(out, "  now ({}):", writes.len());
+        let _ = writeln!(out, "  would write now ({}):", writes.len());
         for w in &writes {
-            let images: Vec<String> = w["images"]
+            let changes: Vec<String> = w["changes"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|i| format!("{}={}", s(&i["container"]), s(&i["image"])))
+                .map(|c| {
+                    format!(
+                        "{} {} -> {}",
+                        s(&c["container"]),
+                        s(&c["from"]),
+                        s(&c["to"])
+                    )
+                })
                 .collect();
+            let what = if changes.is_empty() {
+                let cond = &w["condition"];
+                format!(
+                    "condition {}={} ({})",
+                    s(&cond["type"]),
+                    s(&cond["status"]),
+                    s(&cond["message"])
+                )
+            } else {
+                changes.join(", ")
+            };
             let _ = writeln!(
                 out,
-                "    {} {}/{} {}",
+                "    {} {}/{}: {}",
                 s(&w["action"]),
                 s(&w["namespace"]),
                 s(&w["name"]),
-                images.join(" ")
+                what
             );
         }
         let left = r["leftAlone"].as_array().cloned().unwrap_or_default();
-        let matched: Vec<_> = left.iter().filter(|l| l["matched"] == true).collect();
-        let _ = writeln!(
-            out,
-            "  left alone ({} matched, {} not matched):",
-            matched.len(),
-            left.len() - matched.len()
-        );
+        let (matched, other): (Vec<_>, Vec<_>) = left.iter().partition(|l| l["matched"] == true);
+        let _ = writeln!(out, "  left alone ({} matched):", matched.len());
         for l in &matched {
             let _ = writeln!(
                 out,
@@ -288,6 +318,36 @@ fn print_text(reports: &[serde_json::Value], out: &mut impl Write) {
                 s(&l["message"]),
                 s(&l["code"])
             );
+        }
+        let mut counted = std::collections::BTreeMap::<String, usize>::new();
+        let listed: Vec<_> = other
+            .iter()
+            .filter(|l| {
+                let code = s(&l["code"]);
+                if COUNTED_ONLY.contains(&code.as_str()) {
+                    *counted.entry(code).or_default() += 1;
+                    false
+                } else {
+                    true
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "  not matched ({}):", other.len());
+        for l in listed {
+            let _ = writeln!(
+                out,
+                "    {}/{}: {} ({})",
+                s(&l["namespace"]),
+                s(&l["name"]),
+                s(&l["message"]),
+                s(&l["code"])
+            );
+        }
+        for (code, n) in counted {
+            let _ = writeln!(out, "    {n} Pod(s): {code}");
+        }
+        for w in r["warnings"].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "  warning: {}", s(w));
         }
     }
 }

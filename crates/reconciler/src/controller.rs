@@ -23,7 +23,7 @@ use kube::{
     runtime::{
         Controller, WatchStreamExt,
         controller::{Action, Config as ControllerConfig},
-        events::{Event, EventType, Recorder, Reporter},
+        events::{Event, Recorder, Reporter},
         reflector::{self, ObjectRef, Store},
         watcher,
     },
@@ -33,9 +33,10 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::{
     Error, MANAGER, Result,
+    events::{self, Notice},
     leader::{Leadership, LeaseConfig, LeaseLock},
     metrics::Metrics,
-    plan::{self, Plan},
+    plan::{self, LeftAlone, Plan, Upgraded},
     policy::{self, STATUS_ANNOTATION, Target},
     snapshot::{Overlay, RawPod, namespace_labels},
     status::SetStatus,
@@ -75,6 +76,7 @@ struct InFlight {
     name: String,
     hash: String,
     reference: ObjectReference,
+    upgraded: Vec<Upgraded>,
 }
 
 pub struct Context {
@@ -141,27 +143,21 @@ impl Context {
             .unwrap_or_default()
     }
 
-    async fn event(
-        &self,
-        regarding: &ObjectReference,
-        type_: EventType,
-        reason: &str,
-        action: &str,
-        note: String,
-    ) {
+    /// Sends one Event (leader only: a standby replica must stay silent).
+    async fn event(&self, regarding: &ObjectReference, n: Notice) {
         if !self.leadership.is_leader() {
             return;
         }
         let ev = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(note),
-            action: action.into(),
+            type_: n.type_,
+            reason: n.reason.into(),
+            note: Some(n.note),
+            action: n.action.into(),
             secondary: None,
         };
         // An Event that cannot be sent is not worth failing (and so retrying) the round.
         if let Err(e) = self.recorder.publish(&ev, regarding).await {
-            warn!(error = %e, reason, "could not publish Event");
+            warn!(error = %e, reason = n.reason, "could not publish Event");
         }
     }
 
@@ -191,17 +187,6 @@ fn pod_reference(p: &RawPod) -> ObjectReference {
         name: Some(p.name().into()),
         namespace: Some(p.namespace().into()),
         uid: Some(p.uid().into()),
-        ..Default::default()
-    }
-}
-
-fn write_reference(w: &PodWrite, uid: &str) -> ObjectReference {
-    ObjectReference {
-        api_version: Some("v1".into()),
-        kind: Some("Pod".into()),
-        name: Some(w.name.clone()),
-        namespace: Some(w.namespace.clone()),
-        uid: Some(uid.into()),
         ..Default::default()
     }
 }
@@ -275,7 +260,11 @@ pub async fn reconcile_target(target: &Target, ctx: &Context) -> Result<Next> {
         .metadata()
         .and_then(|m| m.resource_version.clone())
         .unwrap_or_else(|| "1".into());
-    let plan = plan::compute(set, target.generation, &pods, &ns, &now, &set_version)?;
+    let plan = plan::compute(set, target.generation, &pods, &ns, &now, &set_version);
+    for w in &plan.warnings {
+        warn!(warning = %w, "planner");
+    }
+    debug!(round = ?plan.round, writes = plan.writes.len(), "planned");
 
     ctx.metrics.set_status(&target.key, &plan.status);
     write_status(target, &plan.status, ctx).await?;
@@ -318,14 +307,7 @@ async fn invalid_settings(target: &Target, message: &str, ctx: &Context) -> Resu
     if changed {
         error!(error = %message, "invalid settings: no Pod is touched until they are fixed");
         if let Some(r) = policy_reference(target) {
-            ctx.event(
-                &r,
-                EventType::Warning,
-                "InvalidSettings",
-                "Validate",
-                message.to_string(),
-            )
-            .await;
+            ctx.event(&r, events::invalid_settings(message)).await;
         }
     }
     write_status(target, &status, ctx).await?;
@@ -373,10 +355,13 @@ async fn write_status(target: &Target, status: &SetStatus, ctx: &Context) -> Res
 
 /// Kruise sends `NotUpgradablePods` every round; here only when the set of such Pods changes.
 async fn announce_not_upgradable(target: &Target, plan: &Plan, ctx: &Context) {
-    let now: BTreeSet<String> = plan
+    let not_upgradable: Vec<&LeftAlone> = plan
         .left_alone
         .iter()
         .filter(|l| l.code == "NotUpgradable")
+        .collect();
+    let now: BTreeSet<String> = not_upgradable
+        .iter()
         .map(|l| format!("{}/{}", l.namespace, l.name))
         .collect();
     let changed = {
@@ -389,27 +374,15 @@ async fn announce_not_upgradable(target: &Target, plan: &Plan, ctx: &Context) {
     if !changed || now.is_empty() {
         return;
     }
-    let why = plan
-        .left_alone
-        .iter()
-        .find(|l| l.code == "NotUpgradable")
-        .map(|l| l.message.clone())
+    let example = not_upgradable
+        .first()
+        .map(|l| format!("{}/{}: {}", l.namespace, l.name, l.message))
         .unwrap_or_default();
     if let Some(r) = policy_reference(target) {
-        ctx.event(
-            &r,
-            EventType::Normal,
-            "NotUpgradablePods",
-            "Plan",
-            format!(
-                "detected {} not upgradable pod(s), will skip them: {}",
-                now.len(),
-                truncate(&why, 600)
-            ),
-        )
-        .await;
+        ctx.event(&r, events::not_upgradable_pods(now.len(), &example))
+            .await;
     }
-    for l in plan.left_alone.iter().filter(|l| l.code == "NotUpgradable") {
+    for l in not_upgradable {
         let r = ObjectReference {
             api_version: Some("v1".into()),
             kind: Some("Pod".into()),
@@ -418,30 +391,9 @@ async fn announce_not_upgradable(target: &Target, plan: &Plan, ctx: &Context) {
             uid: Some(l.uid.clone()),
             ..Default::default()
         };
-        ctx.event(
-            &r,
-            EventType::Normal,
-            "SidecarNotUpgradable",
-            "Plan",
-            format!(
-                "sidecarset {}: {}",
-                plan.set_name,
-                truncate(&l.message, 900)
-            ),
-        )
-        .await;
+        ctx.event(&r, events::pod_not_upgradable(&plan.set_name, &l.message))
+            .await;
     }
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.len() <= n {
-        return s.to_string();
-    }
-    let mut end = n;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 /// Applies the plan's writes in order. Returns whether a Pod was stale (so the round is retried soon).
@@ -475,22 +427,16 @@ async fn apply(target: &Target, plan: &Plan, pods: &[RawPod], ctx: &Context) -> 
             }
             Err(e) => {
                 ctx.metrics.write(&target.key, kind, "error");
-                let r = write_reference(w, before.uid());
+                let text = e.to_string();
                 ctx.event(
-                    &r,
-                    EventType::Warning,
-                    "SidecarUpgradeFailed",
-                    "Upgrade",
-                    format!("sidecarset {}: {e}", plan.set_name),
+                    &pod_reference(before),
+                    events::upgrade_failed_on_pod(&plan.set_name, &text),
                 )
                 .await;
                 if let Some(pr) = policy_reference(target) {
                     ctx.event(
                         &pr,
-                        EventType::Warning,
-                        "SidecarUpgradeFailed",
-                        "Upgrade",
-                        format!("pod {}/{}: {e}", w.namespace, w.name),
+                        events::upgrade_failed_on_policy(&w.namespace, &w.name, &text),
                     )
                     .await;
                 }
@@ -510,15 +456,27 @@ async fn announce_write(
     ctx: &Context,
 ) {
     let r = pod_reference(before);
-    let images = w
-        .images
-        .iter()
-        .map(|(c, i)| format!("{c}={i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let images = w.images_text();
     match w.kind {
         WriteKind::Upgrade => {
             info!(pod = %format!("{}/{}", w.namespace, w.name), %images, "sidecar upgrade started");
+            let upgraded = w
+                .changes
+                .iter()
+                .map(|c| Upgraded {
+                    container: c.container.clone(),
+                    native: c.init_container,
+                    image_id_before: plan::container_status(
+                        &before.raw,
+                        &c.container,
+                        c.init_container,
+                    )
+                    .and_then(|s| s.get("imageID"))
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                })
+                .collect();
             {
                 let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
                 mem.entry(target.key.clone()).or_default().in_flight.insert(
@@ -528,24 +486,16 @@ async fn announce_write(
                         name: w.name.clone(),
                         hash: plan.status.hash.clone(),
                         reference: r.clone(),
+                        upgraded,
                     },
                 );
             }
-            ctx.event(
-                &r,
-                EventType::Normal,
-                "SidecarUpgradeStarted",
-                "Upgrade",
-                format!("sidecarset {}: {images}", plan.set_name),
-            )
-            .await;
+            ctx.event(&r, events::upgrade_started_on_pod(&plan.set_name, &images))
+                .await;
             if let Some(pr) = policy_reference(target) {
                 ctx.event(
                     &pr,
-                    EventType::Normal,
-                    "SidecarUpgradeStarted",
-                    "Upgrade",
-                    format!("pod {}/{}: {images}", w.namespace, w.name),
+                    events::upgrade_started_on_policy(&w.namespace, &w.name, &images),
                 )
                 .await;
             }
@@ -554,14 +504,7 @@ async fn announce_write(
             info!(pod = %format!("{}/{}", w.namespace, w.name), "hot upgrade: old twin reset to the empty image");
             ctx.event(
                 &r,
-                EventType::Normal,
-                "ResetContainerSucceed",
-                "HotUpgrade",
-                format!(
-                    "sidecarset {}: reset {} to the empty image",
-                    plan.set_name,
-                    w.containers.join(", ")
-                ),
+                events::hot_upgrade_reset(&plan.set_name, &w.containers().join(", ")),
             )
             .await;
         }
@@ -569,22 +512,28 @@ async fn announce_write(
     }
 }
 
-/// `SidecarUpgradeFinished` once a Pod whose upgrade this process started is updated and ready.
+/// `SidecarUpgradeFinished` once a Pod whose upgrade this process started is updated and its upgraded
+/// sidecars run Ready on a new image ID.
 async fn announce_finished(target: &Target, plan: &Plan, pods: &[RawPod], ctx: &Context) {
     let done: Vec<InFlight> = {
         let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
         let Some(m) = mem.get_mut(&target.key) else {
             return;
         };
-        let live: HashSet<&str> = pods.iter().map(RawPod::uid).collect();
+        let live: HashMap<&str, &RawPod> = pods.iter().map(|p| (p.uid(), p)).collect();
         let mut done = Vec::new();
         m.in_flight.retain(|uid, f| {
-            let finished = plan.updated_ready.contains(uid.as_str()) && f.hash == plan.status.hash;
-            let gone = !live.contains(uid.as_str()) || f.hash != plan.status.hash;
+            let Some(pod) = live.get(uid.as_str()) else {
+                return false; // deleted
+            };
+            if f.hash != plan.status.hash {
+                return false; // superseded by a newer change of the settings
+            }
+            let finished = plan.is_updated(uid) && plan::upgrade_finished(&pod.raw, &f.upgraded);
             if finished {
                 done.push(f.clone());
             }
-            !(finished || gone)
+            !finished
         });
         done
     };
@@ -592,19 +541,13 @@ async fn announce_finished(target: &Target, plan: &Plan, pods: &[RawPod], ctx: &
         info!(pod = %format!("{}/{}", f.namespace, f.name), "sidecar upgrade finished");
         ctx.event(
             &f.reference,
-            EventType::Normal,
-            "SidecarUpgradeFinished",
-            "Upgrade",
-            format!("sidecarset {}: sidecars updated and ready", plan.set_name),
+            events::upgrade_finished_on_pod(&plan.set_name),
         )
         .await;
         if let Some(pr) = policy_reference(target) {
             ctx.event(
                 &pr,
-                EventType::Normal,
-                "SidecarUpgradeFinished",
-                "Upgrade",
-                format!("pod {}/{}: sidecars updated and ready", f.namespace, f.name),
+                events::upgrade_finished_on_policy(&f.namespace, &f.name),
             )
             .await;
         }

@@ -21,6 +21,7 @@
 
 pub mod cli;
 pub mod controller;
+pub mod events;
 pub mod leader;
 pub mod metrics;
 pub mod plan;
@@ -37,8 +38,9 @@ use std::time::Duration;
 /// failure counter does not grow a label value per message.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Boxed: `kube::Error` is large and every `Result` here would carry its size.
     #[error("Kubernetes API: {0}")]
-    Kube(#[source] kube::Error),
+    Kube(#[source] Box<kube::Error>),
 
     #[error("policy {policy}: invalid settings: {message}")]
     InvalidSettings { policy: String, message: String },
@@ -51,11 +53,8 @@ pub enum Error {
         namespace: String,
         name: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
-
-    #[error("planner output: {0}")]
-    Plan(String),
 
     #[error("this instance is not the leader")]
     NotLeader,
@@ -77,7 +76,6 @@ impl Error {
             Error::InvalidSettings { .. } => "invalid_settings",
             Error::MissingSettings(_) => "missing_settings",
             Error::PodPatch { .. } => "pod_patch",
-            Error::Plan(_) => "plan",
             Error::NotLeader => "not_leader",
             Error::SettingsFile { .. } => "settings_file",
             Error::CacheSync(_) => "cache_sync",
@@ -88,7 +86,7 @@ impl Error {
 
 impl From<kube::Error> for Error {
     fn from(e: kube::Error) -> Self {
-        Error::Kube(e)
+        Error::Kube(Box::new(e))
     }
 }
 

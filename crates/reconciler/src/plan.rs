@@ -3,12 +3,20 @@
 //! Nothing here decides a rule. It converts the core's plan into the writes [`crate::writer`] sends and
 //! the per-Pod reasons the `plan` command and Events show.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
-use sidecarset_core::SidecarSet;
+use serde_json::Value;
+use sidecarset_core::{
+    SidecarSet,
+    upgrade::{self, ConditionUpdate, PodPatch, Reason, Round},
+};
 
-use crate::{Error, Result, snapshot::RawPod, status::SetStatus, writer::PodWrite};
+use crate::{
+    snapshot::RawPod,
+    status::SetStatus,
+    writer::{PodWrite, WriteKind},
+};
 
 /// A Pod the plan leaves alone this round, and why.
 #[derive(Clone, Debug, Serialize)]
@@ -22,22 +30,28 @@ pub struct LeftAlone {
     pub message: String,
     /// Whether the Pod counts in `matchedPods`.
     pub matched: bool,
+    /// The core's reason with its fields, for `plan -o json`.
+    pub detail: Value,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Plan {
     pub set_name: String,
+    pub round: Round,
     pub status: SetStatus,
-    /// In the order to send them.
+    /// In the order to send them: hot-upgrade flips, not-upgradable conditions, upgrades.
     pub writes: Vec<PodWrite>,
     pub left_alone: Vec<LeftAlone>,
-    /// UIDs of Pods that are updated and ready.
-    pub updated_ready: BTreeSet<String>,
+    /// The core's warnings (the plan went on without the Pod's condition), as `namespace/name: text`.
+    pub warnings: Vec<String>,
 }
 
 pub type NamespaceLabels = BTreeMap<String, BTreeMap<String, String>>;
 
 /// Plans one round for `set` over the snapshot.
+///
+/// `set_version` is the policy's resourceVersion: Kruise writes the SidecarSet's resourceVersion into
+/// the hot-upgrade version annotations, and the policy object is this project's SidecarSet.
 pub fn compute(
     set: &SidecarSet,
     generation: i64,
@@ -45,9 +59,335 @@ pub fn compute(
     namespaces: &NamespaceLabels,
     now: &str,
     set_version: &str,
-) -> Result<Plan> {
-    let _ = (set, generation, pods, namespaces, now, set_version);
-    Err(Error::Plan(
-        "the core planner (sidecarset_core::upgrade) is not available yet".into(),
-    ))
+) -> Plan {
+    // The core plans over a slice of JSON Pods; the snapshot is already a private copy.
+    let values: Vec<Value> = pods.iter().map(|p| p.raw.clone()).collect();
+    let options = upgrade::Options {
+        controller_revision: "",
+        hot_upgrade_version: set_version.parse().ok(),
+    };
+    let core = upgrade::plan(set, &values, namespaces, now, &options);
+    convert(set, generation, pods, core)
+}
+
+/// Turns the core's plan (whose Pod references are indexes into `pods`) into writes and reasons.
+pub fn convert(set: &SidecarSet, generation: i64, pods: &[RawPod], core: upgrade::Plan) -> Plan {
+    let strategy = &set.settings().update_strategy;
+    let c = core.status;
+    let count = |n: i32| u32::try_from(n).unwrap_or(0);
+    let status = SetStatus {
+        observed_generation: generation,
+        name: set.name().to_string(),
+        matched_pods: count(c.matched_pods),
+        updated_pods: count(c.updated_pods),
+        ready_pods: count(c.ready_pods),
+        updated_ready_pods: count(c.updated_ready_pods),
+        not_upgradable_pods: count(c.not_upgradable_pods),
+        hash: set.hash().to_string(),
+        paused: strategy.paused,
+        update_type: strategy
+            .type_
+            .clone()
+            .unwrap_or_else(|| "RollingUpdate".into()),
+        error: None,
+    };
+    let rv = |i: usize| {
+        pods.get(i)
+            .map(|p| p.resource_version().to_string())
+            .unwrap_or_default()
+    };
+    let mut writes =
+        Vec::with_capacity(core.flips.len() + core.conditions.len() + core.upgrades.len());
+    for p in core.flips {
+        writes.push(pod_write(WriteKind::Flip, p, &rv));
+    }
+    for c in core.conditions {
+        writes.push(condition_write(c, &rv));
+    }
+    for p in core.upgrades {
+        writes.push(pod_write(WriteKind::Upgrade, p, &rv));
+    }
+    let left_alone = core
+        .skipped
+        .into_iter()
+        .map(|s| LeftAlone {
+            uid: pods
+                .get(s.pod.index)
+                .map(|p| p.uid().to_string())
+                .unwrap_or_default(),
+            namespace: s.pod.namespace,
+            name: s.pod.name,
+            code: s.reason.code().to_string(),
+            message: s.reason.to_string(),
+            matched: s.reason.is_matched(),
+            detail: serde_json::to_value(&s.reason).unwrap_or(Value::Null),
+        })
+        .collect();
+    let warnings = core
+        .warnings
+        .into_iter()
+        .map(|w| format!("{}/{}: {}", w.pod.namespace, w.pod.name, w.message))
+        .collect();
+    Plan {
+        set_name: set.name().to_string(),
+        round: core.round,
+        status,
+        writes,
+        left_alone,
+        warnings,
+    }
+}
+
+fn pod_write(kind: WriteKind, p: PodPatch, rv: &impl Fn(usize) -> String) -> PodWrite {
+    let patch = match p.patch {
+        Value::Array(ops) => ops,
+        Value::Null => Vec::new(),
+        other => vec![other],
+    };
+    PodWrite {
+        kind,
+        resource_version: rv(p.pod.index),
+        namespace: p.pod.namespace,
+        name: p.pod.name,
+        patch,
+        condition: p.condition.map(|c| c.condition),
+        changes: p.changes,
+    }
+}
+
+fn condition_write(c: ConditionUpdate, rv: &impl Fn(usize) -> String) -> PodWrite {
+    PodWrite {
+        kind: WriteKind::MarkNotUpgradable,
+        resource_version: rv(c.pod.index),
+        namespace: c.pod.namespace,
+        name: c.pod.name,
+        patch: Vec::new(),
+        condition: Some(c.condition),
+        changes: Vec::new(),
+    }
+}
+
+impl Plan {
+    /// Whether the plan leaves this Pod alone because it already runs the current sidecars.
+    pub fn is_updated(&self, uid: &str) -> bool {
+        self.left_alone
+            .iter()
+            .any(|l| l.uid == uid && l.code == Reason::AlreadyUpdated.code())
+    }
+}
+
+/// A sidecar this process upgraded, and the image ID its container reported before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upgraded {
+    pub container: String,
+    pub native: bool,
+    pub image_id_before: String,
+}
+
+/// Whether an upgrade this process started is visibly finished, for the `SidecarUpgradeFinished`
+/// Event only (rollout decisions are the core's): the Pod is Ready and every upgraded container is
+/// Ready with an image ID other than the one it had before the patch (the kubelet restarted it on
+/// the new image).
+pub fn upgrade_finished(pod: &Value, upgraded: &[Upgraded]) -> bool {
+    let ready = pod
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some("Ready")
+                    && c.get("status").and_then(Value::as_str) == Some("True")
+            })
+        });
+    ready
+        && upgraded.iter().all(|u| {
+            container_status(pod, &u.container, u.native).is_some_and(|s| {
+                let id = s.get("imageID").and_then(Value::as_str).unwrap_or("");
+                s.get("ready").and_then(Value::as_bool) == Some(true)
+                    && !id.is_empty()
+                    && id != u.image_id_before
+            })
+        })
+}
+
+/// The status of a container (`native`: of an init container) by name.
+pub fn container_status<'a>(pod: &'a Value, name: &str, native: bool) -> Option<&'a Value> {
+    let key = if native {
+        "initContainerStatuses"
+    } else {
+        "containerStatuses"
+    };
+    pod.get("status")?
+        .get(key)?
+        .as_array()?
+        .iter()
+        .find(|s| s.get("name").and_then(Value::as_str) == Some(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set(extra: Value) -> SidecarSet {
+        let mut s = json!({
+            "name": "filebeat",
+            "selector": {"matchLabels": {"app": "web"}},
+            "containers": [{"name": "filebeat", "image": "elastic/filebeat:7.16.3"}],
+        });
+        if let (Some(o), Value::Object(e)) = (s.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        SidecarSet::new(&s).expect("valid settings")
+    }
+
+    /// A Pod injected with `filebeat:7.16.2` by a set whose image-less hash is `without_image`.
+    fn injected(name: &str, without_image: &str, ready: bool) -> RawPod {
+        let anns = json!({
+            "kruise.io/sidecarset-injected-list": "filebeat",
+            "kruise.io/sidecarset-hash": json!({"filebeat": {"hash": "old",
+                "sidecarSetName": "filebeat", "sidecarList": ["filebeat"]}}).to_string(),
+            "kruise.io/sidecarset-hash-without-image": json!({"filebeat": {"hash": without_image,
+                "sidecarSetName": "filebeat", "sidecarList": ["filebeat"]}}).to_string(),
+        });
+        let status = if ready { "True" } else { "False" };
+        RawPod::new(json!({
+            "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}"),
+                "resourceVersion": "7", "creationTimestamp": "2026-01-01T00:00:00Z",
+                "labels": {"app": "web"}, "annotations": anns},
+            "spec": {"containers": [
+                {"name": "app", "image": "nginx:1.27"},
+                {"name": "filebeat", "image": "elastic/filebeat:7.16.2"}]},
+            "status": {"phase": "Running",
+                "conditions": [{"type": "Ready", "status": status}],
+                "containerStatuses": [
+                    {"name": "app", "ready": ready, "image": "nginx:1.27", "imageID": "nginx@sha256:aa"},
+                    {"name": "filebeat", "ready": ready, "image": "elastic/filebeat:7.16.2",
+                     "imageID": "filebeat@sha256:01"}]}
+        }))
+    }
+
+    #[test]
+    fn an_image_bump_becomes_guarded_upgrades_within_max_unavailable() {
+        let s = set(json!({}));
+        let pods: Vec<RawPod> = (0..3)
+            .map(|i| injected(&format!("p{i}"), s.hash_without_image(), true))
+            .collect();
+        let plan = compute(
+            &s,
+            3,
+            &pods,
+            &NamespaceLabels::new(),
+            "2026-07-01T00:00:00Z",
+            "12",
+        );
+        assert_eq!(plan.status.matched_pods, 3);
+        assert_eq!(plan.status.updated_pods, 0);
+        assert_eq!(plan.status.observed_generation, 3);
+        assert_eq!(plan.status.hash, s.hash());
+        assert_eq!(plan.status.update_type, "RollingUpdate");
+        // maxUnavailable defaults to 1: one Pod now, the two others wait for the budget.
+        assert_eq!(plan.writes.len(), 1, "{:?}", plan.writes);
+        let w = &plan.writes[0];
+        assert_eq!(w.kind, WriteKind::Upgrade);
+        assert_eq!(w.resource_version, "7");
+        assert_eq!(w.images_text(), "filebeat=elastic/filebeat:7.16.3");
+        assert_eq!(w.changes[0].from, "elastic/filebeat:7.16.2");
+        assert!(!w.changes[0].init_container);
+        assert_eq!(w.patch[0]["op"], "test");
+        assert_eq!(w.patch[0]["path"], "/metadata/resourceVersion");
+        let waiting: Vec<_> = plan
+            .left_alone
+            .iter()
+            .filter(|l| l.code == "MaxUnavailableReached")
+            .collect();
+        assert_eq!(waiting.len(), 2);
+        assert!(
+            waiting
+                .iter()
+                .all(|l| l.matched && l.uid.starts_with("uid-p"))
+        );
+        assert_eq!(waiting[0].detail["reason"], "MaxUnavailableReached");
+    }
+
+    #[test]
+    fn a_change_that_is_not_image_only_marks_the_condition_and_writes_no_patch() {
+        let s = set(json!({}));
+        let pods = vec![injected("p0", "some-other-hash", true)];
+        let plan = compute(
+            &s,
+            1,
+            &pods,
+            &NamespaceLabels::new(),
+            "2026-07-01T00:00:00Z",
+            "1",
+        );
+        assert_eq!(plan.status.not_upgradable_pods, 1);
+        assert_eq!(plan.writes.len(), 1);
+        let w = &plan.writes[0];
+        assert_eq!(w.kind, WriteKind::MarkNotUpgradable);
+        assert!(w.patch.is_empty(), "no Pod spec change: {:?}", w.patch);
+        let cond = w.condition.as_ref().expect("condition");
+        assert_eq!(cond["type"], "SidecarSetUpgradable");
+        assert_eq!(cond["status"], "False");
+        assert_eq!(plan.left_alone[0].code, "NotUpgradable");
+    }
+
+    #[test]
+    fn paused_sets_write_nothing_and_say_so() {
+        let s = set(json!({"updateStrategy": {"paused": true}}));
+        let pods = vec![injected("p0", s.hash_without_image(), true)];
+        let plan = compute(
+            &s,
+            1,
+            &pods,
+            &NamespaceLabels::new(),
+            "2026-07-01T00:00:00Z",
+            "1",
+        );
+        assert!(plan.writes.is_empty());
+        assert!(plan.status.paused);
+        assert_eq!(plan.round, Round::Paused);
+        assert_eq!(plan.left_alone[0].code, "Paused");
+    }
+
+    #[test]
+    fn unmatched_pods_are_reported_as_not_matched() {
+        let s = set(json!({}));
+        let mut p = injected("p0", s.hash_without_image(), true);
+        p.raw["metadata"]["labels"]["app"] = json!("db");
+        let plan = compute(
+            &s,
+            1,
+            &[p],
+            &NamespaceLabels::new(),
+            "2026-07-01T00:00:00Z",
+            "1",
+        );
+        assert_eq!(plan.status.matched_pods, 0);
+        assert!(!plan.left_alone[0].matched);
+        assert_eq!(plan.left_alone[0].code, "NotSelected");
+    }
+
+    #[test]
+    fn an_upgrade_is_finished_once_ready_on_a_new_image_id() {
+        let pod = injected("p0", "x", true).raw;
+        let up = |before: &str| {
+            vec![Upgraded {
+                container: "filebeat".into(),
+                native: false,
+                image_id_before: before.into(),
+            }]
+        };
+        // Same image ID as before the patch: the kubelet has not restarted it yet.
+        assert!(!upgrade_finished(&pod, &up("filebeat@sha256:01")));
+        assert!(upgrade_finished(&pod, &up("filebeat@sha256:00")));
+        let not_ready = injected("p0", "x", false).raw;
+        assert!(!upgrade_finished(&not_ready, &up("filebeat@sha256:00")));
+        let native = vec![Upgraded {
+            container: "filebeat".into(),
+            native: true,
+            image_id_before: String::new(),
+        }];
+        assert!(!upgrade_finished(&pod, &native), "no init container status");
+    }
 }

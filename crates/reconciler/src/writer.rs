@@ -11,6 +11,7 @@ use kube::{
     api::{Patch, PatchParams},
 };
 use serde_json::{Value, json};
+use sidecarset_core::upgrade::ContainerChange;
 
 use crate::{Error, MANAGER, snapshot::RawPod};
 
@@ -48,10 +49,23 @@ pub struct PodWrite {
     pub patch: Vec<Value>,
     /// The `SidecarSetUpgradable` condition to set, when it changes.
     pub condition: Option<Value>,
-    /// Sidecar containers concerned (for Events and logs).
-    pub containers: Vec<String>,
-    /// Images after the write, by container (for Events).
-    pub images: Vec<(String, String)>,
+    /// The container images the patch replaces (for Events, logs and completion tracking).
+    pub changes: Vec<ContainerChange>,
+}
+
+impl PodWrite {
+    pub fn containers(&self) -> Vec<&str> {
+        self.changes.iter().map(|c| c.container.as_str()).collect()
+    }
+
+    /// `container=image, …` after the write.
+    pub fn images_text(&self) -> String {
+        self.changes
+            .iter()
+            .map(|c| format!("{}={}", c.container, c.to))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 #[derive(Debug)]
@@ -95,7 +109,7 @@ impl Writer {
                     return Err(Error::PodPatch {
                         namespace: w.namespace.clone(),
                         name: w.name.clone(),
-                        source,
+                        source: Box::new(source),
                     });
                 }
             }
@@ -114,7 +128,7 @@ impl Writer {
                     return Err(Error::PodPatch {
                         namespace: w.namespace.clone(),
                         name: w.name.clone(),
-                        source,
+                        source: Box::new(source),
                     });
                 }
             }

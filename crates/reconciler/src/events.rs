@@ -1,0 +1,205 @@
+//! The Events this reconciler sends, and their texts: one function per Event so the wording is
+//! tested without a cluster and stays the same on the policy and on the Pod.
+//!
+//! Reasons: Kruise's `NotUpgradablePods` and `ResetContainerSucceed` keep Kruise's names (tools that
+//! watch for them keep working); `SidecarUpgradeStarted` / `Finished` / `Failed` and
+//! `SidecarNotUpgradable` are this project's (Kruise sends no Event per upgraded Pod).
+
+use kube::runtime::events::EventType;
+
+/// `events.k8s.io/v1` refuses a note over 1 kB.
+pub const MAX_NOTE: usize = 1024;
+
+/// One Event, before it is addressed to an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub type_: EventType,
+    pub reason: &'static str,
+    pub action: &'static str,
+    pub note: String,
+}
+
+fn notice(type_: EventType, reason: &'static str, action: &'static str, note: String) -> Notice {
+    Notice {
+        type_,
+        reason,
+        action,
+        note: truncate(&note, MAX_NOTE),
+    }
+}
+
+/// On the policy: its settings are refused, so no Pod is touched.
+pub fn invalid_settings(message: &str) -> Notice {
+    notice(
+        EventType::Warning,
+        "InvalidSettings",
+        "Validate",
+        format!("invalid settings, no Pod is touched until they are fixed: {message}"),
+    )
+}
+
+/// On the policy, Kruise's wording; `example` is one Pod's reason, so the Event alone says why.
+pub fn not_upgradable_pods(count: usize, example: &str) -> Notice {
+    let mut note = format!(
+        "SidecarSet in-place update detected {count} not upgradable pod(s) in this round, will skip them."
+    );
+    if !example.is_empty() {
+        note.push_str(" For example: ");
+        note.push_str(example);
+    }
+    notice(EventType::Normal, "NotUpgradablePods", "Plan", note)
+}
+
+/// On a Pod the set cannot upgrade in place.
+pub fn pod_not_upgradable(set: &str, why: &str) -> Notice {
+    notice(
+        EventType::Normal,
+        "SidecarNotUpgradable",
+        "Plan",
+        format!("sidecarset {set}: {why}"),
+    )
+}
+
+/// On the Pod whose sidecar image(s) were just replaced.
+pub fn upgrade_started_on_pod(set: &str, images: &str) -> Notice {
+    notice(
+        EventType::Normal,
+        "SidecarUpgradeStarted",
+        "Upgrade",
+        format!("sidecarset {set}: upgrading in place to {images}"),
+    )
+}
+
+pub fn upgrade_started_on_policy(namespace: &str, pod: &str, images: &str) -> Notice {
+    notice(
+        EventType::Normal,
+        "SidecarUpgradeStarted",
+        "Upgrade",
+        format!("pod {namespace}/{pod}: upgrading in place to {images}"),
+    )
+}
+
+pub fn upgrade_finished_on_pod(set: &str) -> Notice {
+    notice(
+        EventType::Normal,
+        "SidecarUpgradeFinished",
+        "Upgrade",
+        format!("sidecarset {set}: sidecars restarted on the new image and ready"),
+    )
+}
+
+pub fn upgrade_finished_on_policy(namespace: &str, pod: &str) -> Notice {
+    notice(
+        EventType::Normal,
+        "SidecarUpgradeFinished",
+        "Upgrade",
+        format!("pod {namespace}/{pod}: sidecars restarted on the new image and ready"),
+    )
+}
+
+pub fn upgrade_failed_on_pod(set: &str, error: &str) -> Notice {
+    notice(
+        EventType::Warning,
+        "SidecarUpgradeFailed",
+        "Upgrade",
+        format!("sidecarset {set}: {error}"),
+    )
+}
+
+pub fn upgrade_failed_on_policy(namespace: &str, pod: &str, error: &str) -> Notice {
+    notice(
+        EventType::Warning,
+        "SidecarUpgradeFailed",
+        "Upgrade",
+        format!("pod {namespace}/{pod}: {error}"),
+    )
+}
+
+/// Hot upgrade, second step (Kruise's reason).
+pub fn hot_upgrade_reset(set: &str, containers: &str) -> Notice {
+    notice(
+        EventType::Normal,
+        "ResetContainerSucceed",
+        "HotUpgrade",
+        format!("sidecarset {set}: reset {containers} to the empty image"),
+    )
+}
+
+/// Cuts `s` to at most `n` bytes on a character boundary, marking the cut.
+pub fn truncate(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        return s.to_string();
+    }
+    let mark = "…";
+    let mut end = n.saturating_sub(mark.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{mark}", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_upgradable_pods_keeps_kruises_wording() {
+        let n = not_upgradable_pods(3, "");
+        assert_eq!(n.reason, "NotUpgradablePods");
+        assert_eq!(n.type_, EventType::Normal);
+        assert_eq!(
+            n.note,
+            "SidecarSet in-place update detected 3 not upgradable pod(s) in this round, will skip them."
+        );
+        let n = not_upgradable_pods(1, "filebeat.resources changed");
+        assert!(
+            n.note.ends_with(" For example: filebeat.resources changed"),
+            "{}",
+            n.note
+        );
+    }
+
+    #[test]
+    fn failures_are_warnings_and_name_the_pod_on_the_policy() {
+        let n = upgrade_failed_on_policy("shop", "web-1", "422: spec: Forbidden");
+        assert_eq!(n.type_, EventType::Warning);
+        assert_eq!(n.reason, "SidecarUpgradeFailed");
+        assert_eq!(n.note, "pod shop/web-1: 422: spec: Forbidden");
+        let n = upgrade_failed_on_pod("filebeat", "boom");
+        assert_eq!(n.note, "sidecarset filebeat: boom");
+        assert_eq!(invalid_settings("x").type_, EventType::Warning);
+    }
+
+    #[test]
+    fn started_and_finished_say_what_and_where() {
+        assert_eq!(
+            upgrade_started_on_pod("filebeat", "filebeat=elastic/filebeat:7.16.3").note,
+            "sidecarset filebeat: upgrading in place to filebeat=elastic/filebeat:7.16.3"
+        );
+        assert_eq!(
+            upgrade_started_on_policy("shop", "web-1", "filebeat=x").note,
+            "pod shop/web-1: upgrading in place to filebeat=x"
+        );
+        assert_eq!(
+            upgrade_finished_on_pod("fb").reason,
+            "SidecarUpgradeFinished"
+        );
+        assert_eq!(
+            upgrade_finished_on_policy("shop", "web-1").note,
+            "pod shop/web-1: sidecars restarted on the new image and ready"
+        );
+        assert_eq!(
+            hot_upgrade_reset("fb", "a-1").reason,
+            "ResetContainerSucceed"
+        );
+    }
+
+    #[test]
+    fn notes_never_exceed_the_api_limit_even_mid_character() {
+        let long = "é".repeat(2000);
+        let n = pod_not_upgradable("fb", &long);
+        assert!(n.note.len() <= MAX_NOTE, "{}", n.note.len());
+        assert!(n.note.ends_with('…'));
+        assert_eq!(truncate("short", 10), "short");
+    }
+}
