@@ -1,0 +1,141 @@
+//! The API server's audit log, read back: which requests a given user made in a given namespace.
+//!
+//! Each reconciler process runs as its own impersonated user, so its lines are told apart from the
+//! test's own requests (and from the fake kubelet's) by `impersonatedUser.username`.
+
+use std::{collections::BTreeMap, path::Path};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub verb: String,
+    pub resource: String,
+    pub subresource: String,
+    pub namespace: String,
+    pub name: String,
+    pub code: i64,
+}
+
+impl Request {
+    /// `patch pods/web-0` or `patch pods/web-0/status`, with the response code.
+    pub fn describe(&self) -> String {
+        let sub = if self.subresource.is_empty() {
+            String::new()
+        } else {
+            format!("/{}", self.subresource)
+        };
+        format!(
+            "{} {}/{}{} -> {}",
+            self.verb, self.resource, self.name, sub, self.code
+        )
+    }
+
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self.verb.as_str(),
+            "create" | "update" | "patch" | "delete" | "deletecollection"
+        )
+    }
+
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.code)
+    }
+}
+
+/// Completed requests by `user` (impersonated) in `namespace` (or cluster-scoped ones too with `None`).
+pub fn requests(log: &Path, user: &str, namespace: Option<&str>) -> Result<Vec<Request>> {
+    let text =
+        std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        // Cheap filter first: the log holds every test's requests.
+        if !line.contains(user) {
+            continue;
+        }
+        let Ok(ev) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if ev["stage"] != "ResponseComplete" || ev["impersonatedUser"]["username"] != user {
+            continue;
+        }
+        let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+        let r = Request {
+            verb: s(&ev["verb"]),
+            resource: s(&ev["objectRef"]["resource"]),
+            subresource: s(&ev["objectRef"]["subresource"]),
+            namespace: s(&ev["objectRef"]["namespace"]),
+            name: s(&ev["objectRef"]["name"]),
+            code: ev["responseStatus"]["code"].as_i64().unwrap_or(0),
+        };
+        if namespace.is_none_or(|ns| r.namespace == ns) {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Counts by `verb resource[/subresource] code`.
+pub fn summary(reqs: &[Request]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for r in reqs {
+        let sub = if r.subresource.is_empty() {
+            String::new()
+        } else {
+            format!("/{}", r.subresource)
+        };
+        *m.entry(format!("{} {}{} {}", r.verb, r.resource, sub, r.code))
+            .or_default() += 1;
+    }
+    m
+}
+
+/// Writes to the Pod object itself (not its status), per Pod name: `(attempted, succeeded)`.
+pub fn pod_writes(reqs: &[Request]) -> BTreeMap<String, (usize, usize)> {
+    let mut m: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for r in reqs
+        .iter()
+        .filter(|r| r.resource == "pods" && r.subresource.is_empty() && r.is_write())
+    {
+        let e = m.entry(r.name.clone()).or_default();
+        e.0 += 1;
+        if r.ok() {
+            e.1 += 1;
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_filtered_by_impersonated_user_stage_and_namespace() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("audit.log");
+        let line = |user: &str, stage: &str, ns: &str, verb: &str, sub: &str, code: i64| {
+            format!(
+                r#"{{"stage":"{stage}","verb":"{verb}","user":{{"username":"admin"}},"impersonatedUser":{{"username":"{user}"}},"objectRef":{{"resource":"pods","namespace":"{ns}","name":"web-0","subresource":"{sub}"}},"responseStatus":{{"code":{code}}}}}"#
+            )
+        };
+        let text = [
+            line("rec:a", "ResponseComplete", "a", "patch", "", 200),
+            line("rec:a", "ResponseComplete", "a", "patch", "", 422),
+            line("rec:a", "ResponseComplete", "a", "patch", "status", 200),
+            line("rec:a", "ResponseStarted", "a", "watch", "", 200),
+            line("rec:a", "ResponseComplete", "b", "patch", "", 200),
+            line("rec:b", "ResponseComplete", "a", "patch", "", 200),
+            "not json rec:a".to_string(),
+        ]
+        .join("\n");
+        std::fs::write(&log, text).unwrap();
+        let reqs = requests(&log, "rec:a", Some("a")).unwrap();
+        assert_eq!(reqs.len(), 3);
+        assert_eq!(pod_writes(&reqs)["web-0"], (2, 1));
+        assert_eq!(summary(&reqs)["patch pods/status 200"], 1);
+        assert_eq!(reqs[1].describe(), "patch pods/web-0 -> 422");
+        assert_eq!(requests(&log, "rec:a", None).unwrap().len(), 4);
+    }
+}

@@ -1,0 +1,34 @@
+//! Harness for the reconciler's cluster tests (`tests/cluster.rs`).
+//!
+//! ```text
+//!  Cluster (hack/cluster/start.sh, one per test binary run, audit log on)
+//!    └─ per test: TestNs (a namespace)  ── FakeKubelet (plays the kubelet: writes Pod status)
+//!                                       ── Reconciler (the real binary, a subprocess, --namespace NS)
+//!                                       ── Observer (watches Pods: max unavailable, UIDs)
+//!                                       ── Audit (the API server's audit log: the reconciler's requests)
+//! ```
+//!
+//! Pods are made by the policy's own injection (`sidecarset_core::inject`) from the settings under
+//! `test_data/golden/`, then created; nothing here writes a sidecar by hand.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod cluster;
+pub mod kubelet;
+pub mod observe;
+pub mod pods;
+pub mod policy;
+pub mod proxy;
+pub mod reconciler;
+pub mod testns;
+pub mod wait;
+
+use std::path::PathBuf;
+
+/// The repository root (this crate is `crates/cluster-tests`).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}

@@ -1,0 +1,124 @@
+//! Watches a namespace's Pods and keeps what the rollout tests assert on: the most Pods ever seen
+//! unavailable at once, and every UID seen per Pod name (an in-place upgrade keeps the UID).
+//!
+//! Unavailable, as the tests see it: the Pod is not Ready, or some container's spec image is not the
+//! image its status reports (a restart for a new image is under way). Watch events come in
+//! resourceVersion order, so the counts are taken over a real sequence of cluster states.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, Mutex},
+};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::{
+    Api, Client, ResourceExt,
+    runtime::{WatchStreamExt, watcher},
+};
+
+use crate::pods::is_ready;
+
+#[derive(Debug, Default, Clone)]
+pub struct Observed {
+    /// name -> unavailable now
+    unavailable: BTreeMap<String, bool>,
+    pub max_unavailable: usize,
+    /// The state (names of unavailable Pods) when the maximum was first reached.
+    pub max_seen_at: Vec<String>,
+    pub uids: BTreeMap<String, BTreeSet<String>>,
+    pub events: usize,
+}
+
+pub struct Observer {
+    inner: Arc<Mutex<Observed>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Not Ready, or a container whose status does not show its spec image yet.
+pub fn unavailable(p: &Pod) -> bool {
+    if !is_ready(p) {
+        return true;
+    }
+    let (Some(spec), Some(status)) = (&p.spec, &p.status) else {
+        return true;
+    };
+    let statuses: BTreeMap<&str, &str> = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .chain(status.init_container_statuses.iter().flatten())
+        .map(|s| (s.name.as_str(), s.image.as_str()))
+        .collect();
+    spec.containers
+        .iter()
+        .chain(
+            spec.init_containers
+                .iter()
+                .flatten()
+                .filter(|c| c.restart_policy.as_deref() == Some("Always")),
+        )
+        .any(|c| statuses.get(c.name.as_str()).copied() != c.image.as_deref())
+}
+
+impl Observer {
+    /// Starts watching; returns once the first list is in.
+    pub async fn start(client: Client, namespace: &str) -> Observer {
+        let inner = Arc::new(Mutex::new(Observed::default()));
+        let api: Api<Pod> = Api::namespaced(client, namespace);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let state = inner.clone();
+        let task = tokio::spawn(async move {
+            let mut tx = Some(tx);
+            let mut stream = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
+            while let Some(ev) = stream.next().await {
+                let Ok(ev) = ev else { continue };
+                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+                match ev {
+                    watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
+                        let name = p.name_any();
+                        s.uids
+                            .entry(name.clone())
+                            .or_default()
+                            .insert(p.uid().unwrap_or_default());
+                        s.unavailable.insert(name, unavailable(&p));
+                    }
+                    watcher::Event::Delete(p) => {
+                        s.unavailable.remove(&p.name_any());
+                    }
+                    watcher::Event::Init => {}
+                    watcher::Event::InitDone => {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                }
+                s.events += 1;
+                let now: Vec<String> = s
+                    .unavailable
+                    .iter()
+                    .filter(|(_, u)| **u)
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                if now.len() > s.max_unavailable {
+                    s.max_unavailable = now.len();
+                    s.max_seen_at = now;
+                }
+            }
+        });
+        let _ = rx.await;
+        Observer { inner, task }
+    }
+
+    pub fn snapshot(&self) -> Observed {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,179 @@
+//! One test's world: a namespace, the reconciler(s) it starts, its policy, and cleanup.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+use anyhow::Result;
+use k8s_openapi::api::{core::v1::Namespace, core::v1::Pod, events::v1::Event};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, ListParams, PostParams},
+};
+use serde_json::{Value, json};
+
+use crate::{
+    audit,
+    cluster::Cluster,
+    kubelet::{FakeKubelet, KubeletConfig},
+    policy::{ClusterPolicy, TEST_LABEL},
+    reconciler::{Reconciler, Source},
+};
+
+pub struct TestNs {
+    pub cluster: Arc<Cluster>,
+    pub client: Client,
+    pub ns: String,
+    /// The identity every reconciler of this test impersonates (see [`audit`]).
+    pub user: String,
+    logs: Mutex<Vec<PathBuf>>,
+    policies: Mutex<Vec<String>>,
+}
+
+impl TestNs {
+    pub async fn new(cluster: Arc<Cluster>, name: &str) -> Result<TestNs> {
+        let client = cluster.client().await?;
+        // Unique across runs on one cluster (with-cluster.sh keeps it for the whole run only, but a
+        // deleted namespace never goes away on a cluster without a namespace controller).
+        let ns = format!("{}-{:x}", name.replace('_', "-"), std::process::id());
+        let api: Api<Namespace> = Api::all(client.clone());
+        let obj: Namespace = serde_json::from_value(json!({
+            "metadata": {"name": ns, "labels": {"cluster-tests.sidecarset.io/test": name.replace('_', "-")}}
+        }))?;
+        api.create(&PostParams::default(), &obj).await?;
+        Ok(TestNs {
+            user: format!("sidecarset-reconciler:{ns}"),
+            cluster,
+            client,
+            ns,
+            logs: Mutex::default(),
+            policies: Mutex::default(),
+        })
+    }
+
+    pub fn kubelet(&self, config: KubeletConfig) -> FakeKubelet {
+        FakeKubelet::start(self.client.clone(), &self.ns, config)
+    }
+
+    /// Starts a reconciler for this namespace; `server` overrides the API server URL (a proxy).
+    pub fn reconciler(
+        &self,
+        source: &Source,
+        extra: &[&str],
+        server: Option<&str>,
+    ) -> Result<Reconciler> {
+        let n = self.logs.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let name = format!("{}-reconciler-{n}", self.ns);
+        let r = Reconciler::start(
+            &self.cluster,
+            &self.ns,
+            &self.user,
+            source,
+            &name,
+            extra,
+            server,
+        )?;
+        self.logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(r.log.clone());
+        Ok(r)
+    }
+
+    pub fn policy_source(&self) -> Source {
+        Source::Policies {
+            selector: format!("{TEST_LABEL}={}", self.ns),
+        }
+    }
+
+    /// Writes `settings` as a `--settings` file (YAML) and returns its source.
+    pub fn settings_file(&self, settings: &Value, name: &str) -> Result<Source> {
+        let p = self
+            .cluster
+            .scratch
+            .join(format!("{}-{name}.yaml", self.ns));
+        std::fs::write(&p, serde_yaml::to_string(settings)?)?;
+        Ok(Source::File(p))
+    }
+
+    pub async fn policy(&self, settings: &Value) -> Result<ClusterPolicy> {
+        let p = ClusterPolicy::create(&self.client, &self.ns, &self.ns, settings).await?;
+        self.policies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(p.name.clone());
+        Ok(p)
+    }
+
+    /// The reconciler's requests in this namespace, from the audit log.
+    pub fn audit(&self) -> Result<Vec<audit::Request>> {
+        audit::requests(&self.cluster.audit_log, &self.user, Some(&self.ns))
+    }
+
+    /// The reconciler's requests anywhere (cluster-scoped objects and Events in `default` included).
+    pub fn audit_all(&self) -> Result<Vec<audit::Request>> {
+        audit::requests(&self.cluster.audit_log, &self.user, None)
+    }
+
+    /// Events in `namespace` with `reason` whose `regarding` object is named `regarding` (any when `None`).
+    pub async fn events(
+        &self,
+        namespace: &str,
+        reason: &str,
+        regarding: Option<&str>,
+    ) -> Result<Vec<Event>> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        Ok(api
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .filter(|e| {
+                regarding
+                    .is_none_or(|n| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(n))
+            })
+            .collect())
+    }
+
+    /// The last lines of every reconciler log of this test, for a failure message.
+    pub fn logs(&self) -> String {
+        let logs = self.logs.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        logs.iter()
+            .map(|l| {
+                format!(
+                    "--- {} (last 30 lines)\n{}",
+                    l.display(),
+                    crate::reconciler::tail(l, 30)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Pods go at once (`gracePeriodSeconds: 0`: there is no kubelet to confirm a graceful stop), then
+    /// the policies and the namespace (which stays Terminating: no namespace controller runs).
+    pub async fn cleanup(&self) -> Result<()> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.ns);
+        let force = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        };
+        pods.delete_collection(&force, &ListParams::default())
+            .await?;
+        let names = self
+            .policies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for name in names {
+            let api: Api<kube::api::DynamicObject> =
+                Api::all_with(self.client.clone(), &crate::policy::api_resource());
+            let _ = api.delete(&name, &DeleteParams::default()).await;
+        }
+        let ns: Api<Namespace> = Api::all(self.client.clone());
+        let _ = ns.delete(&self.ns, &DeleteParams::default()).await;
+        Ok(())
+    }
+}

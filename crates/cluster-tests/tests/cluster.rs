@@ -1,0 +1,1008 @@
+//! The reconciler against a real kube-apiserver (hack/cluster): one cluster for the whole run, one
+//! namespace, fake kubelet and reconciler process per test. Run with `make cluster-test`, or
+//! `cargo test -p sidecarset-cluster-tests --features cluster` (see the crate's README).
+
+use std::{
+    collections::BTreeMap, future::Future, pin::Pin, process::ExitCode, sync::Arc, time::Duration,
+};
+
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::core::v1::Pod;
+use kube::{
+    Api,
+    api::{Patch, PatchParams},
+};
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::{Value, json};
+use sidecarset_cluster_tests::{
+    audit,
+    cluster::Cluster,
+    kubelet::{FakeKubelet, KubeletConfig},
+    observe::{Observer, unavailable},
+    pods::{self, annotation, container_status, image_id, recorded_hash, spec_image},
+    proxy::SlowProxy,
+    reconciler::{self, metric_value},
+    testns::TestNs,
+    wait,
+};
+
+const FILEBEAT_OLD: &str = "docker.elastic.co/beats/filebeat:7.16.2";
+const FILEBEAT_NEW: &str = "docker.elastic.co/beats/filebeat:7.16.3";
+const ROLLOUT: Duration = Duration::from_secs(120);
+
+type TestFn = fn(Arc<TestNs>) -> Pin<Box<dyn Future<Output = Result<()>> + Send>>;
+
+macro_rules! tests {
+    ($($name:ident),* $(,)?) => {
+        vec![$((stringify!($name), (|t| Box::pin($name(t))) as TestFn)),*]
+    };
+}
+
+fn main() -> ExitCode {
+    let mut args = Arguments::from_args();
+    // The tests mostly wait on the cluster; four at a time keep two cores busy without starving it.
+    if args.test_threads.is_none() {
+        args.test_threads = Some(4);
+    }
+    let tests: Vec<(&'static str, TestFn)> = tests![
+        filebeat_story,
+        partition_keeps_the_tail_old,
+        canary_update_selector,
+        paused_then_resumed,
+        not_update_never_touches_pods,
+        resources_change_is_not_upgradable,
+        broken_image_stops_at_the_budget,
+        killed_and_restarted_mid_rollout,
+        conflicting_write_is_retried,
+        kruise_injected_pod_is_adopted,
+        native_sidecar_upgraded_in_place,
+        hot_upgrade_pair_flipped,
+    ];
+    if args.list {
+        let trials = tests
+            .iter()
+            .map(|(n, _)| Trial::test(*n, || Ok(())))
+            .collect();
+        return libtest_mimic::run(&args, trials).exit_code();
+    }
+    // Build first, so that a reconciler that does not compile is reported once, before any cluster.
+    if let Err(e) = reconciler::binary() {
+        eprintln!("cluster-tests: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    let cluster = match Cluster::from_env_or_start() {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("cluster-tests: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let trials = tests
+        .into_iter()
+        .map(|(name, f)| {
+            let cluster = cluster.clone();
+            Trial::test(name, move || run_one(name, cluster, f))
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    // The guard stops the cluster (if this run started it) before the process exits.
+    drop(cluster);
+    conclusion.exit_code()
+}
+
+/// Runs one test in its own runtime and namespace; cleans up whatever the outcome; on failure the
+/// message ends with the reconciler's log.
+fn run_one(name: &str, cluster: Arc<Cluster>, f: TestFn) -> Result<(), Failed> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failed::from(e.to_string()))?;
+    rt.block_on(async move {
+        let t = Arc::new(
+            TestNs::new(cluster, name)
+                .await
+                .map_err(|e| Failed::from(format!("{e:#}")))?,
+        );
+        let res = tokio::time::timeout(Duration::from_secs(300), f(t.clone())).await;
+        let cleanup = t.cleanup().await;
+        match res {
+            Ok(Ok(())) => cleanup.map_err(|e| Failed::from(format!("cleanup: {e:#}"))),
+            Ok(Err(e)) => Err(Failed::from(format!("{e:#}\n{}", t.logs()))),
+            Err(_) => Err(Failed::from(format!("timed out after 300 s\n{}", t.logs()))),
+        }
+    })
+}
+
+// === helpers ===
+
+/// The Filebeat story's settings with this `maxUnavailable`.
+fn filebeat(max_unavailable: Value) -> Result<Value> {
+    let mut s = pods::golden_settings("filebeat-story")?;
+    s["updateStrategy"]["maxUnavailable"] = max_unavailable;
+    Ok(s)
+}
+
+fn with_image(settings: &Value, container: &str, image: &str) -> Result<Value> {
+    let mut s = settings.clone();
+    pods::set_image(&mut s, container, image)?;
+    Ok(s)
+}
+
+/// `n` Filebeat-injected Pods, started by the fake kubelet; returns them once all are Ready.
+async fn filebeat_pods(
+    t: &TestNs,
+    settings: &Value,
+    n: usize,
+    labels: impl Fn(usize) -> Vec<(&'static str, &'static str)>,
+    kubelet: KubeletConfig,
+) -> Result<(FakeKubelet, BTreeMap<String, Pod>)> {
+    let k = t.kubelet(kubelet);
+    pods::create_injected(&t.client, &t.ns, settings, n, labels).await?;
+    let pods = all_available(t, n).await?;
+    Ok((k, pods))
+}
+
+async fn all_available(t: &TestNs, n: usize) -> Result<BTreeMap<String, Pod>> {
+    wait_pods(
+        t,
+        &format!("{n} Pods running and ready"),
+        Duration::from_secs(60),
+        |m| m.len() == n && m.values().all(|p| !unavailable(p)),
+    )
+    .await
+}
+
+/// Polls the namespace's Pods until `pred` holds.
+async fn wait_pods(
+    t: &TestNs,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&BTreeMap<String, Pod>) -> bool,
+) -> Result<BTreeMap<String, Pod>> {
+    let pred = &pred;
+    wait::until(
+        timeout,
+        what,
+        || async move {
+            let m = pods::by_name(&t.client, &t.ns).await?;
+            Ok(pred(&m).then_some(m))
+        },
+        async || describe(t).await,
+    )
+    .await
+}
+
+/// One line per Pod: images, readiness, recorded hashes.
+async fn describe(t: &TestNs) -> String {
+    let Ok(m) = pods::by_name(&t.client, &t.ns).await else {
+        return "(cannot list Pods)".into();
+    };
+    m.values()
+        .map(|p| {
+            let spec = p.spec.as_ref();
+            let images: Vec<String> = spec
+                .map(|s| {
+                    s.init_containers
+                        .iter()
+                        .flatten()
+                        .chain(s.containers.iter())
+                        .map(|c| {
+                            let st = container_status(p, &c.name)
+                                .map(|s| format!("{} ready={}", s.image, s.ready))
+                                .unwrap_or_else(|| "-".into());
+                            format!(
+                                "{}={} [{}]",
+                                c.name,
+                                c.image.clone().unwrap_or_default(),
+                                st
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!(
+                "  {} ready={} unavailable={} hash={} {}",
+                p.metadata.name.clone().unwrap_or_default(),
+                pods::is_ready(p),
+                unavailable(p),
+                annotation(p, sidecarset_core::annotations::HASH).unwrap_or_default(),
+                images.join(" ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn image_of(p: &Pod, c: &str) -> String {
+    spec_image(p, c).unwrap_or_default()
+}
+
+fn count_with_image(m: &BTreeMap<String, Pod>, c: &str, image: &str) -> usize {
+    m.values().filter(|p| image_of(p, c) == image).count()
+}
+
+/// Waits for the policy's status annotation to satisfy `pred`.
+async fn wait_status(
+    policy: &sidecarset_cluster_tests::policy::ClusterPolicy,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Result<Value> {
+    let pred = &pred;
+    wait::until(
+        ROLLOUT,
+        what,
+        || async move { Ok(policy.status().await?.filter(|s| pred(s))) },
+        async || format!("{:?}", policy.status().await),
+    )
+    .await
+}
+
+/// Waits until the reconciler's metrics show it has planned the set over `matched` Pods (file mode
+/// has no status annotation; the gauge is the proof that a round ran).
+async fn wait_round(r: &reconciler::Reconciler, set: &str, matched: usize) -> Result<String> {
+    wait::until(
+        Duration::from_secs(60),
+        &format!("the reconciler's metrics to show matched_pods={matched} for set {set}"),
+        || async move {
+            let text = match r.metrics() {
+                Ok(t) => t,
+                Err(_) => return Ok(None),
+            };
+            let v = metric_value(&text, "sidecarset_reconciler_matched_pods", &[("set", set)]);
+            Ok((v == matched as f64).then_some(text))
+        },
+        async || r.metrics().unwrap_or_else(|e| format!("{e:#}")),
+    )
+    .await
+}
+
+/// Successful writes to each Pod object (status writes excluded), from the audit log.
+fn successful_pod_writes(t: &TestNs) -> Result<BTreeMap<String, usize>> {
+    Ok(audit::pod_writes(&t.audit()?)
+        .into_iter()
+        .map(|(k, (_, ok))| (k, ok))
+        .collect())
+}
+
+fn ensure_untouched(t: &TestNs, names: &[&str]) -> Result<()> {
+    let writes = successful_pod_writes(t)?;
+    for n in names {
+        ensure!(
+            writes.get(*n).copied().unwrap_or(0) == 0,
+            "Pod {n} was written by the reconciler: {:?}",
+            audit::summary(&t.audit()?)
+        );
+    }
+    Ok(())
+}
+
+// === tests ===
+
+/// The README's story: 6 Pods injected with Filebeat 7.16.2, the policy's settings bumped to 7.16.3,
+/// every Pod upgraded in place within maxUnavailable, status reaching updatedReadyPods = matchedPods.
+/// Also counts the reconciler's API requests per upgraded Pod.
+async fn filebeat_story(t: Arc<TestNs>) -> Result<()> {
+    let settings = filebeat(json!(2))?;
+    let policy = t.policy(&settings).await?;
+    let (kubelet, before) =
+        filebeat_pods(&t, &settings, 6, |_| vec![], KubeletConfig::default()).await?;
+    let mut rec = t.reconciler(&t.policy_source(), &[], None)?;
+    wait_status(&policy, "status: 6 matched, 6 updated and ready", |s| {
+        s["matchedPods"] == 6 && s["updatedReadyPods"] == 6 && s["observedGeneration"] == 1
+    })
+    .await?;
+    ensure_untouched(&t, &["web-0", "web-1", "web-2", "web-3", "web-4", "web-5"])?;
+
+    let obs = Observer::start(t.client.clone(), &t.ns).await;
+    let new = with_image(&settings, "filebeat", FILEBEAT_NEW)?;
+    let generation = policy.set_settings(&new).await?;
+    ensure!(
+        generation == 2,
+        "a settings change bumps the generation (got {generation})"
+    );
+    let status = wait_status(
+        &policy,
+        "status: 6 updated and ready at generation 2",
+        |s| {
+            s["observedGeneration"] == generation
+                && s["matchedPods"] == 6
+                && s["updatedPods"] == 6
+                && s["updatedReadyPods"] == 6
+        },
+    )
+    .await?;
+    let after = all_available(&t, 6).await?;
+    let new_hash = pods::settings_hash(&new)?;
+    ensure!(status["hash"] == new_hash.as_str(), "status hash {status}");
+
+    let seen = obs.snapshot();
+    for (name, p) in &after {
+        let old = &before[name];
+        ensure!(
+            p.metadata.uid == old.metadata.uid,
+            "{name}: recreated (UID changed)"
+        );
+        ensure!(
+            seen.uids[name].len() == 1,
+            "{name}: several UIDs seen: {:?}",
+            seen.uids[name]
+        );
+        ensure!(
+            image_of(p, "filebeat") == FILEBEAT_NEW,
+            "{name}: filebeat {}",
+            image_of(p, "filebeat")
+        );
+        ensure!(
+            image_of(p, "nginx") == "nginx:1.27",
+            "{name}: the app container was changed"
+        );
+        let fb = container_status(p, "filebeat").context("filebeat status")?;
+        ensure!(
+            fb.image_id == image_id(FILEBEAT_NEW),
+            "{name}: filebeat runs {}",
+            fb.image_id
+        );
+        let app = container_status(p, "nginx").context("nginx status")?;
+        ensure!(app.restart_count == 0, "{name}: the app restarted");
+        ensure!(
+            recorded_hash(p, "filebeat").as_deref() == Some(new_hash.as_str()),
+            "{name}: hash"
+        );
+        let state: Value = serde_json::from_str(
+            &annotation(p, sidecarset_core::annotations::INPLACE_UPDATE_STATE)
+                .with_context(|| format!("{name}: no in-place-update state"))?,
+        )?;
+        ensure!(
+            state["filebeat"]["lastContainerStatuses"]["filebeat"]["imageID"]
+                == image_id(FILEBEAT_OLD).as_str(),
+            "{name}: in-place-update state {state}"
+        );
+        let cond = pods::upgradable_condition(p)
+            .with_context(|| format!("{name}: no SidecarSetUpgradable condition"))?;
+        ensure!(cond.status == "True", "{name}: condition {cond:?}");
+    }
+    ensure!(
+        seen.max_unavailable <= 2,
+        "{} Pods unavailable at once ({:?}), maxUnavailable is 2",
+        seen.max_unavailable,
+        seen.max_seen_at
+    );
+    ensure!(
+        seen.max_unavailable >= 1,
+        "the observer never saw an upgrade in progress"
+    );
+    ensure!(
+        kubelet.restarts() == 6,
+        "kubelet restarted {} containers, want 6 (filebeat only)",
+        kubelet.restarts()
+    );
+
+    // API requests per upgraded Pod (the audit log of the reconciler's identity).
+    let reqs = t.audit()?;
+    let writes = audit::pod_writes(&reqs);
+    let status_writes = reqs
+        .iter()
+        .filter(|r| r.resource == "pods" && r.subresource == "status" && r.is_write() && r.ok())
+        .count();
+    for name in after.keys() {
+        let (attempted, ok) = writes.get(name).copied().unwrap_or((0, 0));
+        ensure!(
+            ok == 1,
+            "{name}: {ok} successful Pod writes for one upgrade step (attempted {attempted})"
+        );
+    }
+    ensure!(
+        status_writes <= 6,
+        "{status_writes} condition writes for 6 Pods"
+    );
+    let all = t.audit_all()?;
+    let pod_reqs = reqs.iter().filter(|r| r.resource == "pods").count();
+    println!(
+        "api-requests filebeat_story: 6 Pods upgraded; reconciler requests in the namespace: {} ({:.2}/Pod), on pods: {} ({:.2}/Pod); Pod writes {} (attempted {}), condition writes {}; everywhere (incl. policy status, Events, watches): {}; {:?}",
+        reqs.len(),
+        reqs.len() as f64 / 6.0,
+        pod_reqs,
+        pod_reqs as f64 / 6.0,
+        writes.values().map(|w| w.1).sum::<usize>(),
+        writes.values().map(|w| w.0).sum::<usize>(),
+        status_writes,
+        all.len(),
+        audit::summary(&all)
+    );
+    rec.check_running()?;
+    Ok(())
+}
+
+/// partition 2 of 6: four Pods upgraded, two kept old, and they stay old.
+async fn partition_keeps_the_tail_old(t: Arc<TestNs>) -> Result<()> {
+    let mut settings = filebeat(json!(6))?;
+    settings["updateStrategy"]["partition"] = json!(2);
+    filebeat_pods(&t, &settings, 6, |_| vec![], KubeletConfig::default()).await?;
+    let source = t.settings_file(&with_image(&settings, "filebeat", FILEBEAT_NEW)?, "new")?;
+    let mut rec = t.reconciler(&source, &[], None)?;
+    let m = wait_pods(&t, "4 Pods on the new image and ready", ROLLOUT, |m| {
+        count_with_image(m, "filebeat", FILEBEAT_NEW) >= 4 && m.values().all(|p| !unavailable(p))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = pods::by_name(&t.client, &t.ns).await?;
+    ensure!(
+        count_with_image(&later, "filebeat", FILEBEAT_NEW) == 4,
+        "partition 2 of 6 must leave exactly 2 Pods old:\n{}",
+        describe(&t).await
+    );
+    let old: Vec<&str> = later
+        .iter()
+        .filter(|(_, p)| image_of(p, "filebeat") == FILEBEAT_OLD)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    ensure!(old.len() == 2, "old Pods {old:?}");
+    ensure_untouched(&t, &old)?;
+    ensure!(m.len() == 6);
+    rec.check_running()?;
+    Ok(())
+}
+
+/// updateStrategy.selector: only the canary Pods are upgraded.
+async fn canary_update_selector(t: Arc<TestNs>) -> Result<()> {
+    let mut settings = filebeat(json!(6))?;
+    settings["updateStrategy"]["selector"] = json!({"matchLabels": {"canary": "true"}});
+    let canary = |i: usize| {
+        if i.is_multiple_of(3) {
+            vec![("canary", "true")]
+        } else {
+            vec![]
+        }
+    };
+    filebeat_pods(&t, &settings, 6, canary, KubeletConfig::default()).await?;
+    let source = t.settings_file(&with_image(&settings, "filebeat", FILEBEAT_NEW)?, "new")?;
+    let mut rec = t.reconciler(&source, &[], None)?;
+    wait_pods(&t, "the 2 canaries on the new image", ROLLOUT, |m| {
+        ["web-0", "web-3"].iter().all(|n| {
+            m.get(*n)
+                .is_some_and(|p| image_of(p, "filebeat") == FILEBEAT_NEW && !unavailable(p))
+        })
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = pods::by_name(&t.client, &t.ns).await?;
+    for n in ["web-1", "web-2", "web-4", "web-5"] {
+        ensure!(
+            image_of(&later[n], "filebeat") == FILEBEAT_OLD,
+            "{n} is not a canary but was upgraded"
+        );
+    }
+    ensure_untouched(&t, &["web-1", "web-2", "web-4", "web-5"])?;
+    rec.check_running()?;
+    Ok(())
+}
+
+/// paused: a round runs (status shows it) and touches nothing; unpausing upgrades everything.
+async fn paused_then_resumed(t: Arc<TestNs>) -> Result<()> {
+    let settings = filebeat(json!(3))?;
+    let policy = t.policy(&settings).await?;
+    filebeat_pods(&t, &settings, 6, |_| vec![], KubeletConfig::default()).await?;
+    let mut rec = t.reconciler(&t.policy_source(), &[], None)?;
+    wait_status(&policy, "status: 6 updated", |s| s["updatedPods"] == 6).await?;
+
+    let mut paused = with_image(&settings, "filebeat", FILEBEAT_NEW)?;
+    paused["updateStrategy"]["paused"] = json!(true);
+    let generation = policy.set_settings(&paused).await?;
+    wait_status(&policy, "status of the paused generation", |s| {
+        s["observedGeneration"] == generation
+            && s["paused"] == true
+            && s["matchedPods"] == 6
+            && s["updatedPods"] == 0
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let m = pods::by_name(&t.client, &t.ns).await?;
+    ensure!(
+        count_with_image(&m, "filebeat", FILEBEAT_OLD) == 6,
+        "paused, yet:\n{}",
+        describe(&t).await
+    );
+    ensure_untouched(&t, &["web-0", "web-1", "web-2", "web-3", "web-4", "web-5"])?;
+
+    paused["updateStrategy"]["paused"] = json!(false);
+    let generation = policy.set_settings(&paused).await?;
+    wait_status(
+        &policy,
+        "status: 6 updated and ready after unpausing",
+        |s| {
+            s["observedGeneration"] == generation
+                && s["updatedReadyPods"] == 6
+                && s["paused"] == false
+        },
+    )
+    .await?;
+    let m = all_available(&t, 6).await?;
+    ensure!(count_with_image(&m, "filebeat", FILEBEAT_NEW) == 6);
+    rec.check_running()?;
+    Ok(())
+}
+
+/// type NotUpdate: the set only injects; the reconciler plans (its metrics show it) and writes no Pod.
+async fn not_update_never_touches_pods(t: Arc<TestNs>) -> Result<()> {
+    let mut settings = filebeat(json!(6))?;
+    settings["updateStrategy"]["type"] = json!("NotUpdate");
+    filebeat_pods(&t, &settings, 6, |_| vec![], KubeletConfig::default()).await?;
+    let source = t.settings_file(&with_image(&settings, "filebeat", FILEBEAT_NEW)?, "new")?;
+    let mut rec = t.reconciler(&source, &[], None)?;
+    let text = wait_round(&rec, "file:filebeat", 6).await?;
+    ensure!(
+        metric_value(
+            &text,
+            "sidecarset_reconciler_updated_pods",
+            &[("set", "file:filebeat")]
+        ) == 0.0,
+        "updated_pods should be 0:\n{text}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let m = pods::by_name(&t.client, &t.ns).await?;
+    ensure!(
+        count_with_image(&m, "filebeat", FILEBEAT_OLD) == 6,
+        "NotUpdate, yet:\n{}",
+        describe(&t).await
+    );
+    let writes: Vec<String> = t
+        .audit()?
+        .iter()
+        .filter(|r| r.resource == "pods" && r.is_write())
+        .map(|r| r.describe())
+        .collect();
+    ensure!(writes.is_empty(), "NotUpdate wrote Pods: {writes:?}");
+    rec.check_running()?;
+    Ok(())
+}
+
+/// A resources change cannot be applied in place: no Pod spec is written; the condition and the
+/// Events say why.
+async fn resources_change_is_not_upgradable(t: Arc<TestNs>) -> Result<()> {
+    let settings = filebeat(json!(6))?;
+    let policy = t.policy(&settings).await?;
+    filebeat_pods(&t, &settings, 6, |_| vec![], KubeletConfig::default()).await?;
+    let mut rec = t.reconciler(&t.policy_source(), &[], None)?;
+    wait_status(&policy, "status: 6 updated", |s| s["updatedPods"] == 6).await?;
+
+    let mut changed = with_image(&settings, "filebeat", FILEBEAT_NEW)?;
+    changed["containers"][0]["resources"]["limits"]["memory"] = json!("300Mi");
+    let generation = policy.set_settings(&changed).await?;
+    wait_status(&policy, "status: 6 not upgradable", |s| {
+        s["observedGeneration"] == generation
+            && s["notUpgradablePods"] == 6
+            && s["updatedPods"] == 0
+    })
+    .await?;
+    let m = wait_pods(
+        &t,
+        "every Pod marked SidecarSetUpgradable=False",
+        Duration::from_secs(60),
+        |m| {
+            m.values()
+                .all(|p| pods::upgradable_condition(p).is_some_and(|c| c.status == "False"))
+        },
+    )
+    .await?;
+    for (n, p) in &m {
+        let c = pods::upgradable_condition(p).context("condition")?;
+        ensure!(
+            c.reason.as_deref() == Some("UpdateImmutableField"),
+            "{n}: {c:?}"
+        );
+        let msg: Value = serde_json::from_str(c.message.as_deref().unwrap_or(""))
+            .context("condition message is JSON")?;
+        ensure!(msg == json!({"filebeat": false}), "{n}: message {msg}");
+        ensure!(
+            image_of(p, "filebeat") == FILEBEAT_OLD,
+            "{n}: image changed"
+        );
+    }
+    ensure_untouched(&t, &["web-0", "web-1", "web-2", "web-3", "web-4", "web-5"])?;
+    let pod_events = t
+        .events(&t.ns, "SidecarNotUpgradable", Some("web-0"))
+        .await?;
+    let note = pod_events
+        .iter()
+        .filter_map(|e| e.note.clone())
+        .next()
+        .context("no SidecarNotUpgradable Event on Pod web-0")?;
+    ensure!(
+        note.contains("resources"),
+        "the Pod's Event does not say what changed: {note}"
+    );
+    let policy_events = t
+        .events("default", "NotUpgradablePods", Some(&policy.name))
+        .await?;
+    let note = policy_events
+        .iter()
+        .filter_map(|e| e.note.clone())
+        .next()
+        .context("no NotUpgradablePods Event on the policy")?;
+    ensure!(
+        note.contains('6') && note.contains("resources"),
+        "policy Event: {note}"
+    );
+    rec.check_running()?;
+    Ok(())
+}
+
+/// An image that never becomes ready: the rollout stops once maxUnavailable Pods are unavailable.
+async fn broken_image_stops_at_the_budget(t: Arc<TestNs>) -> Result<()> {
+    let settings = filebeat(json!(2))?;
+    let (kubelet, _) =
+        filebeat_pods(&t, &settings, 6, |_| vec![], KubeletConfig::default()).await?;
+    kubelet.break_image(FILEBEAT_NEW);
+    let obs = Observer::start(t.client.clone(), &t.ns).await;
+    let source = t.settings_file(&with_image(&settings, "filebeat", FILEBEAT_NEW)?, "new")?;
+    let mut rec = t.reconciler(&source, &[], None)?;
+    wait_pods(&t, "2 Pods on the broken image", ROLLOUT, |m| {
+        count_with_image(m, "filebeat", FILEBEAT_NEW) >= 2
+            && m.values()
+                .filter(|p| image_of(p, "filebeat") == FILEBEAT_NEW)
+                .all(|p| container_status(p, "filebeat").is_some_and(|s| s.image == FILEBEAT_NEW))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let m = pods::by_name(&t.client, &t.ns).await?;
+    ensure!(
+        count_with_image(&m, "filebeat", FILEBEAT_NEW) == 2,
+        "the rollout went past maxUnavailable=2 with a never-ready image:\n{}",
+        describe(&t).await
+    );
+    let seen = obs.snapshot();
+    ensure!(
+        seen.max_unavailable == 2,
+        "max unavailable seen {} ({:?})",
+        seen.max_unavailable,
+        seen.max_seen_at
+    );
+    rec.check_running()?;
+    Ok(())
+}
+
+/// SIGKILL mid-rollout, then a new process: it resumes from what the Pods record, never upgrades a
+/// Pod twice, never exceeds the budget.
+async fn killed_and_restarted_mid_rollout(t: Arc<TestNs>) -> Result<()> {
+    let settings = filebeat(json!(2))?;
+    let (kubelet, before) =
+        filebeat_pods(&t, &settings, 6, |_| vec![], KubeletConfig::default()).await?;
+    kubelet.set_restart_delay(Duration::from_millis(2500));
+    let obs = Observer::start(t.client.clone(), &t.ns).await;
+    let source = t.settings_file(&with_image(&settings, "filebeat", FILEBEAT_NEW)?, "new")?;
+    let mut first = t.reconciler(&source, &[], None)?;
+    wait_pods(&t, "the first upgrades", ROLLOUT, |m| {
+        count_with_image(m, "filebeat", FILEBEAT_NEW) >= 1
+    })
+    .await?;
+    first.check_running()?;
+    first.kill()?;
+    let at_kill = count_with_image(
+        &pods::by_name(&t.client, &t.ns).await?,
+        "filebeat",
+        FILEBEAT_NEW,
+    );
+    ensure!(
+        at_kill < 6,
+        "the rollout finished before the kill; nothing to resume"
+    );
+    let mut second = t.reconciler(&source, &[], None)?;
+    let after = wait_pods(
+        &t,
+        "all 6 upgraded and ready after the restart",
+        ROLLOUT,
+        |m| {
+            count_with_image(m, "filebeat", FILEBEAT_NEW) == 6
+                && m.values().all(|p| !unavailable(p))
+        },
+    )
+    .await?;
+    let seen = obs.snapshot();
+    ensure!(
+        seen.max_unavailable <= 2,
+        "{} unavailable at once ({:?})",
+        seen.max_unavailable,
+        seen.max_seen_at
+    );
+    for (n, p) in &after {
+        ensure!(p.metadata.uid == before[n].metadata.uid, "{n} recreated");
+    }
+    let writes = successful_pod_writes(&t)?;
+    for n in after.keys() {
+        ensure!(
+            writes.get(n).copied().unwrap_or(0) == 1,
+            "{n}: {} successful writes across the two processes (killed after {at_kill} upgrades): {:?}",
+            writes.get(n).copied().unwrap_or(0),
+            writes
+        );
+    }
+    println!("killed_and_restarted_mid_rollout: killed after {at_kill} of 6 Pods were upgraded");
+    second.check_running()?;
+    Ok(())
+}
+
+/// Another writer changes the Pods between the reconciler's read and its patch (a proxy delays what
+/// the reconciler sends by 300 ms while the Pods are annotated every 100 ms): the guarded patch is
+/// refused, the Pod re-planned, the upgrade completes, and the other writer's data is all there.
+async fn conflicting_write_is_retried(t: Arc<TestNs>) -> Result<()> {
+    let settings = filebeat(json!(2))?;
+    filebeat_pods(&t, &settings, 4, |_| vec![], KubeletConfig::default()).await?;
+    let proxy = SlowProxy::start(t.cluster.apiserver_addr()?, Duration::from_millis(300)).await?;
+    let source = t.settings_file(&with_image(&settings, "filebeat", FILEBEAT_NEW)?, "new")?;
+
+    // The other writer: an annotation per Pod, a counter, every 100 ms until a conflict was seen.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let api: Api<Pod> = Api::namespaced(t.client.clone(), &t.ns);
+    let writer = {
+        let (stop, api) = (stop.clone(), api.clone());
+        tokio::spawn(async move {
+            let mut last: BTreeMap<String, u64> = BTreeMap::new();
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) && i < 1200 {
+                i += 1;
+                for n in 0..4 {
+                    let name = format!("web-{n}");
+                    let body = json!({"metadata": {"annotations": {"cluster-tests/writer": i.to_string()}}});
+                    if api
+                        .patch(&name, &PatchParams::default(), &Patch::Merge(&body))
+                        .await
+                        .is_ok()
+                    {
+                        last.insert(name, i);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            last
+        })
+    };
+    let mut rec = t.reconciler(&source, &[], Some(&format!("https://{}", proxy.addr)))?;
+    let conflicts = wait::until(
+        ROLLOUT,
+        "a reconciler Pod patch refused because the Pod changed",
+        || async {
+            let refused: Vec<String> = t
+                .audit()?
+                .iter()
+                .filter(|r| {
+                    r.resource == "pods" && r.subresource.is_empty() && r.verb == "patch" && !r.ok()
+                })
+                .map(|r| r.describe())
+                .collect();
+            Ok((!refused.is_empty()).then_some(refused))
+        },
+        async || format!("{:?}", audit::summary(&t.audit().unwrap_or_default())),
+    )
+    .await?;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let last = writer.await?;
+    let after = wait_pods(&t, "all 4 upgraded and ready", ROLLOUT, |m| {
+        count_with_image(m, "filebeat", FILEBEAT_NEW) == 4 && m.values().all(|p| !unavailable(p))
+    })
+    .await?;
+    let new_hash = pods::settings_hash(&with_image(&settings, "filebeat", FILEBEAT_NEW)?)?;
+    for (n, p) in &after {
+        let want = last.get(n).context("the writer never wrote")?.to_string();
+        ensure!(
+            annotation(p, "cluster-tests/writer").as_deref() == Some(want.as_str()),
+            "{n}: the other writer's last value {want} was lost: {:?}",
+            annotation(p, "cluster-tests/writer")
+        );
+        ensure!(
+            recorded_hash(p, "filebeat").as_deref() == Some(new_hash.as_str()),
+            "{n}: hash"
+        );
+    }
+    let writes = audit::pod_writes(&t.audit()?);
+    for n in after.keys() {
+        ensure!(
+            writes.get(n).is_some_and(|w| w.1 == 1),
+            "{n}: writes {:?}",
+            writes.get(n)
+        );
+    }
+    println!(
+        "conflicting_write_is_retried: {} refused patch(es), e.g. {:?}; Pod writes (attempted, ok): {writes:?}",
+        conflicts.len(),
+        conflicts.first()
+    );
+    rec.check_running()?;
+    Ok(())
+}
+
+/// A Pod that Kruise injected (its annotations: controllerRevision, another set's legacy entry) is
+/// adopted: matched, upgraded in place, the other set's records kept.
+async fn kruise_injected_pod_is_adopted(t: Arc<TestNs>) -> Result<()> {
+    let settings = pods::golden_settings("pod-already-injected-by-kruise")?;
+    let old_settings = with_image(&settings, "agent", "busybox:1.35")?;
+    let old_hash = pods::settings_hash(&old_settings)?;
+    let old_hash_wo = pods::settings_hash_without_image(&old_settings)?;
+    let _kubelet = t.kubelet(KubeletConfig::default());
+    for i in 0..2 {
+        let mut pod = pods::golden_pod("pod-already-injected-by-kruise")?;
+        pods::named(&mut pod, &format!("kruise-{i}"), &[]);
+        // The golden case's hash values are placeholders; Kruise would have written the real ones.
+        let ann = &mut pod["metadata"]["annotations"];
+        for (key, from, to) in [
+            (sidecarset_core::annotations::HASH, "oldhash", &old_hash),
+            (
+                sidecarset_core::annotations::HASH_WITHOUT_IMAGE,
+                "oldhash2",
+                &old_hash_wo,
+            ),
+        ] {
+            let mut v: Value = serde_json::from_str(ann[key].as_str().context("annotation")?)?;
+            ensure!(v["log-agent"]["hash"] == from, "golden case changed: {v}");
+            v["log-agent"]["hash"] = json!(to);
+            ann[key] = json!(serde_json::to_string(&v)?);
+        }
+        pods::create(&t.client, &t.ns, &pod).await?;
+    }
+    let before = all_available(&t, 2).await?;
+    let source = t.settings_file(&settings, "new")?;
+    let mut rec = t.reconciler(&source, &[], None)?;
+    let after = wait_pods(&t, "the Kruise Pods upgraded and ready", ROLLOUT, |m| {
+        count_with_image(m, "agent", "busybox:1.36") == 2 && m.values().all(|p| !unavailable(p))
+    })
+    .await?;
+    let new_hash = pods::settings_hash(&settings)?;
+    for (n, p) in &after {
+        ensure!(p.metadata.uid == before[n].metadata.uid, "{n} recreated");
+        let h: Value = serde_json::from_str(
+            &annotation(p, sidecarset_core::annotations::HASH).context("hash")?,
+        )?;
+        ensure!(h["log-agent"]["hash"] == new_hash.as_str(), "{n}: {h}");
+        ensure!(
+            h["other-set"] == "legacyhash",
+            "{n}: another set's entry was not kept: {h}"
+        );
+        ensure!(
+            annotation(p, sidecarset_core::annotations::INJECTED_LIST).as_deref()
+                == Some("log-agent,other-set"),
+            "{n}: injected list changed"
+        );
+        ensure!(image_of(p, "app") == "nginx:1.27");
+        ensure!(
+            container_status(p, "app").is_some_and(|s| s.restart_count == 0),
+            "{n}: app restarted"
+        );
+        ensure!(
+            container_status(p, "agent").is_some_and(|s| s.image_id == image_id("busybox:1.36")),
+            "{n}: agent not running the new image"
+        );
+    }
+    rec.check_running()?;
+    Ok(())
+}
+
+/// A native sidecar (init container with restartPolicy Always) upgraded in place; the plain init
+/// container and the app are left alone.
+async fn native_sidecar_upgraded_in_place(t: Arc<TestNs>) -> Result<()> {
+    let settings = pods::golden_settings("native-sidecar-init-container")?;
+    let _kubelet = t.kubelet(KubeletConfig::default());
+    for i in 0..2 {
+        let mut pod = pods::golden_pod("native-sidecar-init-container")?;
+        pods::named(&mut pod, &format!("native-{i}"), &[]);
+        let injected = pods::inject(&settings, &pod, &t.ns)?;
+        pods::create(&t.client, &t.ns, &injected).await?;
+    }
+    let before = all_available(&t, 2).await?;
+    let new_image = "envoyproxy/envoy:v1.31.1";
+    let new = with_image(&settings, "proxy", new_image)?;
+    let source = t.settings_file(&new, "new")?;
+    let mut rec = t.reconciler(&source, &[], None)?;
+    let after = wait_pods(&t, "the native sidecars upgraded and ready", ROLLOUT, |m| {
+        count_with_image(m, "proxy", new_image) == 2 && m.values().all(|p| !unavailable(p))
+    })
+    .await?;
+    let new_hash = pods::settings_hash(&new)?;
+    for (n, p) in &after {
+        let b = &before[n];
+        ensure!(p.metadata.uid == b.metadata.uid, "{n} recreated");
+        let st = p.status.as_ref().context("status")?;
+        let proxy = st
+            .init_container_statuses
+            .iter()
+            .flatten()
+            .find(|s| s.name == "proxy")
+            .context("proxy status")?;
+        ensure!(
+            proxy.image_id == image_id(new_image) && proxy.ready,
+            "{n}: proxy {proxy:?}"
+        );
+        ensure!(
+            image_of(p, "migrate") == image_of(b, "migrate"),
+            "{n}: plain init container changed"
+        );
+        ensure!(image_of(p, "agent") == "busybox:1.36", "{n}: agent changed");
+        for c in st.container_statuses.iter().flatten() {
+            ensure!(c.restart_count == 0, "{n}: {} restarted", c.name);
+        }
+        ensure!(
+            recorded_hash(p, "log-agent").as_deref() == Some(new_hash.as_str()),
+            "{n}: hash"
+        );
+    }
+    rec.check_running()?;
+    Ok(())
+}
+
+/// Hot upgrade: the idle twin gets the new image, then (once it is ready) the old one is reset to
+/// the empty image; two Pod writes per Pod, one per step.
+async fn hot_upgrade_pair_flipped(t: Arc<TestNs>) -> Result<()> {
+    let settings = pods::golden_settings("hot-upgrade-pair")?;
+    let empty = settings["containers"][0]["upgradeStrategy"]["hotUpgradeEmptyImage"]
+        .as_str()
+        .context("hotUpgradeEmptyImage")?
+        .to_string();
+    let _kubelet = t.kubelet(KubeletConfig::default());
+    for i in 0..2 {
+        let mut pod = pods::golden_pod("hot-upgrade-pair")?;
+        pods::named(&mut pod, &format!("hot-{i}"), &[]);
+        let injected = pods::inject(&settings, &pod, &t.ns)?;
+        pods::create(&t.client, &t.ns, &injected).await?;
+    }
+    let before = all_available(&t, 2).await?;
+    for (n, p) in &before {
+        ensure!(
+            image_of(p, "envoy-2") == empty,
+            "{n}: injection did not leave envoy-2 empty"
+        );
+    }
+    let obs = Observer::start(t.client.clone(), &t.ns).await;
+    let new_image = "envoyproxy/envoy:v1.31.1";
+    let source = t.settings_file(&with_image(&settings, "envoy", new_image)?, "new")?;
+    let mut rec = t.reconciler(&source, &[], None)?;
+    let working = |p: &Pod| {
+        annotation(p, sidecarset_core::annotations::WORKING_HOT_UPGRADE)
+            .and_then(|a| serde_json::from_str::<Value>(&a).ok())
+            .map(|v| v["envoy"].as_str().unwrap_or("").to_string())
+    };
+    let after = wait_pods(
+        &t,
+        "envoy-2 working on the new image, envoy-1 reset to the empty image",
+        ROLLOUT,
+        |m| {
+            m.len() == 2
+                && m.values().all(|p| {
+                    working(p).as_deref() == Some("envoy-2")
+                        && image_of(p, "envoy-2") == new_image
+                        && image_of(p, "envoy-1") == empty
+                        && !unavailable(p)
+                })
+        },
+    )
+    .await?;
+    for (n, p) in &after {
+        ensure!(p.metadata.uid == before[n].metadata.uid, "{n} recreated");
+        ensure!(
+            annotation(p, "version.sidecarset.kruise.io/envoy-1").as_deref() == Some("0"),
+            "{n}: the reset twin's version must be 0"
+        );
+        ensure!(
+            container_status(p, "app").is_none_or(|s| s.restart_count == 0),
+            "{n}: app restarted"
+        );
+    }
+    let seen = obs.snapshot();
+    ensure!(
+        seen.max_unavailable <= 1,
+        "{} unavailable at once, maxUnavailable 1",
+        seen.max_unavailable
+    );
+    let writes = audit::pod_writes(&t.audit()?);
+    for n in after.keys() {
+        let (attempted, ok) = writes.get(n).copied().unwrap_or((0, 0));
+        ensure!(
+            ok == 2,
+            "{n}: {ok} successful Pod writes for a hot upgrade (upgrade + flip), attempted {attempted}"
+        );
+    }
+    println!(
+        "api-requests hot_upgrade_pair_flipped: Pod writes (attempted, ok) per Pod: {writes:?}; all: {:?}",
+        audit::summary(&t.audit()?)
+    );
+    rec.check_running()?;
+    Ok(())
+}
