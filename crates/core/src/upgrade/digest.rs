@@ -56,6 +56,20 @@ pub(crate) fn image_equal(a: &str, b: &str) -> bool {
     }
 }
 
+/// Whether a Pod container whose spec says `pod_image` runs the settings' `wanted` image: the same
+/// string, or `wanted` pinned to a digest by a mutating policy (signature verification rewrites
+/// `repo:tag` into `repo:tag@sha256:…` at admission, on create and on our own update). Kruise compares
+/// the strings, so it would "upgrade" a pinned Pod back to the unpinned reference on every round.
+pub(crate) fn runs(pod_image: &str, wanted: &str) -> bool {
+    if pod_image == wanted {
+        return true;
+    }
+    match pod_image.rsplit_once('@') {
+        Some((name, digest)) => name == wanted && !wanted.contains('@') && valid_digest(digest),
+        None => false,
+    }
+}
+
 /// Kruise's `GetPodContainerImageIDs`: `docker-pullable://repo@sha256:…` loses its scheme (the text
 /// between the first and the second `://`).
 pub(crate) fn strip_scheme(image_id: &str) -> &str {
@@ -98,6 +112,22 @@ mod tests {
         ));
         assert!(image_equal("busybox:1", "busybox:1"));
         assert!(!image_equal("busybox:1", &spec));
+    }
+
+    #[test]
+    fn digest_pinned_images_run_the_unpinned_reference() {
+        assert!(runs("busybox:1.36", "busybox:1.36"));
+        assert!(runs(&format!("busybox:1.36@{D}"), "busybox:1.36"));
+        assert!(!runs(&format!("busybox:1.37@{D}"), "busybox:1.36"));
+        assert!(
+            !runs("busybox:1.36@sha256:abc", "busybox:1.36"),
+            "not a digest"
+        );
+        assert!(
+            !runs(&format!("busybox@{D}"), &format!("busybox@{D}x")),
+            "a wanted digest is compared as is"
+        );
+        assert!(!runs("busybox:1.36", &format!("busybox:1.36@{D}")));
     }
 
     #[test]

@@ -360,7 +360,7 @@ fn hot_native_changes(ctx: &SetCtx<'_>, m: &Matched<'_>) -> Vec<Change> {
             let (working, _) = state::twins_by_role(&m.working, &c.name);
             m.pod
                 .image_of(&working, true)
-                .is_some_and(|img| img != c.image)
+                .is_some_and(|img| !digest::runs(img, &c.image))
         })
         .map(|c| Change::HotUpgradeNativeSidecar {
             container: c.name.clone(),
@@ -585,11 +585,7 @@ pub fn plan(
             }
             None => continue,
         }
-        let busy = m.upgrades_in_progress(&ctx);
-        if !busy.is_empty() {
-            leave(&mut plan, m, Reason::UpgradeInProgress { containers: busy });
-            continue;
-        }
+        // An unreadable record makes every Ready sidecar look busy: say what is wrong instead.
         if let state::InplaceState::Unreadable(error) = &m.state {
             leave(
                 &mut plan,
@@ -599,6 +595,11 @@ pub fn plan(
                     error: error.clone(),
                 },
             );
+            continue;
+        }
+        let busy = m.upgrades_in_progress(&ctx);
+        if !busy.is_empty() {
+            leave(&mut plan, m, Reason::UpgradeInProgress { containers: busy });
             continue;
         }
         let hot_native = hot_native_changes(&ctx, m);

@@ -11,6 +11,7 @@ use crate::settings::{PATCH_MERGE_JSON, PATCH_OVERWRITE, PATCH_RETAIN, PatchPodM
 
 use super::ContainerChange;
 use super::condition::write_go_json;
+use super::digest::runs;
 use super::pod::{Pod, str_at};
 use super::reason::Reason;
 use super::set::{SetCtx, Sidecar};
@@ -231,10 +232,10 @@ fn hot_version(pod: &Pod<'_>, sc: &Sidecar, requested: Option<u64>) -> String {
 fn twin_to_upgrade(m: &Matched<'_>, sc: &Sidecar, empty: &str) -> (String, String) {
     let (one, two) = sc.twins();
     let image = |n: &str| m.pod.image_of(n, false).unwrap_or("");
-    if image(&one) == empty {
+    if runs(image(&one), empty) {
         return (one, two);
     }
-    if image(&two) == empty {
+    if runs(image(&two), empty) {
         return (two, one);
     }
     let (r1, r2) = (m.ready_and_consistent(&one), m.ready_and_consistent(&two));
@@ -274,7 +275,7 @@ pub(crate) fn upgrade<'p>(
             (None, native) => {
                 if pod
                     .image_of(&sc.name, native)
-                    .is_some_and(|img| img != sc.image)
+                    .is_some_and(|img| !runs(img, &sc.image))
                 {
                     d.set_image(pod, &sc.name, native, &sc.image);
                 }
@@ -282,7 +283,7 @@ pub(crate) fn upgrade<'p>(
             (Some(empty), false) => {
                 let (target, other) = twin_to_upgrade(m, sc, empty);
                 // Skipped when the other twin already runs the new image.
-                if pod.image_of(&other, false).unwrap_or("") == sc.image {
+                if runs(pod.image_of(&other, false).unwrap_or(""), &sc.image) {
                     continue;
                 }
                 d.set_image(pod, &target, false, &sc.image);
@@ -352,7 +353,10 @@ pub(crate) fn flip<'p>(ctx: &SetCtx<'_>, m: &Matched<'p>, now: &str) -> Result<D
     let mut d = Draft::new(pod);
     for (sc, empty) in ctx.hot_containers() {
         let (working, idle) = twins_by_role(&m.working, &sc.name);
-        if pod.image_of(&idle, false).is_none_or(|img| img == empty) {
+        if pod
+            .image_of(&idle, false)
+            .is_none_or(|img| runs(img, empty))
+        {
             continue;
         }
         d.set_image(pod, &idle, false, empty);

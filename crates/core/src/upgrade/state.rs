@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::annotations::{self, HashEntry};
 
-use super::digest::{image_equal, is_digest, strip_scheme};
+use super::digest::{image_equal, is_digest, runs, strip_scheme};
 use super::pod::{Pod, str_at};
 use super::set::{SetCtx, Tracked};
 
@@ -175,7 +175,7 @@ impl<'a> Matched<'a> {
                 && self
                     .pod
                     .image_of(&idle, false)
-                    .is_some_and(|img| img != empty)
+                    .is_some_and(|img| !runs(img, empty))
             {
                 return false;
             }
@@ -188,7 +188,7 @@ impl<'a> Matched<'a> {
     pub fn in_hot_upgrade(&self, ctx: &SetCtx<'_>) -> bool {
         ctx.hot_containers().any(|(sc, empty)| {
             let (_, idle) = twins_by_role(&self.working, &sc.name);
-            self.pod.image_of(&idle, false).unwrap_or("") != empty
+            !runs(self.pod.image_of(&idle, false).unwrap_or(""), empty)
         })
     }
 
