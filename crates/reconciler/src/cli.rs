@@ -17,7 +17,7 @@ use kube::{
 use serde_json::json;
 
 use crate::{
-    Result, controller,
+    Error, Result, controller,
     leader::LeaseConfig,
     metrics::Metrics,
     plan::{self, NamespaceLabels},
@@ -30,7 +30,12 @@ use crate::{
 #[command(
     name = "sidecarset-reconciler",
     version,
-    about = "Upgrades SidecarSet sidecars in place on running Pods"
+    about = "Upgrades SidecarSet sidecars in place on running Pods",
+    long_about = "Upgrades SidecarSet sidecars in place on running Pods.\n\n\
+        The sets come from ClusterAdmissionPolicies labelled sidecarset.kubewarden.io/reconcile=true \
+        (their spec.settings), or from one file with --settings. The Kubernetes client is configured \
+        from KUBECONFIG, ~/.kube/config or the in-cluster service account, in that order. Logging: \
+        RUST_LOG (default info)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -51,13 +56,16 @@ pub enum Command {
 
 #[derive(Debug, Args, Clone)]
 pub struct Source {
-    /// Only Pods (and the Namespace) of this namespace.
-    #[arg(long, env = "WATCH_NAMESPACE")]
+    /// Only Pods of this namespace (default: all namespaces); only this Namespace's labels are read.
+    #[arg(long, env = "WATCH_NAMESPACE", value_name = "NS")]
     pub namespace: Option<String>,
-    /// Extra label selector for the ClusterAdmissionPolicies (besides sidecarset.kubewarden.io/reconcile=true).
-    #[arg(long)]
+    /// Extra label selector for the ClusterAdmissionPolicies, ANDed with
+    /// sidecarset.kubewarden.io/reconcile=true (e.g. to keep several reconcilers apart).
+    #[arg(long, value_name = "SELECTOR")]
     pub policy_selector: Option<String>,
-    /// One set from a file (settings, or a whole policy object) instead of ClusterAdmissionPolicies.
+    /// One set from a YAML or JSON file (the settings, or a whole ClusterAdmissionPolicy whose
+    /// spec.settings is used) instead of ClusterAdmissionPolicies. No policy object: the status is
+    /// logged and exported as metrics, not written anywhere.
     #[arg(long, value_name = "FILE")]
     pub settings: Option<PathBuf>,
 }
@@ -66,29 +74,39 @@ pub struct Source {
 pub struct RunArgs {
     #[command(flatten)]
     pub source: Source,
-    /// Where /metrics, /healthz and /readyz are served.
-    #[arg(long, default_value = "0.0.0.0:8080")]
+    /// Where /metrics, /healthz and /readyz are served (port 0: any free port, logged at start).
+    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR:PORT")]
     pub metrics_addr: SocketAddr,
-    /// Namespace of the leader-election Lease.
-    #[arg(long, env = "POD_NAMESPACE", default_value = "sidecarset-system")]
+    /// Namespace of the leader-election Lease (coordination.k8s.io/v1).
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        default_value = "sidecarset-system",
+        value_name = "NS"
+    )]
     pub lease_namespace: String,
-    #[arg(long, default_value = "sidecarset-reconciler")]
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "sidecarset-reconciler", value_name = "NAME")]
     pub lease_name: String,
-    /// This instance's name in the Lease (the Pod name in a Deployment).
-    #[arg(long, env = "POD_NAME")]
+    /// This instance's holder identity in the Lease (default: $HOSTNAME, the Pod name in a
+    /// Deployment).
+    #[arg(long, env = "POD_NAME", value_name = "ID")]
     pub identity: Option<String>,
-    /// Single replica: write without holding a Lease.
+    /// Write without holding a Lease: for a single replica only.
     #[arg(long)]
     pub no_leader_election: bool,
-    #[arg(long, default_value_t = 15)]
+    /// How long a Lease stays valid after its last renewal.
+    #[arg(long, default_value_t = 15, value_name = "SECONDS")]
     pub lease_duration_seconds: u64,
-    #[arg(long, default_value_t = 5)]
+    /// How often the leader renews (must be shorter than --lease-duration-seconds); a candidate
+    /// retries at the same period.
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
     pub lease_renew_seconds: u64,
     /// Periodic full round per set, even with no event.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pub resync_seconds: u64,
     /// Next round while an upgrade is in flight or a Pod was stale.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_name = "MILLIS")]
     pub busy_requeue_millis: u64,
 }
 
@@ -102,14 +120,36 @@ pub enum Output {
 pub struct PlanArgs {
     #[command(flatten)]
     pub source: Source,
-    /// Only this policy.
-    #[arg(long)]
+    /// Only this ClusterAdmissionPolicy (by name).
+    #[arg(long, value_name = "NAME")]
     pub policy: Option<String>,
+    /// text: one line per Pod; json: the full reports (writes with their patches' changes and
+    /// conditions, every other Pod with its reason).
     #[arg(long, short, value_enum, default_value = "text")]
     pub output: Output,
 }
 
+impl RunArgs {
+    /// Refuses settings that make no sense together, naming the flags.
+    pub fn validate(&self) -> Result<()> {
+        if !self.no_leader_election && self.lease_renew_seconds >= self.lease_duration_seconds {
+            return Err(Error::Config(format!(
+                "--lease-renew-seconds ({}) must be shorter than --lease-duration-seconds ({}), \
+                 or the Lease expires between two renewals",
+                self.lease_renew_seconds, self.lease_duration_seconds
+            )));
+        }
+        if self.lease_renew_seconds == 0 || self.resync_seconds == 0 {
+            return Err(Error::Config(
+                "--lease-renew-seconds and --resync-seconds must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 pub async fn run(args: RunArgs) -> Result<()> {
+    args.validate()?;
     let client = Client::try_default().await?;
     let identity = args.identity.clone().unwrap_or_else(hostname);
     let config = controller::Config {

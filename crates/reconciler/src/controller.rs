@@ -68,6 +68,8 @@ struct SetMemory {
     /// Pods whose upgrade was started and not yet seen finished, by UID.
     in_flight: HashMap<String, InFlight>,
     invalid: Option<String>,
+    /// The last status logged in `--settings` mode, where there is no object to write it to.
+    logged_status: Option<SetStatus>,
 }
 
 #[derive(Debug, Clone)]
@@ -325,6 +327,13 @@ fn policy_reference(target: &Target) -> Option<ObjectReference> {
 /// Writes the status annotation, only when it says something new.
 async fn write_status(target: &Target, status: &SetStatus, ctx: &Context) -> Result<()> {
     let Some(obj) = &target.policy else {
+        // `--settings` mode: no policy object, so the status goes to the log (and the metrics).
+        let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let m = mem.entry(target.key.clone()).or_default();
+        if m.logged_status.as_ref() != Some(status) {
+            info!(status = %status.to_annotation(), "status");
+            m.logged_status = Some(status.clone());
+        }
         return Ok(());
     };
     let current = obj

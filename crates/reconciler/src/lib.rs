@@ -62,6 +62,9 @@ pub enum Error {
     #[error("reading {path}: {message}")]
     SettingsFile { path: String, message: String },
 
+    #[error("command line: {0}")]
+    Config(String),
+
     #[error("the informer caches did not sync within {0:?}")]
     CacheSync(Duration),
 
@@ -78,6 +81,7 @@ impl Error {
             Error::PodPatch { .. } => "pod_patch",
             Error::NotLeader => "not_leader",
             Error::SettingsFile { .. } => "settings_file",
+            Error::Config(_) => "config",
             Error::CacheSync(_) => "cache_sync",
             Error::Json(_) => "json",
         }

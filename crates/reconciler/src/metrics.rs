@@ -208,6 +208,69 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_error_has_a_distinct_snake_case_label() {
+        let errors = [
+            Error::Kube(Box::new(kube::Error::LinesCodecMaxLineLengthExceeded)),
+            Error::InvalidSettings {
+                policy: "p".into(),
+                message: "m".into(),
+            },
+            Error::MissingSettings("p".into()),
+            Error::PodPatch {
+                namespace: "n".into(),
+                name: "p".into(),
+                source: Box::new(kube::Error::LinesCodecMaxLineLengthExceeded),
+            },
+            Error::NotLeader,
+            Error::SettingsFile {
+                path: "f".into(),
+                message: "m".into(),
+            },
+            Error::Config("c".into()),
+            Error::CacheSync(std::time::Duration::from_secs(1)),
+            Error::Json(serde_json::from_str::<u8>("x").unwrap_err()),
+        ];
+        let labels: std::collections::BTreeSet<_> =
+            errors.iter().map(Error::metric_label).collect();
+        assert_eq!(labels.len(), errors.len(), "{labels:?}");
+        assert!(
+            labels
+                .iter()
+                .all(|l| l.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        );
+    }
+
+    #[test]
+    fn status_counts_and_writes_are_exported_per_set() {
+        let m = Metrics::default();
+        m.set_status(
+            "fb",
+            &SetStatus {
+                matched_pods: 6,
+                updated_pods: 2,
+                updated_ready_pods: 1,
+                ..Default::default()
+            },
+        );
+        m.write("fb", "upgrade", "ok");
+        m.write("fb", "upgrade", "ok");
+        m.write("fb", "upgrade", "conflict");
+        drop(m.start("fb"));
+        let text = m.encode();
+        for line in [
+            r#"sidecarset_reconciler_matched_pods{set="fb"} 6"#,
+            r#"sidecarset_reconciler_updated_pods{set="fb"} 2"#,
+            r#"sidecarset_reconciler_updated_ready_pods{set="fb"} 1"#,
+            r#"sidecarset_reconciler_writes_total{set="fb",kind="upgrade",result="ok"} 2"#,
+            r#"sidecarset_reconciler_writes_total{set="fb",kind="upgrade",result="conflict"} 1"#,
+            r#"sidecarset_reconciler_reconciles_total{set="fb"} 1"#,
+            r#"sidecarset_reconciler_reconcile_duration_seconds_count{set="fb"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+    }
+
+    #[test]
     fn failures_are_labelled_by_error_kind() {
         let m = Metrics::default();
         m.failure("fb", &Error::NotLeader);

@@ -107,3 +107,101 @@ pub fn declared_set_name(obj: &DynamicObject) -> Option<&str> {
         .pointer("/spec/settings/name")
         .and_then(Value::as_str)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(settings: Option<Value>) -> DynamicObject {
+        let mut obj = json!({
+            "apiVersion": "policies.kubewarden.io/v1",
+            "kind": "ClusterAdmissionPolicy",
+            "metadata": {"name": "filebeat-sidecar", "generation": 4, "resourceVersion": "99",
+                "labels": {RECONCILE_LABEL: "true"}},
+            "spec": {"module": "registry://ghcr.io/sidecarset/policy:v0.1.0", "mutating": true},
+        });
+        if let Some(s) = settings {
+            obj["spec"]["settings"] = s;
+        }
+        serde_json::from_value(obj).unwrap()
+    }
+
+    fn settings() -> Value {
+        json!({"name": "filebeat", "selector": {"matchLabels": {"app": "web"}},
+               "containers": [{"name": "filebeat", "image": "elastic/filebeat:7.16.3"}]})
+    }
+
+    #[test]
+    fn a_policy_gives_its_name_generation_and_set() {
+        let t = Target::from_policy(&policy(Some(settings())));
+        assert_eq!(t.key, "filebeat-sidecar");
+        assert_eq!(t.generation, 4);
+        assert_eq!(t.set_name(), Some("filebeat"));
+        assert_eq!(
+            t.metadata().unwrap().resource_version.as_deref(),
+            Some("99")
+        );
+        assert_eq!(
+            declared_set_name(t.policy.as_ref().unwrap()),
+            Some("filebeat")
+        );
+    }
+
+    #[test]
+    fn missing_or_invalid_settings_are_errors_naming_the_field() {
+        let t = Target::from_policy(&policy(None));
+        assert_eq!(t.set.unwrap_err(), "spec.settings is missing");
+        let mut bad = settings();
+        bad["containers"][0]["image"] = json!("");
+        let err = Target::from_policy(&policy(Some(bad))).set.unwrap_err();
+        assert!(err.contains("containers[0].image"), "{err}");
+    }
+
+    #[test]
+    fn a_settings_file_may_be_the_settings_or_the_whole_policy() {
+        let dir =
+            std::env::temp_dir().join(format!("sidecarset-policy-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bare = dir.join("settings.yaml");
+        std::fs::write(&bare, serde_yaml::to_string(&settings()).unwrap()).unwrap();
+        let whole = dir.join("policy.json");
+        std::fs::write(
+            &whole,
+            serde_json::to_string(&policy(Some(settings()))).unwrap(),
+        )
+        .unwrap();
+        for path in [&bare, &whole] {
+            let t = Target::from_file(path).unwrap();
+            assert_eq!(t.key, "file:filebeat");
+            assert!(t.policy.is_none());
+            assert!(t.set.is_ok(), "{:?}", t.set);
+        }
+        let missing = Target::from_file(&dir.join("nope.yaml")).unwrap_err();
+        assert_eq!(missing.metric_label(), "settings_file");
+        assert!(missing.to_string().contains("nope.yaml"), "{missing}");
+        let broken = dir.join("broken.yaml");
+        std::fs::write(&broken, "name: [unclosed").unwrap();
+        assert!(Target::from_file(&broken).is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_selector_always_requires_the_opt_in_label() {
+        assert_eq!(
+            policy_selector(None),
+            "sidecarset.kubewarden.io/reconcile=true"
+        );
+        assert_eq!(
+            policy_selector(Some("  ")),
+            "sidecarset.kubewarden.io/reconcile=true"
+        );
+        assert_eq!(
+            policy_selector(Some("team=a")),
+            "sidecarset.kubewarden.io/reconcile=true,team=a"
+        );
+        let ar = api_resource();
+        assert_eq!(ar.plural, "clusteradmissionpolicies");
+        assert_eq!(ar.api_version, "policies.kubewarden.io/v1");
+    }
+}

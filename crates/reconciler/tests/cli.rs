@@ -1,0 +1,185 @@
+//! The command line the cluster tests and the Deployment rely on, and the `plan` report, without a
+//! cluster.
+
+use clap::{CommandFactory, Parser};
+use serde_json::{Value, json};
+use sidecarset_reconciler::{
+    cli::{self, Cli, Command, Output},
+    plan::NamespaceLabels,
+    policy::Target,
+    snapshot::RawPod,
+};
+
+#[test]
+fn run_accepts_every_documented_flag() {
+    let cli = Cli::try_parse_from([
+        "sidecarset-reconciler",
+        "--log-json",
+        "run",
+        "--settings",
+        "/tmp/settings.yaml",
+        "--namespace",
+        "shop",
+        "--policy-selector",
+        "test=a",
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--lease-namespace",
+        "kube-system",
+        "--lease-name",
+        "l",
+        "--identity",
+        "me",
+        "--lease-duration-seconds",
+        "6",
+        "--lease-renew-seconds",
+        "2",
+        "--resync-seconds",
+        "30",
+        "--busy-requeue-millis",
+        "200",
+    ])
+    .expect("parses");
+    assert!(cli.log_json);
+    let Command::Run(r) = cli.command else {
+        panic!("run")
+    };
+    assert_eq!(r.source.namespace.as_deref(), Some("shop"));
+    assert_eq!(r.metrics_addr.port(), 0);
+    assert_eq!(r.lease_duration_seconds, 6);
+    assert!(!r.no_leader_election);
+    let cli = Cli::try_parse_from(["sidecarset-reconciler", "run", "--no-leader-election"])
+        .expect("parses");
+    let Command::Run(r) = cli.command else {
+        panic!("run")
+    };
+    assert!(r.no_leader_election);
+    assert_eq!(r.metrics_addr.to_string(), "0.0.0.0:8080");
+}
+
+#[test]
+fn a_renew_period_not_shorter_than_the_lease_is_refused() {
+    let err = Cli::try_parse_from([
+        "sidecarset-reconciler",
+        "run",
+        "--lease-duration-seconds",
+        "5",
+        "--lease-renew-seconds",
+        "5",
+    ])
+    .map(|c| match c.command {
+        Command::Run(r) => r.validate(),
+        Command::Plan(_) => Ok(()),
+    });
+    let msg = err.expect("parses").expect_err("refused").to_string();
+    assert!(msg.contains("--lease-renew-seconds"), "{msg}");
+}
+
+#[test]
+fn help_documents_the_flags() {
+    let mut cmd = Cli::command();
+    let run = cmd
+        .find_subcommand_mut("run")
+        .expect("run")
+        .render_long_help()
+        .to_string();
+    for flag in [
+        "--settings",
+        "--namespace",
+        "--metrics-addr",
+        "--no-leader-election",
+        "--lease-namespace",
+        "--lease-name",
+        "--identity",
+        "--lease-duration-seconds",
+        "--lease-renew-seconds",
+        "--policy-selector",
+    ] {
+        assert!(run.contains(flag), "run --help lacks {flag}:\n{run}");
+    }
+    let plan = cmd
+        .find_subcommand_mut("plan")
+        .expect("plan")
+        .render_long_help()
+        .to_string();
+    for flag in ["--settings", "--namespace", "--policy", "--output"] {
+        assert!(plan.contains(flag), "plan --help lacks {flag}:\n{plan}");
+    }
+    let cli = Cli::try_parse_from(["x", "plan", "-o", "json", "--policy", "p"]).expect("parses");
+    assert!(matches!(cli.command, Command::Plan(p) if matches!(p.output, Output::Json)));
+}
+
+fn pod(name: &str, labels: Value, hash_without_image: &str) -> RawPod {
+    let entry = |h: &str| {
+        json!({"filebeat": {"hash": h, "sidecarSetName": "filebeat", "sidecarList": ["filebeat"]}})
+            .to_string()
+    };
+    RawPod::new(json!({
+        "metadata": {"name": name, "namespace": "shop", "uid": format!("u-{name}"),
+            "resourceVersion": "5", "creationTimestamp": "2026-01-01T00:00:00Z",
+            "labels": labels,
+            "annotations": {"kruise.io/sidecarset-injected-list": "filebeat",
+                "kruise.io/sidecarset-hash": entry("old"),
+                "kruise.io/sidecarset-hash-without-image": entry(hash_without_image)}},
+        "spec": {"containers": [{"name": "app", "image": "nginx"},
+                                {"name": "filebeat", "image": "elastic/filebeat:7.16.2"}]},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [
+                {"name": "app", "ready": true, "imageID": "a"},
+                {"name": "filebeat", "ready": true, "imageID": "b"}]}
+    }))
+}
+
+#[test]
+fn plan_says_what_it_would_upgrade_and_why_every_other_pod_waits() {
+    let dir = std::env::temp_dir().join(format!("sidecarset-plan-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("settings.yaml");
+    std::fs::write(
+        &file,
+        "name: filebeat\nselector: {matchLabels: {app: web}}\n\
+         containers: [{name: filebeat, image: 'elastic/filebeat:7.16.3'}]\n",
+    )
+    .unwrap();
+    let target = Target::from_file(&file).unwrap();
+    let set = target.set.as_ref().unwrap();
+    let web = json!({"app": "web"});
+    let pods = vec![
+        pod("web-0", web.clone(), set.hash_without_image()),
+        pod("web-1", web.clone(), set.hash_without_image()),
+        pod("web-2", web, "changed-resources"),
+        pod("db-0", json!({"app": "db"}), set.hash_without_image()),
+    ];
+    let reports = cli::reports(
+        std::slice::from_ref(&target),
+        &pods,
+        &NamespaceLabels::new(),
+        "2026-07-01T00:00:00Z",
+    )
+    .unwrap();
+    assert_eq!(reports[0]["status"]["matchedPods"], 3);
+    let mut out = Vec::new();
+    cli::print_text(&reports, &mut out);
+    let text = String::from_utf8(out).unwrap();
+    let expect = [
+        "policy file:filebeat",
+        "  set filebeat: round Upgrade; matched 3 updated 0 ready 3 updatedReady 0 notUpgradable 1",
+        "    upgrade shop/web-0: filebeat elastic/filebeat:7.16.2 -> elastic/filebeat:7.16.3",
+        "    not_upgradable shop/web-2: condition SidecarSetUpgradable=False ({\"filebeat\":false})",
+        "  left alone (2 matched):",
+        "    shop/web-1: updateStrategy.maxUnavailable reached (1 unavailable, at most 1) (MaxUnavailableReached)",
+        "  not matched (1):",
+        "    1 Pod(s): NotSelected",
+    ];
+    for line in expect {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing line {line:?} in:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("shop/web-2: not upgradable in place"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
