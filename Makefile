@@ -1,10 +1,13 @@
 # Kubewarden's policy Makefile targets, plus `example` (the README's quick start).
 SOURCE_FILES := $(shell find src crates/core/src -type f -name '*.rs') Cargo.toml Cargo.lock crates/core/Cargo.toml
 KWCTL ?= $(shell command -v kwctl 2>/dev/null)
-KWHOST := $(CARGO_TARGET_DIR)/host/kwhost
 CARGO_TARGET_DIR ?= target
+KWHOST := $(CARGO_TARGET_DIR)/host/kwhost
+# `make push OCI_REPO=<registry>/<path>:<tag> [SOURCES_PATH=sources.yaml]`
+OCI_REPO ?=
+SOURCES_PATH ?=
 
-.PHONY: all fmt lint test e2e-tests example clean wasm-target
+.PHONY: all fmt lint test e2e-tests example push oci-repo-given clean wasm-target
 
 all: policy.wasm
 
@@ -22,6 +25,19 @@ annotated-policy.wasm: policy.wasm metadata.yml README.md
 	else \
 		cargo build --locked --profile host -p kwhost && $(KWHOST) annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm; \
 	fi
+
+# Publish the annotated module as an OCI artifact with kwctl, or with the test host's push (same
+# layout) where kwctl is missing. SOURCES_PATH is kwctl's sources.yaml, e.g. for a local
+# registry without TLS: `insecure_sources: ["127.0.0.1:5000"]`.
+push: oci-repo-given annotated-policy.wasm
+	@if [ -n "$(KWCTL)" ] && [ "$$(basename $(KWCTL))" = kwctl ]; then \
+		$(KWCTL) push $(if $(SOURCES_PATH),--sources-path $(SOURCES_PATH)) annotated-policy.wasm $(OCI_REPO); \
+	else \
+		cargo build --locked --profile host -p kwhost && $(KWHOST) push $(if $(SOURCES_PATH),--sources-path $(SOURCES_PATH)) annotated-policy.wasm $(OCI_REPO); \
+	fi
+
+oci-repo-given:
+	@[ -n "$(OCI_REPO)" ] || { echo "make push needs OCI_REPO=<registry>/<path>:<tag>, e.g. OCI_REPO=ghcr.io/<owner>/policies/sidecarset:v$$(grep -m1 '^version' Cargo.toml | cut -d'"' -f2)" >&2; exit 2; }
 
 fmt:
 	cargo fmt --all -- --check
