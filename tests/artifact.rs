@@ -1,0 +1,575 @@
+//! The built `policy.wasm`, evaluated in the project's waPC host (`kwhost`) the way `kwctl run`
+//! evaluates it: every golden case of `test_data/golden/` (see `tests/golden.rs` for the layout),
+//! with the returned JSON patch applied to the request's object and compared with the expected
+//! Pod; the injected Pod evaluated again must give no patch; invalid settings must be refused with
+//! the message the native `validate_settings` gives.
+//!
+//! Namespace lookups go through kwctl replay sessions: a case that gives golden.rs a lookup answer
+//! (`namespace.json` / `namespace-error.txt`) carries `replay.yml` saying the same (found, not
+//! found, lookup error), and the module must ask for it.
+//!
+//! The module is built here with the same cargo command as `make policy.wasm` (cargo decides
+//! whether it is stale, so a plain `cargo test` never tests an old build), then annotated in
+//! memory with `metadata.yml` and the README as `make annotated-policy.wasm` does, so the
+//! `contextAwareResources` grant comes from the metadata users ship.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kwhost::{
+    CompilationCache, ContextAware, Error, Policy, PolicyMetadata, PolicyOptions, Replay,
+};
+use serde_json::{Value, json};
+use sidecarset_policy::{NamespaceSource, check_settings, evaluate};
+
+/// The fixed clock of `tests/golden.rs`: timestamps the module writes during a run are set to it.
+const NOW: &str = "2026-11-25T10:00:00Z";
+
+/// How a failed host call reaches the policy: the SDK's prefix, then kwhost's (kwctl's) wording
+/// of a callback error, then the recorded message.
+const LOOKUP_ERROR_PREFIX: &str = "error invoking host capability kubernetes.get_resource: Host error: Callback evaluation failure: ";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `cargo build --locked --target=wasm32-wasip1 --release -p sidecarset-policy`, as the
+/// Makefile's `policy.wasm` target runs it; the path of the module comes from cargo itself.
+fn build_policy_wasm() -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(&cargo)
+        .current_dir(root())
+        .args([
+            "build",
+            "--locked",
+            "--target=wasm32-wasip1",
+            "--release",
+            "-p",
+            "sidecarset-policy",
+            "--message-format=json-render-diagnostics",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", cargo.to_string_lossy()));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "building policy.wasm failed (is the target installed? `rustup target add wasm32-wasip1`):\n{stderr}"
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|m| {
+            m["reason"] == "compiler-artifact" && m["target"]["name"] == "sidecarset_policy"
+        })
+        .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f.as_str().map(PathBuf::from))
+        .find(|f| f.extension().is_some_and(|e| e == "wasm"))
+        .unwrap_or_else(|| panic!("cargo reported no sidecarset_policy.wasm artifact\n{stderr}"))
+}
+
+/// The annotated module, loaded once for every test of this file.
+fn policy() -> &'static Policy {
+    static POLICY: OnceLock<Policy> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        let wasm = build_policy_wasm();
+        let module = fs::read(&wasm).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
+        let metadata = PolicyMetadata::from_yaml(&read(&root().join("metadata.yml")))
+            .unwrap_or_else(|e| panic!("metadata.yml: {e}"));
+        let usage = read(&root().join("README.md"));
+        let annotated = kwhost::annotate(&module, &metadata, Some(&usage))
+            .unwrap_or_else(|e| panic!("annotating {}: {e}", wasm.display()));
+        let options = PolicyOptions {
+            compilation_cache: CompilationCache::Directory(
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("kwhost-wasmtime-cache"),
+            ),
+            context_aware: ContextAware::TrustMetadata,
+            ..PolicyOptions::default()
+        };
+        let policy = Policy::from_bytes_with(&annotated, options)
+            .unwrap_or_else(|e| panic!("loading {}: {e}", wasm.display()));
+        assert!(
+            policy.warnings().is_empty(),
+            "load warnings: {:?}",
+            policy.warnings()
+        );
+        policy
+    })
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn read_yaml(path: &Path) -> Value {
+    serde_yaml::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn settings_list(dir: &Path) -> Vec<Value> {
+    match read_yaml(&dir.join("settings.yaml")) {
+        Value::Array(items) => items,
+        one => vec![one],
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// RFC 3339 UTC, whole seconds (`metav1.Time`), which sorts as text.
+fn rfc3339(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let rem = unix_secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The module reads the real clock; golden.rs passes [`NOW`]. Every `updateTimestamp` written
+/// while the case ran (inside `[from, to]`) becomes [`NOW`]; recorded ones from the fixtures,
+/// outside the window, are left as they are so that keeping them is still checked.
+fn normalise_timestamps(pod: &mut Value, from: &str, to: &str) {
+    const KEY: &str = r#""updateTimestamp":""#;
+    let Some(annotations) = pod
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for value in annotations.values_mut() {
+        let Some(text) = value.as_str() else { continue };
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(at) = rest.find(KEY) {
+            let (head, tail) = rest.split_at(at + KEY.len());
+            out.push_str(head);
+            let ts = tail.get(..NOW.len()).unwrap_or("");
+            if ts.len() == NOW.len() && (from..=to).contains(&ts) {
+                out.push_str(NOW);
+                rest = &tail[NOW.len()..];
+            } else {
+                rest = tail;
+            }
+        }
+        out.push_str(rest);
+        *value = Value::String(out);
+    }
+}
+
+struct Case {
+    dir: PathBuf,
+    name: String,
+    settings: Vec<Value>,
+    request: Value,
+    replay: Option<Replay>,
+}
+
+impl Case {
+    fn load(dir: PathBuf) -> Self {
+        let replay_path = dir.join("replay.yml");
+        let replay = replay_path.exists().then(|| {
+            Replay::from_file(&replay_path)
+                .unwrap_or_else(|e| panic!("{}: {e}", replay_path.display()))
+        });
+        Self {
+            name: dir.file_name().unwrap().to_string_lossy().into_owned(),
+            settings: settings_list(&dir),
+            request: read_json(&dir.join("request.json")),
+            replay,
+            dir,
+        }
+    }
+
+    fn expected_pod(&self) -> Option<Value> {
+        let p = self.dir.join("expected.json");
+        p.exists().then(|| read_json(&p))
+    }
+
+    /// golden.rs's verdict, with lookup errors worded as they reach the guest through a host.
+    fn expected_verdict(&self) -> Value {
+        let p = self.dir.join("expected-response.json");
+        if !p.exists() {
+            return json!({"accepted": true});
+        }
+        let text = read(&p);
+        let err = self.dir.join("namespace-error.txt");
+        let text = if err.exists() {
+            let message = read(&err).trim().to_owned();
+            let as_json = |s: &str| serde_json::to_string(s).unwrap();
+            let inner = |s: String| s[1..s.len() - 1].to_owned();
+            text.replace(
+                &inner(as_json(&message)),
+                &inner(as_json(&format!("{LOOKUP_ERROR_PREFIX}{message}"))),
+            )
+        } else {
+            text
+        };
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    /// golden.rs gives a lookup answer to exactly these cases (a `namespaceSelector`, or
+    /// v1alpha1's `namespace`, which becomes one).
+    fn looks_up_namespaces(&self) -> bool {
+        self.dir.join("namespace.json").exists() || self.dir.join("namespace-error.txt").exists()
+    }
+}
+
+/// What happened to one Pod through every set in turn, as golden.rs's `run` reports it.
+struct Outcome {
+    pod: Option<Value>,
+    verdict: Value,
+    /// Steps that returned a patch.
+    patched_steps: usize,
+    /// The decoded patches, for failure messages.
+    patches: Vec<Value>,
+}
+
+fn run_case(case: &Case, object: &Value, problems: &mut Vec<String>) -> Outcome {
+    let mut object = object.clone();
+    let mut warnings: Vec<Value> = Vec::new();
+    let mut patched_steps = 0;
+    let mut patches = Vec::new();
+    let mut lookups = 0;
+    for (step, settings) in case.settings.iter().enumerate() {
+        let mut request = case.request.clone();
+        request["object"] = object.clone();
+        let evaluation = match policy().run(&request, settings, case.replay.as_ref()) {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(format!("step {step}: kwhost refused the run: {e}"));
+                return Outcome {
+                    pod: None,
+                    verdict: json!({"error": e.to_string()}),
+                    patched_steps,
+                    patches,
+                };
+            }
+        };
+        if let Some(replay) = &case.replay {
+            lookups += replay.exchanges().len() - evaluation.unused_exchanges;
+        }
+        let response = evaluation.response;
+        if response.uid != case.request["uid"] {
+            problems.push(format!("step {step}: uid {:?} not echoed", response.uid));
+        }
+        if !response.allowed {
+            let status = response.status.unwrap_or_default();
+            return Outcome {
+                pod: None,
+                verdict: json!({"accepted": false, "message": status.message, "code": status.code}),
+                patched_steps,
+                patches,
+            };
+        }
+        warnings.extend(
+            response
+                .warnings
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(Value::String),
+        );
+        if let Some(ops) = response.patch_operations() {
+            if response.patch_type.as_deref() != Some("JSONPatch") {
+                problems.push(format!("step {step}: patch without patchType JSONPatch"));
+            }
+            patches.push(ops.clone());
+            let patch: json_patch::Patch = serde_json::from_value(ops)
+                .unwrap_or_else(|e| panic!("{}: step {step}: not a JSON patch: {e}", case.name));
+            if let Err(e) = json_patch::patch(&mut object, &patch) {
+                problems.push(format!(
+                    "step {step}: the patch does not apply to the request's object: {e}"
+                ));
+            }
+            patched_steps += 1;
+        } else if response.patch.is_some() {
+            problems.push(format!("step {step}: the patch is not base64 JSON"));
+        }
+    }
+    if case.replay.is_some() && lookups == 0 {
+        problems.push("the replay session was never used: no Namespace lookup".to_owned());
+    }
+    let mut verdict = json!({"accepted": true});
+    if !warnings.is_empty() {
+        verdict["warnings"] = Value::Array(warnings);
+    }
+    Outcome {
+        pod: Some(object),
+        verdict,
+        patched_steps,
+        patches,
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap()
+}
+
+fn check_case(case: &Case) -> Vec<String> {
+    let mut problems = Vec::new();
+
+    // The replay session must tell the same story as the native fixture, and exist exactly
+    // where a lookup happens.
+    match (&case.replay, case.looks_up_namespaces()) {
+        (None, true) => problems
+            .push("settings have a namespaceSelector but the case has no replay.yml".to_owned()),
+        (Some(_), false) => {
+            problems.push("replay.yml in a case whose settings never look up".to_owned())
+        }
+        (Some(replay), true) => check_replay_matches_fixture(case, replay, &mut problems),
+        (None, false) => {}
+    }
+
+    let from = rfc3339(unix_now());
+    let mut outcome = run_case(case, &case.request["object"], &mut problems);
+    let to = rfc3339(unix_now());
+    if let Some(pod) = outcome.pod.as_mut() {
+        normalise_timestamps(pod, &from, &to);
+    }
+
+    let expected_pod = case.expected_pod();
+    if outcome.pod != expected_pod {
+        problems.push(format!(
+            "Pod differs\n--- expected\n{}\n--- through policy.wasm\n{}",
+            expected_pod.as_ref().map_or("(refused)".into(), pretty),
+            outcome.pod.as_ref().map_or("(refused)".into(), pretty),
+        ));
+    }
+    let expected_verdict = case.expected_verdict();
+    if outcome.verdict != expected_verdict {
+        problems.push(format!(
+            "response differs\n--- expected\n{}\n--- through policy.wasm\n{}",
+            pretty(&expected_verdict),
+            pretty(&outcome.verdict)
+        ));
+    }
+    if outcome.patched_steps > 0 && expected_pod.as_ref() == Some(&case.request["object"]) {
+        problems.push("a patch was returned although the Pod must not change".to_owned());
+    }
+
+    // The injected Pod, evaluated again, gets no patch (kwctl prints none for an empty diff).
+    // With several sets only the chain is checked, as golden.rs does: sets that claim the same
+    // container name undo each other's change one step at a time.
+    if let Some(pod) = &outcome.pod {
+        let again = run_case(case, pod, &mut problems);
+        let single = case.settings.len() == 1;
+        if again.verdict["accepted"] != true
+            || again.pod.as_ref() != Some(pod)
+            || (single && again.patched_steps > 0)
+        {
+            problems.push(format!(
+                "re-evaluating the injected Pod is not a no-op: {}, patches {}",
+                again.verdict,
+                Value::Array(again.patches)
+            ));
+        }
+    }
+    problems
+}
+
+fn check_replay_matches_fixture(case: &Case, replay: &Replay, problems: &mut Vec<String>) {
+    use kwhost::replay::RecordedResponse;
+    let found = case.dir.join("namespace.json");
+    let error = case.dir.join("namespace-error.txt");
+    for exchange in replay.exchanges() {
+        match &exchange.response {
+            RecordedResponse::Success { payload } => {
+                let recorded: Value = serde_json::from_str(payload)
+                    .unwrap_or_else(|e| panic!("{}: replay payload: {e}", case.name));
+                if !found.exists() || recorded != read_json(&found) {
+                    problems.push(
+                        "replay.yml answers with a Namespace other than namespace.json".to_owned(),
+                    );
+                }
+            }
+            RecordedResponse::Error { message } => {
+                if !error.exists() || message != read(&error).trim() {
+                    problems.push(
+                        "replay.yml fails with a message other than namespace-error.txt".to_owned(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn golden_cases() -> Vec<Case> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(root().join("test_data/golden"))
+        .expect("test_data/golden exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("request.json").exists() && p.join("settings.yaml").exists())
+        .collect();
+    dirs.sort();
+    dirs.into_iter().map(Case::load).collect()
+}
+
+#[test]
+fn golden_cases_through_policy_wasm() {
+    let cases = golden_cases();
+    assert!(
+        cases.len() >= 30,
+        "expected at least 30 golden cases, found {}",
+        cases.len()
+    );
+    let outcomes: Vec<(&Case, Vec<String>)> = cases.iter().map(|c| (c, check_case(c))).collect();
+
+    // The three lookup outcomes must all be among the cases, or this test proves less than it says.
+    let with_replay = |pred: &dyn Fn(&kwhost::replay::RecordedResponse) -> bool| {
+        cases
+            .iter()
+            .filter_map(|c| c.replay.as_ref())
+            .flat_map(|r| r.exchanges())
+            .any(|e| pred(&e.response))
+    };
+    use kwhost::replay::RecordedResponse::{Error as Failed, Success};
+    assert!(
+        with_replay(&|r| matches!(r, Success { .. })),
+        "no replayed Namespace found"
+    );
+    assert!(
+        with_replay(&|r| matches!(r, Failed { message } if message.ends_with("not found"))),
+        "no replayed Namespace not found"
+    );
+    assert!(
+        with_replay(&|r| matches!(r, Failed { message } if !message.ends_with("not found"))),
+        "no replayed lookup error"
+    );
+
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(c, p)| format!("{}:\n{}", c.name, p.join("\n")))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} golden case(s) differ through policy.wasm:\n\n{}",
+        failed.len(),
+        cases.len(),
+        failed.join("\n\n")
+    );
+}
+
+/// Never asked for in these tests: a lookup reaching it is a bug in the test.
+struct NoNamespaces;
+
+impl NamespaceSource for NoNamespaces {
+    fn labels(&self, namespace: &str) -> Result<BTreeMap<String, String>, String> {
+        Err(format!(
+            "no Namespace lookup expected (asked for {namespace:?})"
+        ))
+    }
+}
+
+#[test]
+fn invalid_settings_are_refused_with_the_native_messages() {
+    let dir = root().join("test_data/invalid-settings");
+    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
+        .expect("test_data/invalid-settings exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    assert!(
+        paths.len() >= 5,
+        "expected at least 5 invalid settings files in {}",
+        dir.display()
+    );
+
+    let request = read_json(&root().join("test_data/golden/filebeat-story/request.json"));
+    let mut problems = Vec::new();
+    for path in &paths {
+        let name = path.file_name().unwrap().to_string_lossy();
+        let settings = read_yaml(path);
+        let native = check_settings(serde_json::to_string(&settings).unwrap().as_bytes());
+        let Some(message) = native.message.clone().filter(|_| !native.valid) else {
+            problems.push(format!(
+                "{name}: the native validate_settings accepts these settings"
+            ));
+            continue;
+        };
+
+        // validate_settings itself.
+        match policy().validate_settings(&settings) {
+            Ok(v) if !v.valid && v.message.as_deref() == Some(message.as_str()) => {}
+            other => problems.push(format!(
+                "{name}: validate_settings through policy.wasm answered {other:?}, natively {message:?}"
+            )),
+        }
+        // What `kwctl run` reports: the run stops before `validate`.
+        match policy().run(&request, &settings, None) {
+            Err(Error::InvalidSettings(m)) if m == message => {}
+            other => problems.push(format!(
+                "{name}: kwhost run gave {other:?}, expected InvalidSettings({message:?})"
+            )),
+        }
+        // A host that skips the settings check (policy-server validated them at start-up and
+        // they changed since) still gets a refusal, the same as natively.
+        let payload =
+            serde_json::to_vec(&json!({"request": request, "settings": settings})).unwrap();
+        let native = evaluate(&payload, &NoNamespaces, NOW);
+        match policy().evaluate(&request, &settings, None) {
+            Ok(r)
+                if !r.allowed
+                    && r.status.as_ref().and_then(|s| s.message.clone()) == native.message
+                    && r.status.as_ref().and_then(|s| s.code) == native.code => {}
+            other => problems.push(format!(
+                "{name}: validate through policy.wasm gave {other:?}, natively {:?} ({:?})",
+                native.message, native.code
+            )),
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn annotation_carries_the_shipped_metadata() {
+    let metadata = policy().metadata().expect("the module is annotated");
+    assert_eq!(policy().protocol_version(), Some("v1"));
+    assert_eq!(metadata.mutating, Some(true));
+    assert_eq!(
+        metadata.raw["annotations"]["io.kubewarden.policy.usage"],
+        read(&root().join("README.md"))
+    );
+    assert!(
+        metadata
+            .context_aware_resources
+            .iter()
+            .any(|r| r.api_version == "v1" && r.kind == "Namespace"),
+        "metadata.yml must grant v1/Namespace for namespaceSelector"
+    );
+}
+
+#[test]
+fn timestamp_normalisation_only_touches_the_window() {
+    let mut pod = json!({"metadata": {"annotations": {
+        "a": r#"{"x":{"updateTimestamp":"2030-01-01T00:00:05Z","hash":"h"},"y":{"updateTimestamp":"2020-01-01T00:00:00Z"}}"#,
+        "b": 3
+    }}});
+    normalise_timestamps(&mut pod, "2030-01-01T00:00:00Z", "2030-01-01T00:00:09Z");
+    assert_eq!(
+        pod["metadata"]["annotations"]["a"],
+        r#"{"x":{"updateTimestamp":"2026-11-25T10:00:00Z","hash":"h"},"y":{"updateTimestamp":"2020-01-01T00:00:00Z"}}"#
+    );
+    assert_eq!(rfc3339(1_782_900_000), "2026-07-01T10:00:00Z");
+}
