@@ -53,7 +53,7 @@ pub(crate) fn changes(ctx: &SetCtx<'_>, m: &Matched<'_>) -> Vec<Change> {
         }
     }
     // Sidecars the Pod got from this set that the settings no longer have.
-    if let Some(list) = m.entry(ctx.name()).and_then(|e| e.sidecar_list.as_ref()) {
+    if let Some(list) = m.entry(ctx.name()).and_then(|e| e.sidecar_list) {
         for name in list {
             if !in_settings.contains(name.as_str()) {
                 out.push(Change::SidecarRemoved {

@@ -77,6 +77,7 @@ mod budget;
 mod condition;
 mod digest;
 mod explain;
+mod lite;
 mod order;
 mod patch;
 mod pod;
@@ -321,17 +322,19 @@ fn upgradability(
     rule: &mut pull_policy::PullPolicyRule,
     now: &str,
 ) -> Upgradability {
-    let map = match state::hash_map(&m.pod, annotations::HASH_WITHOUT_IMAGE) {
-        Ok(map) => map,
+    let recorded = match state::our_hash(&m.pod, annotations::HASH_WITHOUT_IMAGE, ctx.name()) {
+        Ok(h) => h,
         Err(e) => return Upgradability::Unreadable(e),
     };
-    let recorded = map.get(ctx.name()).map_or("", |e| e.hash.as_str());
     if recorded == ctx.set.hash_without_image() {
         return Upgradability::Yes;
     }
     let working = |name: &str| state::twins_by_role(&m.working, name).0;
-    if rule.explains(&m.pod, &working, recorded) {
-        let mut map = map;
+    if rule.explains(&m.pod, &working, &recorded) {
+        let mut map = match state::hash_map(&m.pod, annotations::HASH_WITHOUT_IMAGE) {
+            Ok(map) => map,
+            Err(e) => return Upgradability::Unreadable(e),
+        };
         map.insert(
             ctx.name().to_string(),
             HashEntry {

@@ -131,7 +131,16 @@ impl<'p> Draft<'p> {
                     error: e.clone(),
                 });
             }
-            InplaceState::Parsed { all, .. } => all.clone(),
+            InplaceState::Parsed { .. } => self
+                .annotations
+                .get(annotations::INPLACE_UPDATE_STATE)
+                .map(super::state::parse_all)
+                .transpose()
+                .map_err(|error| Reason::UnreadableAnnotation {
+                    key: annotations::INPLACE_UPDATE_STATE.into(),
+                    error,
+                })?
+                .unwrap_or_default(),
         };
         let mut entry = match all.remove(ctx.name()) {
             Some(Value::Object(o)) => o,
@@ -310,13 +319,12 @@ pub(crate) fn upgrade<'p>(
         d.annotations.set(annotations::WORKING_HOT_UPGRADE, out);
     }
     // §4.7 step 3: this set's hash entry, rewritten even when no image differed.
-    let mut hashes = m
-        .hashes
-        .clone()
-        .map_err(|error| Reason::UnreadableAnnotation {
+    let mut hashes = super::state::hash_map(pod, annotations::HASH).map_err(|error| {
+        Reason::UnreadableAnnotation {
             key: annotations::HASH.into(),
             error,
-        })?;
+        }
+    })?;
     hashes.insert(
         ctx.name().to_string(),
         HashEntry {

@@ -1,5 +1,6 @@
 //! Per-Pod records (annotations parsed once) and Kruise's predicates over them (§4.4, §10.3).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
@@ -7,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::annotations::{self, HashEntry};
 
 use super::digest::{image_equal, is_digest, runs, strip_scheme};
+use super::lite;
 use super::pod::{Pod, str_at};
 use super::set::{SetCtx, Tracked};
 
@@ -15,9 +17,9 @@ pub(crate) enum InplaceState {
     Absent,
     /// Present but not a map of `InPlaceUpdateState` (an empty value included, as Go fails on it).
     Unreadable(String),
+    /// Every entry is well formed; other sets' entries are re-read from the Pod when ours is
+    /// rewritten ([`parse_all`]), so that nothing is lost.
     Parsed {
-        /// Every set's entry, kept as is so that rewriting ours loses nothing.
-        all: Map<String, Value>,
         /// This set's `lastContainerStatuses`: container → recorded imageID ("" when omitted).
         ours: BTreeMap<String, String>,
     },
@@ -28,21 +30,21 @@ impl InplaceState {
         let Some(raw) = raw else {
             return InplaceState::Absent;
         };
-        let all = match serde_json::from_str::<Value>(raw) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => {
-                return InplaceState::Unreadable(
-                    "must be a JSON object keyed by SidecarSet name".into(),
-                );
-            }
-            Err(e) => return InplaceState::Unreadable(format!("is not JSON: {e}")),
-        };
-        // Go decodes the whole map into typed structs: one malformed entry fails it all.
-        for (name, entry) in &all {
-            if let Err(e) = check_entry(entry) {
-                return InplaceState::Unreadable(format!("entry {name:?}: {e}"));
-            }
+        match lite::inplace_ours(raw, set_name) {
+            Ok(ours) => InplaceState::Parsed { ours },
+            Err(()) => Self::parse_full(Some(raw), set_name),
         }
+    }
+
+    /// The reference reader (through `Value`); [`InplaceState::parse`] agrees with it and is faster.
+    pub fn parse_full(raw: Option<&str>, set_name: &str) -> Self {
+        let Some(raw) = raw else {
+            return InplaceState::Absent;
+        };
+        let all = match parse_all(raw) {
+            Ok(all) => all,
+            Err(e) => return InplaceState::Unreadable(e),
+        };
         let ours = all
             .get(set_name)
             .and_then(|e| e.get("lastContainerStatuses"))
@@ -53,8 +55,24 @@ impl InplaceState {
                     .collect()
             })
             .unwrap_or_default();
-        InplaceState::Parsed { all, ours }
+        InplaceState::Parsed { ours }
     }
+}
+
+/// Every set's entry of the in-place-update state, checked.
+pub(crate) fn parse_all(raw: &str) -> Result<Map<String, Value>, String> {
+    let all = match serde_json::from_str::<Value>(raw) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return Err("must be a JSON object keyed by SidecarSet name".into()),
+        Err(e) => return Err(format!("is not JSON: {e}")),
+    };
+    // Go decodes the whole map into typed structs: one malformed entry fails it all.
+    for (name, entry) in &all {
+        if let Err(e) = check_entry(entry) {
+            return Err(format!("entry {name:?}: {e}"));
+        }
+    }
+    Ok(all)
 }
 
 fn check_entry(entry: &Value) -> Result<(), String> {
@@ -97,12 +115,28 @@ fn check_entry(entry: &Value) -> Result<(), String> {
     }
 }
 
+fn annotation_str<'a>(pod: &Pod<'a>, key: &str) -> Result<Option<&'a str>, String> {
+    match pod.annotations.and_then(|a| a.get(key)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(raw)) => Ok(Some(raw)),
+        Some(_) => Err("must be a string".into()),
+    }
+}
+
 /// Reads a hash annotation (`Ok(empty)` when absent).
 pub(crate) fn hash_map(pod: &Pod<'_>, key: &str) -> Result<annotations::HashMap, String> {
-    match pod.annotations.and_then(|a| a.get(key)) {
-        None | Some(Value::Null) => Ok(Default::default()),
-        Some(Value::String(raw)) => annotations::parse_hash_map(raw),
-        Some(_) => Err("must be a string".into()),
+    match annotation_str(pod, key)? {
+        None => Ok(Default::default()),
+        Some(raw) => annotations::parse_hash_map(raw),
+    }
+}
+
+/// This set's `hash` in a hash annotation ("" when absent), the whole annotation checked as
+/// [`hash_map`] checks it, without building it.
+pub(crate) fn our_hash<'a>(pod: &Pod<'a>, key: &str, set: &str) -> Result<Cow<'a, str>, String> {
+    match annotation_str(pod, key)? {
+        None => Ok(Cow::Borrowed("")),
+        Some(raw) => lite::entry_hash(raw, set),
     }
 }
 
@@ -127,7 +161,8 @@ pub(crate) fn twins_by_role(working: &BTreeMap<String, String>, name: &str) -> (
 /// One matched Pod with what every rule reads, computed once.
 pub(crate) struct Matched<'a> {
     pub pod: Pod<'a>,
-    pub hashes: Result<annotations::HashMap, String>,
+    /// Whether `kruise.io/sidecarset-hash` reads (the map itself is read again only to rewrite it).
+    pub hashes: Result<(), String>,
     pub working: BTreeMap<String, String>,
     pub state: InplaceState,
     pub updated: bool,
@@ -139,12 +174,10 @@ pub(crate) struct Matched<'a> {
 
 impl<'a> Matched<'a> {
     pub fn new(ctx: &SetCtx<'_>, pod: Pod<'a>, working: BTreeMap<String, String>) -> Self {
-        let hashes = hash_map(&pod, annotations::HASH);
-        let updated = hashes
-            .as_ref()
-            .ok()
-            .and_then(|m| m.get(ctx.name()))
-            .is_some_and(|e| e.hash == ctx.set.hash());
+        let (hashes, updated) = match our_hash(&pod, annotations::HASH, ctx.name()) {
+            Ok(h) => (Ok(()), h == ctx.set.hash()),
+            Err(e) => (Err(e), false),
+        };
         let state = InplaceState::parse(
             pod.annotation(annotations::INPLACE_UPDATE_STATE),
             ctx.name(),
@@ -164,8 +197,9 @@ impl<'a> Matched<'a> {
         m
     }
 
-    pub fn entry(&self, name: &str) -> Option<&HashEntry> {
-        self.hashes.as_ref().ok()?.get(name)
+    /// This set's entry of `kruise.io/sidecarset-hash`, read in full.
+    pub fn entry(&self, name: &str) -> Option<HashEntry> {
+        hash_map(&self.pod, annotations::HASH).ok()?.remove(name)
     }
 
     fn pod_ready(&self, ctx: &SetCtx<'_>) -> bool {
