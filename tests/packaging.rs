@@ -13,7 +13,8 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The pinned release of kubewarden/github-actions and the inputs its reusable workflows take
 /// (reusable-release-policy-rust.yml: `oci-target`, required; `artifacthub`, optional).
 const GITHUB_ACTIONS_REF: &str = "v7.0.1";
-const TEST_WORKFLOW: &str = "kubewarden/github-actions/.github/workflows/reusable-test-policy-rust.yml";
+const TEST_WORKFLOW: &str =
+    "kubewarden/github-actions/.github/workflows/reusable-test-policy-rust.yml";
 const RELEASE_WORKFLOW: &str =
     "kubewarden/github-actions/.github/workflows/reusable-release-policy-rust.yml";
 const RELEASE_INPUTS: &[&str] = &["oci-target", "artifacthub"];
@@ -56,9 +57,8 @@ fn text<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
 /// A YAML document held in a string annotation (ArtifactHub's `kubewarden/rules` and
 /// `kubewarden/contextAwareResources`).
 fn embedded_yaml(v: &Value, pointer: &str) -> Option<Value> {
-    text(v, pointer).map(|s| {
-        serde_yaml::from_str(s).unwrap_or_else(|e| panic!("{pointer} is not YAML: {e}"))
-    })
+    text(v, pointer)
+        .map(|s| serde_yaml::from_str(s).unwrap_or_else(|e| panic!("{pointer} is not YAML: {e}")))
 }
 
 /// Every field on which the three files disagree, one line each.
@@ -223,9 +223,12 @@ fn each_kind_of_drift_is_reported() {
         }),
         ("version", |p| p.artifacthub["version"] = "0.0.9".into()),
         ("version", |p| {
-            p.artifacthub["containersImages"][0]["image"] = "ghcr.io/x/policies/sidecarset:v0.0.1".into()
+            p.artifacthub["containersImages"][0]["image"] =
+                "ghcr.io/x/policies/sidecarset:v0.0.1".into()
         }),
-        ("description", |p| p.cargo.description = "something else".into()),
+        ("description", |p| {
+            p.cargo.description = "something else".into()
+        }),
         ("description", |p| {
             p.artifacthub["description"] = "something else".into()
         }),
@@ -244,7 +247,9 @@ fn each_kind_of_drift_is_reported() {
         ("contextAwareResources", |p| {
             p.metadata["contextAwareResources"] = serde_json::json!([])
         }),
-        ("keywords", |p| p.artifacthub["keywords"] = serde_json::json!(["sidecar"])),
+        ("keywords", |p| {
+            p.artifacthub["keywords"] = serde_json::json!(["sidecar"])
+        }),
     ];
     for (field, edit) in cases {
         let mut p = package();
@@ -276,13 +281,18 @@ fn workflows() -> Vec<(String, Value)> {
 
 #[test]
 fn workflows_call_kubewardens_reusable_workflows_with_existing_inputs() {
-    let title = text(&package().metadata, "/annotations/io.kubewarden.policy.title")
-        .unwrap()
-        .to_owned();
+    let title = text(
+        &package().metadata,
+        "/annotations/io.kubewarden.policy.title",
+    )
+    .unwrap()
+    .to_owned();
     let mut tests = 0;
     let mut releases = 0;
     for (file, workflow) in workflows() {
-        let jobs = workflow["jobs"].as_object().unwrap_or_else(|| panic!("{file}: no jobs"));
+        let jobs = workflow["jobs"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{file}: no jobs"));
         for (name, job) in jobs {
             let Some(uses) = job.get("uses").and_then(Value::as_str) else {
                 continue;
@@ -320,7 +330,10 @@ fn workflows_call_kubewardens_reusable_workflows_with_existing_inputs() {
                     }
                     assert_eq!(
                         job["with"]["oci-target"].as_str(),
-                        Some(format!("ghcr.io/${{{{ github.repository_owner }}}}/policies/{title}").as_str()),
+                        Some(
+                            format!("ghcr.io/${{{{ github.repository_owner }}}}/policies/{title}")
+                                .as_str()
+                        ),
                         "{file} jobs.{name}: oci-target (no tag: the workflow adds it)"
                     );
                     for permission in ["contents", "packages", "id-token"] {
@@ -341,5 +354,8 @@ fn workflows_call_kubewardens_reusable_workflows_with_existing_inputs() {
         }
     }
     assert!(tests >= 1, "no workflow runs {TEST_WORKFLOW}");
-    assert_eq!(releases, 1, "exactly one workflow should run {RELEASE_WORKFLOW}");
+    assert_eq!(
+        releases, 1,
+        "exactly one workflow should run {RELEASE_WORKFLOW}"
+    );
 }

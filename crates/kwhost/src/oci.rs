@@ -96,13 +96,8 @@ impl Registry {
         let manifest = OciImageManifest::build(&layers, &config, annotations);
         let auth = self.auth(&reference)?;
         let manifest_url = self.with_transports(&reference, |client| {
-            let (reference, layers, config, auth, manifest) = (
-                &reference,
-                &layers,
-                config.clone(),
-                &auth,
-                manifest.clone(),
-            );
+            let (reference, layers, config, auth, manifest) =
+                (&reference, &layers, config.clone(), &auth, manifest.clone());
             async move {
                 client
                     .push(reference, layers, config, auth, Some(manifest))
@@ -303,12 +298,8 @@ fn default_docker_config() -> Option<PathBuf> {
 
 /// Basic credentials for `registry` from a Docker `config.json`; anonymous when it has none.
 fn docker_auth(path: &Path, registry: &str) -> Result<RegistryAuth> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::Input(format!(
-            "cannot read Docker config {}: {e}",
-            path.display()
-        ))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Input(format!("cannot read Docker config {}: {e}", path.display())))?;
     let config: Value = serde_json::from_str(&text).map_err(|e| {
         Error::Input(format!(
             "cannot parse Docker config {}: {e}",

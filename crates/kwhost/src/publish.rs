@@ -65,8 +65,8 @@ fn registry(
 /// Pushes and prints what `kwctl push` prints.
 pub fn push(args: PushArgs) -> Result<()> {
     let path = args.policy.strip_prefix("file://").unwrap_or(&args.policy);
-    let module = std::fs::read(path)
-        .map_err(|e| Error::Input(format!("cannot read policy {path}: {e}")))?;
+    let module =
+        std::fs::read(path).map_err(|e| Error::Input(format!("cannot read policy {path}: {e}")))?;
     let immutable_ref = registry(args.sources_path.as_deref(), args.docker_config_json_path)?
         .push(&module, &args.uri, args.force)?;
     match args.output {
@@ -82,14 +82,10 @@ pub fn push(args: PushArgs) -> Result<()> {
 
 /// Pulls the module to `--output-path`, printing its manifest digest on stderr.
 pub fn pull(args: PullArgs) -> Result<()> {
-    let pulled = registry(args.sources_path.as_deref(), args.docker_config_json_path)?
-        .pull(&args.uri)?;
-    std::fs::write(&args.output_path, &pulled.module).map_err(|e| {
-        Error::Input(format!(
-            "cannot write {}: {e}",
-            args.output_path.display()
-        ))
-    })?;
+    let pulled =
+        registry(args.sources_path.as_deref(), args.docker_config_json_path)?.pull(&args.uri)?;
+    std::fs::write(&args.output_path, &pulled.module)
+        .map_err(|e| Error::Input(format!("cannot write {}: {e}", args.output_path.display())))?;
     eprintln!(
         "pulled {} ({}) to {}",
         args.uri,
