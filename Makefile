@@ -45,12 +45,16 @@ fmt:
 lint:
 	cargo clippy --locked --workspace --all-targets -- -D warnings
 
-# The README's test command: formatting, lints, every test of the workspace, and the release wasm.
+# The README's test command: formatting, lints, every test of the workspace (tests/artifact.rs
+# builds the release policy.wasm itself, with the same cargo command as below), then e2e.bats.
 test: fmt lint
 	cargo test --locked --workspace
-	$(MAKE) policy.wasm
+	$(MAKE) e2e-tests
 
+# e2e.bats with kwctl, or with the test host (built here) where kwctl is missing.
 e2e-tests: annotated-policy.wasm
+	@for tool in bats jq; do command -v $$tool >/dev/null || { echo "make e2e-tests needs $$tool: apt-get install bats jq" >&2; exit 1; }; done
+	$(if $(KWCTL),,cargo build --locked --profile host -p kwhost)
 	KWCTL="$(if $(KWCTL),$(KWCTL),$(abspath $(KWHOST)))" bats e2e.bats
 
 # Quick start: the Filebeat story through kwctl (or the test host), response and injected Pod.

@@ -7,7 +7,7 @@ case_dir=test_data/golden/filebeat-story
 if [ -z "${KWCTL:-}" ]; then
   if command -v kwctl >/dev/null; then KWCTL=kwctl; else
     cargo build --quiet --locked --profile host -p kwhost
-    KWCTL=target/host/kwhost
+    KWCTL=${CARGO_TARGET_DIR:-target}/host/kwhost
   fi
 fi
 response=$("$KWCTL" run --request-path "$case_dir/request.json" --settings-path "$case_dir/settings.yaml" policy.wasm)
