@@ -163,8 +163,12 @@ impl Context {
         }
     }
 
-    /// The Pods the planner sees: the cache, with our own newer writes laid over it.
-    fn snapshot(&self) -> Vec<RawPod> {
+    /// The Pods the planner sees for one set: the cache, with our own newer writes laid over it.
+    ///
+    /// Only Pods whose injected list names the set: no other Pod can match it, so leaving them out
+    /// changes neither the status nor the writes (the planner's order is kept), and spares a copy of
+    /// every other Pod of the cluster per round. `plan` passes every Pod, to give each its reason.
+    fn snapshot(&self, set_name: &str) -> Vec<Arc<RawPod>> {
         let cached = self.pods.state();
         let mut overlay = self.overlay.lock().unwrap_or_else(|p| p.into_inner());
         let live: HashSet<&str> = cached.iter().map(|p| p.uid()).collect();
@@ -176,8 +180,9 @@ impl Context {
                     .namespace
                     .as_deref()
                     .is_none_or(|ns| p.namespace() == ns)
+                    && p.injected_by(set_name)
             })
-            .map(|p| overlay.resolve(p).into_owned())
+            .map(|p| overlay.resolve(p))
             .collect()
     }
 }
@@ -255,7 +260,7 @@ pub async fn reconcile_target(target: &Target, ctx: &Context) -> Result<Next> {
         })
         .set(0);
 
-    let pods = ctx.snapshot();
+    let pods = ctx.snapshot(set.name());
     let ns = namespace_labels(&ctx.namespaces);
     let now = now_rfc3339();
     let set_version = target
@@ -406,10 +411,10 @@ async fn announce_not_upgradable(target: &Target, plan: &Plan, ctx: &Context) {
 }
 
 /// Applies the plan's writes in order. Returns whether a Pod was stale (so the round is retried soon).
-async fn apply(target: &Target, plan: &Plan, pods: &[RawPod], ctx: &Context) -> Result<bool> {
+async fn apply(target: &Target, plan: &Plan, pods: &[Arc<RawPod>], ctx: &Context) -> Result<bool> {
     let by_key: HashMap<(&str, &str), &RawPod> = pods
         .iter()
-        .map(|p| ((p.namespace(), p.name()), p))
+        .map(|p| ((p.namespace(), p.name()), p.as_ref()))
         .collect();
     let mut stale = false;
     for w in &plan.writes {
@@ -523,13 +528,13 @@ async fn announce_write(
 
 /// `SidecarUpgradeFinished` once a Pod whose upgrade this process started is updated and its upgraded
 /// sidecars run Ready on a new image ID.
-async fn announce_finished(target: &Target, plan: &Plan, pods: &[RawPod], ctx: &Context) {
+async fn announce_finished(target: &Target, plan: &Plan, pods: &[Arc<RawPod>], ctx: &Context) {
     let done: Vec<InFlight> = {
         let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
         let Some(m) = mem.get_mut(&target.key) else {
             return;
         };
-        let live: HashMap<&str, &RawPod> = pods.iter().map(|p| (p.uid(), p)).collect();
+        let live: HashMap<&str, &RawPod> = pods.iter().map(|p| (p.uid(), p.as_ref())).collect();
         let mut done = Vec::new();
         m.in_flight.retain(|uid, f| {
             let Some(pod) = live.get(uid.as_str()) else {

@@ -3,7 +3,7 @@
 //! Nothing here decides a rule. It converts the core's plan into the writes [`crate::writer`] sends and
 //! the per-Pod reasons the `plan` command and Events show.
 
-use std::collections::BTreeMap;
+use std::{borrow::Borrow, collections::BTreeMap};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -52,16 +52,16 @@ pub type NamespaceLabels = BTreeMap<String, BTreeMap<String, String>>;
 ///
 /// `set_version` is the policy's resourceVersion: Kruise writes the SidecarSet's resourceVersion into
 /// the hot-upgrade version annotations, and the policy object is this project's SidecarSet.
-pub fn compute(
+pub fn compute<P: Borrow<RawPod>>(
     set: &SidecarSet,
     generation: i64,
-    pods: &[RawPod],
+    pods: &[P],
     namespaces: &NamespaceLabels,
     now: &str,
     set_version: &str,
 ) -> Plan {
     // The core plans over a slice of JSON Pods; the snapshot is already a private copy.
-    let values: Vec<Value> = pods.iter().map(|p| p.raw.clone()).collect();
+    let values: Vec<Value> = pods.iter().map(|p| p.borrow().raw.clone()).collect();
     let options = upgrade::Options {
         controller_revision: "",
         hot_upgrade_version: set_version.parse().ok(),
@@ -71,7 +71,12 @@ pub fn compute(
 }
 
 /// Turns the core's plan (whose Pod references are indexes into `pods`) into writes and reasons.
-pub fn convert(set: &SidecarSet, generation: i64, pods: &[RawPod], core: upgrade::Plan) -> Plan {
+pub fn convert<P: Borrow<RawPod>>(
+    set: &SidecarSet,
+    generation: i64,
+    pods: &[P],
+    core: upgrade::Plan,
+) -> Plan {
     let strategy = &set.settings().update_strategy;
     let c = core.status;
     let count = |n: i32| u32::try_from(n).unwrap_or(0);
@@ -93,7 +98,7 @@ pub fn convert(set: &SidecarSet, generation: i64, pods: &[RawPod], core: upgrade
     };
     let rv = |i: usize| {
         pods.get(i)
-            .map(|p| p.resource_version().to_string())
+            .map(|p| p.borrow().resource_version().to_string())
             .unwrap_or_default()
     };
     let mut writes =
@@ -113,7 +118,7 @@ pub fn convert(set: &SidecarSet, generation: i64, pods: &[RawPod], core: upgrade
         .map(|s| LeftAlone {
             uid: pods
                 .get(s.pod.index)
-                .map(|p| p.uid().to_string())
+                .map(|p| p.borrow().uid().to_string())
                 .unwrap_or_default(),
             namespace: s.pod.namespace,
             name: s.pod.name,
@@ -389,5 +394,142 @@ mod tests {
             image_id_before: String::new(),
         }];
         assert!(!upgrade_finished(&pod, &native), "no init container status");
+    }
+
+    /// Makes an admission-output Pod look like one read from the API server after the kubelet ran it.
+    fn as_listed(mut pod: Value, i: usize, ready: bool) -> Value {
+        let m = &mut pod["metadata"];
+        m["name"] = json!(format!("pod-{i}"));
+        m["namespace"] = json!("shop");
+        m["uid"] = json!(format!("uid-{i}"));
+        m["resourceVersion"] = json!(format!("{}", 100 + i));
+        m["creationTimestamp"] = json!(format!("2026-01-01T00:00:{:02}Z", i % 60));
+        m["managedFields"] = json!([{"manager": "kubelet", "fieldsV1": {"f:status": {}}}]);
+        pod["spec"]["nodeName"] = json!(format!("node-{}", i % 3));
+        pod["spec"]["tolerations"] = json!([{"operator": "Exists"}]);
+        let status_of = |c: &Value| {
+            json!({"name": c["name"], "ready": ready, "restartCount": i % 2, "started": true,
+                   "image": c["image"], "imageID": format!("{}@sha256:{i:064}", c["image"].as_str().unwrap_or("")),
+                   "containerID": "containerd://x", "state": {"running": {"startedAt": "2026-01-01T00:01:00Z"}}})
+        };
+        let statuses: Vec<Value> = pod["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(status_of)
+            .collect();
+        let init: Vec<Value> = pod["spec"]["initContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(status_of)
+            .collect();
+        let r = if ready { "True" } else { "False" };
+        pod["status"] = json!({"phase": "Running", "podIPs": [{"ip": "10.0.0.1"}],
+            "conditions": [{"type": "Ready", "status": r, "lastTransitionTime": "2026-01-01T00:02:00Z"},
+                           {"type": "PodScheduled", "status": "True"}],
+            "containerStatuses": statuses, "initContainerStatuses": init});
+        pod
+    }
+
+    /// Pruning the cache must not change a single plan: for every golden case, its injected Pod and
+    /// its original Pod (as listed, ready or not), planned with the case's settings and with every
+    /// sidecar image bumped, give the same core plan pruned and unpruned.
+    #[test]
+    fn pruning_cached_pods_changes_no_plan() {
+        let golden =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test_data/golden");
+        let mut compared = 0;
+        let mut upgrades = 0;
+        let mut dirs: Vec<_> = std::fs::read_dir(&golden)
+            .expect("test_data/golden")
+            .map(|e| e.unwrap().path())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let (Ok(settings), Ok(expected), Ok(request)) = (
+                std::fs::read_to_string(dir.join("settings.yaml")),
+                std::fs::read_to_string(dir.join("expected.json")),
+                std::fs::read_to_string(dir.join("request.json")),
+            ) else {
+                continue; // a refusal case: no injected Pod to plan
+            };
+            let settings: Value = serde_yaml::from_str(&settings).unwrap();
+            let Ok(set) = SidecarSet::new(&settings) else {
+                continue;
+            };
+            let mut bumped = settings.clone();
+            for list in ["containers", "initContainers"] {
+                for c in bumped[list].as_array_mut().into_iter().flatten() {
+                    let img = format!("{}-bumped", c["image"].as_str().unwrap_or("x"));
+                    c["image"] = json!(img);
+                }
+            }
+            let bumped = SidecarSet::new(&bumped).expect("an image bump stays valid");
+            let injected: Value = serde_json::from_str(&expected).unwrap();
+            let original: Value =
+                serde_json::from_str::<Value>(&request).unwrap()["object"].clone();
+            let full: Vec<Value> = (0..8)
+                .map(|i| {
+                    let base = if i % 4 == 3 { &original } else { &injected };
+                    as_listed(base.clone(), i, i % 3 != 1)
+                })
+                .collect();
+            let pruned: Vec<Value> = full
+                .iter()
+                .map(|p| {
+                    let mut p = p.clone();
+                    crate::snapshot::prune(&mut p);
+                    p
+                })
+                .collect();
+            assert_ne!(full, pruned, "{}: nothing was pruned", dir.display());
+            for s in [&set, &bumped] {
+                let opts = upgrade::Options::default();
+                let ns = NamespaceLabels::from([("shop".to_string(), BTreeMap::new())]);
+                let a = upgrade::plan(s, &full, &ns, "2026-07-01T00:00:00Z", &opts);
+                let b = upgrade::plan(s, &pruned, &ns, "2026-07-01T00:00:00Z", &opts);
+                assert_eq!(a, b, "{}: pruning changed the plan", dir.display());
+                // The controller plans only the Pods whose injected list names the set.
+                let only: Vec<Value> = pruned
+                    .iter()
+                    .filter(|p| RawPod::new((*p).clone()).injected_by(s.name()))
+                    .cloned()
+                    .collect();
+                let c = upgrade::plan(s, &only, &ns, "2026-07-01T00:00:00Z", &opts);
+                let writes = |p: &upgrade::Plan| {
+                    let named = |v: &[PodPatch]| -> Vec<(String, Value)> {
+                        v.iter()
+                            .map(|u| (u.pod.name.clone(), u.patch.clone()))
+                            .collect()
+                    };
+                    let conds: Vec<(String, Value)> = p
+                        .conditions
+                        .iter()
+                        .map(|c| (c.pod.name.clone(), c.patch.clone()))
+                        .collect();
+                    (
+                        p.status,
+                        p.round,
+                        named(&p.flips),
+                        named(&p.upgrades),
+                        conds,
+                    )
+                };
+                assert_eq!(
+                    writes(&a),
+                    writes(&c),
+                    "{}: leaving out Pods the set did not inject changed the plan",
+                    dir.display()
+                );
+                upgrades += a.upgrades.len();
+                compared += 1;
+            }
+        }
+        assert!(compared >= 40, "only {compared} plans compared");
+        assert!(
+            upgrades > 0,
+            "no plan upgraded anything: the comparison proves little"
+        );
     }
 }
