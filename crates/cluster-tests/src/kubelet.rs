@@ -44,6 +44,8 @@ impl Default for KubeletConfig {
     }
 }
 
+/// Runs until dropped: keep it bound (`let _kubelet = ...`) for as long as the test needs a kubelet.
+#[must_use = "the fake kubelet stops when dropped"]
 pub struct FakeKubelet {
     config: Arc<Mutex<KubeletConfig>>,
     errors: Arc<Mutex<Vec<String>>>,
@@ -109,6 +111,7 @@ async fn run(
     tokio::spawn(watch);
     let _ = store.wait_until_ready().await;
     let mut state = State::default();
+    let debug = std::env::var_os("SIDECARSET_KUBELET_DEBUG").is_some();
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let cfg = lock(&config).clone();
@@ -128,6 +131,13 @@ async fn run(
             let Some((patch, finished)) = state.next_status(&pod, &cfg) else {
                 continue;
             };
+            if debug {
+                eprintln!(
+                    "fake-kubelet {}/{} rv {rv}: {patch}",
+                    pod.namespace().unwrap_or_default(),
+                    pod.name_any()
+                );
+            }
             match api
                 .patch_status(
                     &pod.name_any(),

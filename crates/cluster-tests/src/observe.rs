@@ -30,6 +30,7 @@ pub struct Observed {
     pub events: usize,
 }
 
+#[must_use = "the observer stops watching when dropped"]
 pub struct Observer {
     inner: Arc<Mutex<Observed>>,
     task: tokio::task::JoinHandle<()>,

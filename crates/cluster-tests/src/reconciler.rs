@@ -32,7 +32,30 @@ fn build() -> Result<PathBuf> {
         return Ok(p);
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(&cargo)
+    let mut cmd = Command::new(&cargo);
+    // `cargo test` gives the test process its package's variables (CARGO_PKG_*, CARGO_MANIFEST_DIR,
+    // ...); build scripts such as ring's watch some of them, so passing them on would rebuild half the
+    // dependency tree here and again in the next `cargo test`. Cargo's own configuration stays.
+    const KEEP: [&str; 11] = [
+        "CARGO_HOME",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_",
+        "CARGO_PROFILE_",
+        "CARGO_REGISTRIES_",
+        "CARGO_REGISTRY_",
+        "CARGO_NET_",
+        "CARGO_HTTP_",
+        "CARGO_TERM_",
+        "CARGO_INCREMENTAL",
+        "CARGO_CACHE_",
+    ];
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if (k.starts_with("CARGO_") && !KEEP.iter().any(|p| k.starts_with(p))) || k == "OUT_DIR" {
+            cmd.env_remove(&*k);
+        }
+    }
+    let out = cmd
         .current_dir(repo_root())
         .args([
             "build",
