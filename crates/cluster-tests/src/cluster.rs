@@ -1,7 +1,7 @@
 //! One loopback kube-apiserver per test binary run, from `hack/cluster/`.
 //!
-//! Either the caller started one (`SIDECARSET_CLUSTER_DIR`, as `hack/cluster/with-cluster.sh` does) and
-//! stops it, or [`Cluster::start`] starts one in a temp dir and the [`Cluster`] guard stops it on drop.
+//! Either the caller started one (`SIDECARSET_CLUSTER_DIR`: `hack/cluster/start.sh DIR` with the audit
+//! flags of [`audit_args`] in `SIDECARSET_APISERVER_EXTRA_ARGS`) and stops it, or [`Cluster::start`] starts one in a temp dir and the [`Cluster`] guard stops it on drop.
 //! `start.sh` also gets this process's PID (`SIDECARSET_WATCH_PID`): its watchdog stops the cluster if
 //! the test process dies without dropping the guard (SIGKILL, abort).
 
@@ -30,7 +30,7 @@ pub struct Cluster {
     owned: Option<tempfile::TempDir>,
 }
 
-/// The flags that turn the audit log on; `with-cluster.sh` passes the same.
+/// The flags that turn the audit log on (also what a caller-started cluster needs).
 pub fn audit_args(dir: &Path) -> String {
     format!(
         "--audit-policy-file={} --audit-log-path={} --audit-log-maxsize=0",
@@ -55,13 +55,13 @@ impl Cluster {
         let audit_log = dir.join("audit.log");
         if !kubeconfig.is_file() {
             bail!(
-                "SIDECARSET_CLUSTER_DIR={} has no kubeconfig: start it with hack/cluster/with-cluster.sh (or unset it and let the tests start their own)",
+                "SIDECARSET_CLUSTER_DIR={} has no kubeconfig: start it with hack/cluster/start.sh (or unset it and let the tests start their own)",
                 dir.display()
             );
         }
         if !audit_log.is_file() {
             bail!(
-                "SIDECARSET_CLUSTER_DIR={} has no audit.log: the API request counts need the audit log; start the cluster with hack/cluster/with-cluster.sh, which passes {}",
+                "SIDECARSET_CLUSTER_DIR={} has no audit.log: the API request counts need the audit log; start the cluster with SIDECARSET_APISERVER_EXTRA_ARGS=\"{}\" hack/cluster/start.sh DIR",
                 dir.display(),
                 audit_args(&dir)
             );

@@ -34,7 +34,7 @@ pub struct TestNs {
 impl TestNs {
     pub async fn new(cluster: Arc<Cluster>, name: &str) -> Result<TestNs> {
         let client = cluster.client().await?;
-        // Unique across runs on one cluster (with-cluster.sh keeps it for the whole run only, but a
+        // Unique across runs on one cluster (a caller-started cluster lives for the whole run only, but a
         // deleted namespace never goes away on a cluster without a namespace controller).
         let ns = format!("{}-{:x}", name.replace('_', "-"), std::process::id());
         let api: Api<Namespace> = Api::all(client.clone());

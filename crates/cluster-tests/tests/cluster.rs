@@ -1,6 +1,6 @@
 //! The reconciler against a real kube-apiserver (hack/cluster): one cluster for the whole run, one
 //! namespace, fake kubelet and reconciler process per test. Run with `make cluster-test`, or
-//! `cargo test -p sidecarset-cluster-tests --features cluster` (see the crate's README).
+//! `cargo test -p sidecarset-cluster-tests --features cluster` (hack/cluster/README.md).
 
 use std::{
     collections::BTreeMap, future::Future, pin::Pin, process::ExitCode, sync::Arc, time::Duration,

@@ -129,6 +129,41 @@ fn strategy_wide(s: &Value) -> Value {
     )
 }
 
+/// This thread's CPU time in ns (Linux `schedstat`): unlike criterion's wall clock, not inflated
+/// when other processes share the cores.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+fn report_cpu_time(
+    pods: &[Value],
+    n: usize,
+    max1: &sidecarset_core::SidecarSet,
+    wide: &sidecarset_core::SidecarSet,
+) {
+    let none = BTreeMap::new();
+    for (name, s) in [("max1", max1), ("wide", wide)] {
+        let runs = (200_000 / n).clamp(5, 50);
+        let Some(t0) = thread_cpu_ns() else { return };
+        for _ in 0..runs {
+            black_box(upgrade::plan(
+                s,
+                black_box(pods),
+                &none,
+                NOW,
+                &Options::default(),
+            ));
+        }
+        let Some(t1) = thread_cpu_ns() else { return };
+        let mean = (t1 - t0) / runs as u64;
+        println!(
+            "plan/{name}/{n}: thread CPU time, mean of {runs}: {:.2} ms",
+            mean as f64 / 1e6
+        );
+    }
+}
+
 fn main() {
     let t = templates();
     let max1 = set(&settings(NEW));
@@ -155,6 +190,7 @@ fn main() {
         let p = upgrade::plan(&wide, &pods, &none, NOW, &opts);
         assert!(p.upgrades.len() > n / 10 && p.upgrades.len() <= n / 5 + n / 10);
         println!("plan/wide/{n}: {} Pod patches per round", p.upgrades.len());
+        report_cpu_time(&pods, n, &max1, &wide);
         let mut g = c.benchmark_group("plan");
         if n >= 10_000 {
             g.sample_size(10);

@@ -1,8 +1,10 @@
 //! `transferEnv[].sourceContainerNameFrom.fieldRef`: the name of the source container is read from a Pod
-//! label or annotation. Kruise accepts only `metadata.labels['k']` and `metadata.annotations['k']`,
-//! so two map lookups on the raw Pod read it; a JSONPath engine cost 150 KB of policy.wasm for this.
+//! label or annotation. Kruise accepts only `metadata.labels['k']` and `metadata.annotations['k']`
+//! (Kubernetes' downward-API field paths); the path is checked in that grammar, then read from the raw
+//! Pod as the equivalent RFC 9535 JSONPath (`$.metadata.labels['k']`) with `serde_json_path`.
 
 use serde_json::Value;
+use serde_json_path::JsonPath;
 
 use crate::names;
 
@@ -31,13 +33,23 @@ pub fn parse_metadata_key_path(path: &str) -> Result<(&'static str, &str), Strin
     Ok((kind, key))
 }
 
+/// The RFC 9535 JSONPath that reads a checked downward-API path from a Pod.
+pub fn to_jsonpath(path: &str) -> Result<JsonPath, String> {
+    let (kind, key) = parse_metadata_key_path(path)?;
+    // A qualified name has no quote or backslash, so the key needs no escaping inside '...'.
+    let query = format!("$.metadata.{kind}['{key}']");
+    JsonPath::parse(&query).map_err(|e| format!("{query}: {e}"))
+}
+
 /// The string at `metadata.<labels|annotations>['key']` of the Pod, if any.
 pub fn extract(pod: &Value, path: &str) -> Option<String> {
-    let (kind, key) = parse_metadata_key_path(path).ok()?;
-    pod.get("metadata")?
-        .get(kind)?
-        .get(key)?
-        .as_str()
+    let query = to_jsonpath(path).ok()?;
+    query
+        .query(pod)
+        .at_most_one()
+        .ok()
+        .flatten()
+        .and_then(Value::as_str)
         .map(str::to_string)
 }
 
@@ -58,6 +70,22 @@ mod tests {
             Some("nginx")
         );
         assert_eq!(extract(&pod, "metadata.annotations['missing']"), None);
+        // A label that is not a string is not a container name.
+        let odd = json!({"metadata": {"labels": {"n": 3}}});
+        assert_eq!(extract(&odd, "metadata.labels['n']"), None);
+    }
+
+    #[test]
+    fn keys_with_dots_slashes_and_dashes_are_one_member_name() {
+        let q = to_jsonpath("metadata.annotations['sidecar.kruise.io/main-container']").unwrap();
+        let pod = json!({"metadata": {"annotations": {
+            "sidecar.kruise.io/main-container": "app",
+            "sidecar": {"kruise": "wrong"}
+        }}});
+        assert_eq!(
+            q.query(&pod).exactly_one().ok().and_then(Value::as_str),
+            Some("app")
+        );
     }
 
     #[test]

@@ -1016,7 +1016,8 @@ mod tests {
         let errs = errors_with(json!({"allowedPatchPodMetadataKeys": ["\\p{Greek}"],
             "patchPodMetadata": [{"annotations": {"a": "1"}}]}));
         assert!(
-            errs.iter().any(|e| e.starts_with("allowedPatchPodMetadataKeys[0]: is not a valid regular expression")),
+            errs.iter().any(|e| e
+                .starts_with("allowedPatchPodMetadataKeys[0]: is not a valid regular expression")),
             "{errs:#?}"
         );
         // `\d` is [0-9] in Go, not Unicode's Nd: an Arabic-Indic digit is no digit.

@@ -60,8 +60,8 @@ pub fn compute<P: Borrow<RawPod>>(
     now: &str,
     set_version: &str,
 ) -> Plan {
-    // The core plans over a slice of JSON Pods; the snapshot is already a private copy.
-    let values: Vec<Value> = pods.iter().map(|p| p.borrow().raw.clone()).collect();
+    // The core plans over references into the snapshot: no Pod is copied per round.
+    let values: Vec<&Value> = pods.iter().map(|p| &p.borrow().raw).collect();
     let options = upgrade::Options {
         controller_revision: "",
         hot_upgrade_version: set_version.parse().ok(),

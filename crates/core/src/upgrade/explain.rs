@@ -45,7 +45,7 @@ pub(crate) fn changes(ctx: &SetCtx<'_>, m: &Matched<'_>) -> Vec<Change> {
                 m.pod.container(&pod_name)
             };
             match found {
-                Some((_, pod_c)) => compare(sc, pod_c, &mut out),
+                Some(pod_c) => compare(sc, pod_c.raw, &mut out),
                 None => out.push(Change::SidecarAdded {
                     container: sc.name().to_string(),
                 }),

@@ -7,7 +7,6 @@
 //! reader, whose message it reports.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserializer as _;
@@ -150,22 +149,23 @@ pub(crate) fn entry_hash<'a>(raw: &'a str, set: &str) -> Result<Cow<'a, str>, St
     }
 }
 
-/// `lastContainerStatuses` of one `InPlaceUpdateState`: container → imageID.
-type Statuses = BTreeMap<String, String>;
+/// `lastContainerStatuses` of one `InPlaceUpdateState`: (container, imageID) in document order; a
+/// repeated container counts by its last value (look up from the end).
+pub(crate) type Statuses<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
 struct StateSeed {
     ours: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for StateSeed {
-    type Value = Option<Statuses>;
+    type Value = Option<Statuses<'de>>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_option(self)
     }
 }
 
 impl<'de> Visitor<'de> for StateSeed {
-    type Value = Option<Statuses>;
+    type Value = Option<Statuses<'de>>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object")
     }
@@ -202,14 +202,14 @@ struct StatusesSeed {
 }
 
 impl<'de> DeserializeSeed<'de> for StatusesSeed {
-    type Value = Option<Statuses>;
+    type Value = Option<Statuses<'de>>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_option(self)
     }
 }
 
 impl<'de> Visitor<'de> for StatusesSeed {
-    type Value = Option<Statuses>;
+    type Value = Option<Statuses<'de>>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object of {\"imageID\": string}")
     }
@@ -227,10 +227,7 @@ impl<'de> Visitor<'de> for StatusesSeed {
         while let Some(c) = map.next_key::<CowStr<'de>>()? {
             let id = map.next_value_seed(ImageIdSeed)?;
             if self.keep {
-                out.insert(
-                    c.0.into_owned(),
-                    id.map(Cow::into_owned).unwrap_or_default(),
-                );
+                out.push((c.0, id.unwrap_or(Cow::Borrowed(""))));
             }
         }
         Ok(Some(out))
@@ -276,10 +273,10 @@ impl<'de> Visitor<'de> for ImageIdSeed {
 
 /// `kruise.io/sidecarset-inplace-update-state`: this set's recorded imageIDs, every entry checked as
 /// [`super::state::InplaceState::parse`] checks it. `Err(())`: ask the full reader.
-pub(crate) fn inplace_ours(raw: &str, set: &str) -> Result<Statuses, ()> {
+pub(crate) fn inplace_ours<'a>(raw: &'a str, set: &str) -> Result<Statuses<'a>, ()> {
     struct Top<'s>(&'s str);
     impl<'de> Visitor<'de> for Top<'_> {
-        type Value = Statuses;
+        type Value = Statuses<'de>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a JSON object keyed by SidecarSet name")
         }
@@ -348,6 +345,7 @@ mod tests {
         let cases = [
             r#"{"a":{"revision":"r","updateTimestamp":"t","lastContainerStatuses":{"c":{"imageID":"i"},"d":{}}},"b":null}"#,
             r#"{"a":{"lastContainerStatuses":{"c":null}}}"#,
+            r#"{"a":{"lastContainerStatuses":{"c":{"imageID":"1"},"c":{"imageID":"2"}}}}"#,
             r#"{"a":{"lastContainerStatuses":{"c":{"imageID":"\u0069"}}, "x": [1]}}"#,
             r#"{"b":{"lastContainerStatuses":{"c":{"imageID":"i"}}}}"#,
             r#"{"a":{"lastContainerStatuses":{"c":{"imageID":1}}}}"#,
@@ -365,7 +363,17 @@ mod tests {
                 InplaceState::Unreadable(_) => Err(()),
                 InplaceState::Absent => unreachable!(),
             };
-            assert_eq!(inplace_ours(raw, "a"), full, "{raw}");
+            let lite = inplace_ours(raw, "a").map(|v| {
+                v.into_iter()
+                    .map(|(c, i)| (c.into_owned(), i.into_owned()))
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            });
+            let full = full.map(|v| {
+                v.into_iter()
+                    .map(|(c, i)| (c.into_owned(), i.into_owned()))
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            });
+            assert_eq!(lite, full, "{raw}");
         }
     }
 }

@@ -87,6 +87,7 @@ mod set;
 mod state;
 mod time;
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
@@ -389,10 +390,11 @@ fn i32_of(n: usize) -> i32 {
 /// Plans one round of in-place upgrades for `set` over `pods`.
 ///
 /// `namespaces` maps Namespace names to their labels, needed only when the set has a
-/// `namespaceSelector`. `now` (RFC 3339, UTC) is written into the timestamps.
-pub fn plan(
+/// `namespaceSelector`. `now` (RFC 3339, UTC) is written into the timestamps. `pods` may be owned
+/// values or references (`&[&Value]`), so a caller with its own cache does not copy the Pods.
+pub fn plan<P: Borrow<Value>>(
     set: &SidecarSet,
-    pods: &[Value],
+    pods: &[P],
     namespaces: &BTreeMap<String, Labels>,
     now: &str,
     options: &Options<'_>,
@@ -404,6 +406,7 @@ pub fn plan(
     let mut matched: Vec<Matched<'_>> = Vec::new();
     let mut ns_memo = HashMap::new();
     for (i, raw) in pods.iter().enumerate() {
+        let raw = raw.borrow();
         match match_pod(&ctx, i, raw, namespaces, &mut ns_memo) {
             Ok((pod, working)) => matched.push(Matched::new(&ctx, pod, working)),
             Err(reason) => skipped.push(Skipped {

@@ -12,7 +12,7 @@ use crate::settings::{PATCH_MERGE_JSON, PATCH_OVERWRITE, PATCH_RETAIN, PatchPodM
 use super::ContainerChange;
 use super::condition::write_go_json;
 use super::digest::runs;
-use super::pod::{Pod, str_at};
+use super::pod::Pod;
 use super::reason::Reason;
 use super::set::{SetCtx, Sidecar};
 use super::state::{InplaceState, Matched, twins_by_role};
@@ -92,24 +92,22 @@ impl<'p> Draft<'p> {
         } else {
             pod.container(name)
         };
-        let Some((i, c)) = found else { return };
+        let Some(c) = found else { return };
         let list = if native {
             "initContainers"
         } else {
             "containers"
         };
-        self.images.push(
-            json!({"op": "replace", "path": format!("/spec/{list}/{i}/image"), "value": image}),
-        );
+        self.images.push(json!({"op": "replace", "path": format!("/spec/{list}/{}/image", c.index), "value": image}));
         self.changes.push(ContainerChange {
             container: name.to_string(),
             init_container: native,
-            from: str_at(c, "image").to_string(),
+            from: c.image.to_string(),
             to: image.to_string(),
         });
         let image_id = pod
             .status_of(name, native)
-            .map_or("", |s| str_at(s, "imageID"))
+            .map_or("", |s| s.image_id)
             .to_string();
         self.recorded.push((name.to_string(), image_id));
     }
@@ -119,7 +117,7 @@ impl<'p> Draft<'p> {
     /// imageIDs the changed containers had. Other sets' entries are kept as they are.
     pub fn record_state(
         &mut self,
-        state: &InplaceState,
+        state: &InplaceState<'_>,
         ctx: &SetCtx<'_>,
         now: &str,
     ) -> Result<(), Reason> {

@@ -19,6 +19,71 @@ pub(crate) fn list_at<'a>(v: Option<&'a Value>, key: &str) -> &'a [Value] {
         .map_or(EMPTY_LIST.as_slice(), Vec::as_slice)
 }
 
+/// A container of the Pod's spec: what the planner reads of it, looked up once.
+pub(crate) struct Ctr<'a> {
+    /// Its position in `spec.containers` or `spec.initContainers`.
+    pub index: usize,
+    pub name: &'a str,
+    pub image: &'a str,
+    /// `restartPolicy: Always` (a native sidecar, for an init container).
+    pub always: bool,
+    pub raw: &'a Value,
+}
+
+impl<'a> Ctr<'a> {
+    fn new(index: usize, raw: &'a Value) -> Self {
+        let (mut name, mut image, mut always) = ("", "", false);
+        // One pass over the object instead of a B-tree search per field.
+        for (k, v) in raw.as_object().into_iter().flatten() {
+            match k.as_str() {
+                "name" => name = v.as_str().unwrap_or(""),
+                "image" => image = v.as_str().unwrap_or(""),
+                "restartPolicy" => always = v.as_str() == Some("Always"),
+                _ => {}
+            }
+        }
+        Ctr {
+            index,
+            name,
+            image,
+            always,
+            raw,
+        }
+    }
+}
+
+/// A container status, looked up once.
+pub(crate) struct CtrStatus<'a> {
+    pub name: &'a str,
+    pub image: &'a str,
+    pub image_id: &'a str,
+    pub ready: bool,
+    pub restarts: i64,
+}
+
+impl<'a> CtrStatus<'a> {
+    fn new(raw: &'a Value) -> Self {
+        let mut s = CtrStatus {
+            name: "",
+            image: "",
+            image_id: "",
+            ready: false,
+            restarts: 0,
+        };
+        for (k, v) in raw.as_object().into_iter().flatten() {
+            match k.as_str() {
+                "name" => s.name = v.as_str().unwrap_or(""),
+                "image" => s.image = v.as_str().unwrap_or(""),
+                "imageID" => s.image_id = v.as_str().unwrap_or(""),
+                "ready" => s.ready = v.as_bool().unwrap_or(false),
+                "restartCount" => s.restarts = v.as_i64().unwrap_or(0),
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
 /// One Pod, with the fields the planner reads looked up once.
 pub(crate) struct Pod<'a> {
     pub index: usize,
@@ -29,14 +94,16 @@ pub(crate) struct Pod<'a> {
     pub resource_version: &'a str,
     pub labels: Option<&'a Map<String, Value>>,
     pub annotations: Option<&'a Map<String, Value>>,
-    pub containers: &'a [Value],
-    pub init_containers: &'a [Value],
-    pub statuses: &'a [Value],
-    pub init_statuses: &'a [Value],
-    pub conditions: &'a [Value],
+    pub containers: Vec<Ctr<'a>>,
+    pub init_containers: Vec<Ctr<'a>>,
+    pub statuses: Vec<CtrStatus<'a>>,
+    pub init_statuses: Vec<CtrStatus<'a>>,
     pub phase: &'a str,
     pub node_name: &'a str,
     pub deleting: bool,
+    creation: &'a str,
+    /// The `Ready` condition: (status, lastTransitionTime).
+    ready_condition: Option<(&'a str, &'a str)>,
 }
 
 impl<'a> Pod<'a> {
@@ -45,44 +112,68 @@ impl<'a> Pod<'a> {
         let Some(obj) = raw.as_object() else {
             return Err("not a JSON object".into());
         };
-        let meta = obj.get("metadata");
-        let name = meta.map_or("", |m| str_at(m, "name"));
+        let (mut name, mut resource_version, mut namespace, mut creation) = ("", "", "", "");
+        let (mut labels, mut annotations, mut deleting) = (None, None, false);
+        for (k, v) in obj
+            .get("metadata")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            match k.as_str() {
+                "name" => name = v.as_str().unwrap_or(""),
+                "resourceVersion" => resource_version = v.as_str().unwrap_or(""),
+                "namespace" => namespace = v.as_str().unwrap_or(""),
+                "creationTimestamp" => creation = v.as_str().unwrap_or(""),
+                "labels" => labels = v.as_object(),
+                "annotations" => annotations = v.as_object(),
+                "deletionTimestamp" => deleting = !v.is_null(),
+                _ => {}
+            }
+        }
         if name.is_empty() {
             return Err("metadata.name is missing".into());
         }
-        let resource_version = meta.map_or("", |m| str_at(m, "resourceVersion"));
         if resource_version.is_empty() {
             // The patch's `test` op needs it; every Pod read from the API server has one.
             return Err("metadata.resourceVersion is missing".into());
         }
-        let namespace = match meta.map_or("", |m| str_at(m, "namespace")) {
-            "" => "default",
-            ns => ns,
-        };
+        if namespace.is_empty() {
+            namespace = "default";
+        }
         let spec = obj.get("spec");
         let status = obj.get("status");
+        let ctrs = |key: &str| -> Vec<Ctr<'a>> {
+            list_at(spec, key)
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Ctr::new(i, c))
+                .collect()
+        };
+        let statuses = |key: &str| -> Vec<CtrStatus<'a>> {
+            list_at(status, key).iter().map(CtrStatus::new).collect()
+        };
+        let ready_condition = list_at(status, "conditions")
+            .iter()
+            .find(|c| str_at(c, "type") == "Ready")
+            .map(|c| (str_at(c, "status"), str_at(c, "lastTransitionTime")));
         Ok(Pod {
             index,
             raw,
             name,
             namespace,
             resource_version,
-            labels: meta
-                .and_then(|m| m.get("labels"))
-                .and_then(Value::as_object),
-            annotations: meta
-                .and_then(|m| m.get("annotations"))
-                .and_then(Value::as_object),
-            containers: list_at(spec, "containers"),
-            init_containers: list_at(spec, "initContainers"),
-            statuses: list_at(status, "containerStatuses"),
-            init_statuses: list_at(status, "initContainerStatuses"),
-            conditions: list_at(status, "conditions"),
+            labels,
+            annotations,
+            containers: ctrs("containers"),
+            init_containers: ctrs("initContainers"),
+            statuses: statuses("containerStatuses"),
+            init_statuses: statuses("initContainerStatuses"),
             phase: status.map_or("", |s| str_at(s, "phase")),
             node_name: spec.map_or("", |s| str_at(s, "nodeName")),
-            deleting: meta
-                .and_then(|m| m.get("deletionTimestamp"))
-                .is_some_and(|v| !v.is_null()),
+            deleting,
+            creation,
+            ready_condition,
         })
     }
 
@@ -99,18 +190,12 @@ impl<'a> Pod<'a> {
         self.phase != "Succeeded" && self.phase != "Failed" && !self.deleting
     }
 
-    pub fn container(&self, name: &str) -> Option<(usize, &'a Value)> {
-        self.containers
-            .iter()
-            .enumerate()
-            .find(|(_, c)| str_at(c, "name") == name)
+    pub fn container(&self, name: &str) -> Option<&Ctr<'a>> {
+        self.containers.iter().find(|c| c.name == name)
     }
 
-    pub fn init_container(&self, name: &str) -> Option<(usize, &'a Value)> {
-        self.init_containers
-            .iter()
-            .enumerate()
-            .find(|(_, c)| str_at(c, "name") == name)
+    pub fn init_container(&self, name: &str) -> Option<&Ctr<'a>> {
+        self.init_containers.iter().find(|c| c.name == name)
     }
 
     /// Kruise's `util.GetContainer`: init containers first, then containers.
@@ -124,26 +209,21 @@ impl<'a> Pod<'a> {
         } else {
             self.container(name)
         };
-        c.map(|(_, c)| str_at(c, "image"))
+        c.map(|c| c.image)
     }
 
-    pub fn status_of(&self, name: &str, native: bool) -> Option<&'a Value> {
+    pub fn status_of(&self, name: &str, native: bool) -> Option<&CtrStatus<'a>> {
         let list = if native {
-            self.init_statuses
+            &self.init_statuses
         } else {
-            self.statuses
+            &self.statuses
         };
-        list.iter().find(|s| str_at(s, "name") == name)
-    }
-
-    pub fn condition(&self, type_: &str) -> Option<&'a Value> {
-        self.conditions.iter().find(|c| str_at(c, "type") == type_)
+        list.iter().find(|s| s.name == name)
     }
 
     /// `podutil.IsPodReady`: the Ready condition is True.
     pub fn is_ready_condition(&self) -> bool {
-        self.condition("Ready")
-            .is_some_and(|c| str_at(c, "status") == "True")
+        self.ready_condition.is_some_and(|(s, _)| s == "True")
     }
 
     /// Kruise's `IsRunningAndReady`: phase Running, Ready=True, not being deleted.
@@ -152,32 +232,27 @@ impl<'a> Pod<'a> {
     }
 
     pub fn creation_time(&self) -> Option<i128> {
-        self.raw
-            .get("metadata")
-            .and_then(|m| m.get("creationTimestamp"))
-            .and_then(Value::as_str)
-            .and_then(parse_rfc3339)
+        parse_rfc3339(self.creation)
     }
 
     pub fn ready_time(&self) -> Option<i128> {
-        self.condition("Ready")
-            .and_then(|c| c.get("lastTransitionTime"))
-            .and_then(Value::as_str)
-            .and_then(parse_rfc3339)
+        self.ready_condition.and_then(|(_, t)| parse_rfc3339(t))
     }
 
     /// Kubernetes' `maxContainerRestarts`: (regular containers, restartable init containers).
     pub fn max_restarts(&self) -> (i64, i64) {
-        let restarts = |s: &Value| s.get("restartCount").and_then(Value::as_i64).unwrap_or(0);
-        let regular = self.statuses.iter().map(restarts).max().unwrap_or(0).max(0);
+        let regular = self
+            .statuses
+            .iter()
+            .map(|s| s.restarts)
+            .max()
+            .unwrap_or(0)
+            .max(0);
         let sidecar = self
             .init_statuses
             .iter()
-            .filter(|s| {
-                self.init_container(str_at(s, "name"))
-                    .is_some_and(|(_, c)| str_at(c, "restartPolicy") == "Always")
-            })
-            .map(restarts)
+            .filter(|s| self.init_container(s.name).is_some_and(|c| c.always))
+            .map(|s| s.restarts)
             .max()
             .unwrap_or(0)
             .max(0);

@@ -13,7 +13,7 @@ use super::pod::{Pod, str_at};
 use super::set::{SetCtx, Tracked};
 
 /// `kruise.io/sidecarset-inplace-update-state` as read from the Pod.
-pub(crate) enum InplaceState {
+pub(crate) enum InplaceState<'a> {
     Absent,
     /// Present but not a map of `InPlaceUpdateState` (an empty value included, as Go fails on it).
     Unreadable(String),
@@ -21,12 +21,12 @@ pub(crate) enum InplaceState {
     /// rewritten ([`parse_all`]), so that nothing is lost.
     Parsed {
         /// This set's `lastContainerStatuses`: container → recorded imageID ("" when omitted).
-        ours: BTreeMap<String, String>,
+        ours: lite::Statuses<'a>,
     },
 }
 
-impl InplaceState {
-    pub fn parse(raw: Option<&str>, set_name: &str) -> Self {
+impl<'a> InplaceState<'a> {
+    pub fn parse(raw: Option<&'a str>, set_name: &str) -> Self {
         let Some(raw) = raw else {
             return InplaceState::Absent;
         };
@@ -51,7 +51,12 @@ impl InplaceState {
             .and_then(Value::as_object)
             .map(|m| {
                 m.iter()
-                    .map(|(c, s)| (c.clone(), str_at(s, "imageID").to_string()))
+                    .map(|(c, s)| {
+                        (
+                            Cow::Owned(c.clone()),
+                            Cow::Owned(str_at(s, "imageID").to_string()),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -164,7 +169,7 @@ pub(crate) struct Matched<'a> {
     /// Whether `kruise.io/sidecarset-hash` reads (the map itself is read again only to rewrite it).
     pub hashes: Result<(), String>,
     pub working: BTreeMap<String, String>,
-    pub state: InplaceState,
+    pub state: InplaceState<'a>,
     pub updated: bool,
     /// Every tracked sidecar state-consistent (the status' notion, §4.9).
     pub consistent: bool,
@@ -242,10 +247,11 @@ impl<'a> Matched<'a> {
             return false;
         }
         self.pod.is_running_and_ready()
-            || self.pod.statuses.iter().all(|s| {
-                idle.iter().any(|i| i == str_at(s, "name"))
-                    || s.get("ready").and_then(Value::as_bool).unwrap_or(false)
-            })
+            || self
+                .pod
+                .statuses
+                .iter()
+                .all(|s| idle.iter().any(|i| i == s.name) || s.ready)
     }
 
     /// Kruise's consistency gate: tracked sidecars that are Ready but not state-consistent (an
@@ -272,15 +278,16 @@ impl<'a> Matched<'a> {
 }
 
 pub(crate) fn container_ready(pod: &Pod<'_>, name: &str, native: bool) -> bool {
-    pod.status_of(name, native)
-        .and_then(|s| s.get("ready"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
+    pod.status_of(name, native).is_some_and(|s| s.ready)
 }
 
 /// Kruise's `IsPodStateConsistent` for the listed containers (§10.3), extended to native sidecars
 /// (walked after the containers, completed through `status.initContainerStatuses`).
-pub(crate) fn state_consistent(pod: &Pod<'_>, state: &InplaceState, names: &[&Tracked]) -> bool {
+pub(crate) fn state_consistent(
+    pod: &Pod<'_>,
+    state: &InplaceState<'_>,
+    names: &[&Tracked],
+) -> bool {
     if pod.containers.len() != pod.statuses.len() {
         return false;
     }
@@ -290,16 +297,15 @@ pub(crate) fn state_consistent(pod: &Pod<'_>, state: &InplaceState, names: &[&Tr
     }
     let listed = |n: &str, native: bool| names.iter().any(|t| t.native == native && t.name == n);
     let mut all_digest = true;
-    'walk: for (specs, native) in [(pod.containers, false), (pod.init_containers, true)] {
+    'walk: for (specs, native) in [(&pod.containers, false), (&pod.init_containers, true)] {
         if native && !has_native {
             break;
         }
         for c in specs {
-            let name = str_at(c, "name");
+            let (name, image) = (c.name, c.image);
             if !listed(name, native) {
                 continue;
             }
-            let image = str_at(c, "image");
             if !is_digest(image) {
                 // At the first tag image the record decides (Kruise breaks out of its walk here).
                 all_digest = false;
@@ -308,7 +314,7 @@ pub(crate) fn state_consistent(pod: &Pod<'_>, state: &InplaceState, names: &[&Tr
             let Some(status) = pod.status_of(name, native) else {
                 return false;
             };
-            if !image_equal(image, strip_scheme(str_at(status, "imageID"))) {
+            if !image_equal(image, strip_scheme(status.image_id)) {
                 return false;
             }
         }
@@ -322,25 +328,25 @@ pub(crate) fn state_consistent(pod: &Pod<'_>, state: &InplaceState, names: &[&Tr
         InplaceState::Parsed { ours, .. } => ours,
     };
     for (statuses, specs, native) in [
-        (pod.statuses, pod.containers, false),
-        (pod.init_statuses, pod.init_containers, true),
+        (&pod.statuses, &pod.containers, false),
+        (&pod.init_statuses, &pod.init_containers, true),
     ] {
         if native && !has_native {
             continue;
         }
         for cs in statuses {
-            let name = str_at(cs, "name");
+            let name = cs.name;
             if !listed(name, native) {
                 continue;
             }
-            if let Some(old_id) = ours.get(name) {
+            if let Some((_, old_id)) = ours.iter().rev().find(|(c, _)| c == name) {
                 let spec_image = specs
                     .iter()
-                    .find(|c| str_at(c, "name") == name)
-                    .map_or("", |c| str_at(c, "image"));
+                    .find(|c| c.name == name)
+                    .map_or("", |c| c.image);
                 // Still the recorded image ID while the spec asks for another image: the kubelet
                 // has not restarted the container yet.
-                if old_id == str_at(cs, "imageID") && spec_image != str_at(cs, "image") {
+                if old_id == cs.image_id && spec_image != cs.image {
                     return false;
                 }
             }

@@ -1,0 +1,131 @@
+//! `policy.wasm` in the test host (kwhost, wasmtime) against a no-op policy on the same SDK and
+//! release profile (`benches/noop-policy`), for the Filebeat Pod (injected) and a Pod the set does
+//! not select. Each evaluation is the whole round trip the host does: serialise the payload, call
+//! `validate` in a reused instance, parse the answer, diff the mutated Pod into a JSON patch.
+//! Goal: within 1.5x. Also prints the module sizes, plain and annotated.
+//!
+//! `make bench` builds the modules first; by hand:
+//! `cargo build --locked --target wasm32-wasip1 --release -p sidecarset-policy -p noop-policy`
+//! then `cargo bench --bench wasm`. `POLICY_WASM` / `NOOP_POLICY_WASM` point elsewhere.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use kwhost::{AdmissionRequest, Policy, PolicyMetadata};
+use serde_json::{Map, Value};
+
+mod support;
+
+fn module(env: &str, file: &str) -> PathBuf {
+    let path = std::env::var_os(env).map_or_else(
+        || {
+            support::target_dir()
+                .join("wasm32-wasip1/release")
+                .join(file)
+        },
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "{} is missing: run `make bench`, or `cargo build --locked --target wasm32-wasip1 --release \
+         -p sidecarset-policy -p noop-policy` (or set {env})",
+        path.display()
+    );
+    path
+}
+
+struct Case {
+    request: AdmissionRequest,
+    settings: Map<String, Value>,
+}
+
+fn case(name: &str) -> Case {
+    let request = AdmissionRequest::from_input(&support::request(name)).expect("valid request");
+    let settings = kwhost::policy::settings_object(&support::settings(name)).expect("object");
+    Case { request, settings }
+}
+
+fn main() {
+    let policy_path = module("POLICY_WASM", "sidecarset_policy.wasm");
+    let noop_path = module("NOOP_POLICY_WASM", "noop_policy.wasm");
+    let policy = Policy::load(&policy_path).expect("policy.wasm loads");
+    let noop = Policy::load(&noop_path).expect("noop policy loads");
+    let (matching, other) = (case(support::MATCHING), case(support::NOT_MATCHING));
+
+    let mut p = policy.instantiate();
+    let mut n = noop.instantiate();
+    // Time only what answers correctly: the Filebeat Pod gets a patch, the other Pod none.
+    let eval = |i: &mut kwhost::PolicyInstance<'_>, c: &Case| {
+        i.evaluate_admission_request(&c.request, &c.settings, None)
+            .expect("evaluation runs")
+            .response
+    };
+    let r = eval(&mut p, &matching);
+    assert!(r.allowed && r.patch.is_some(), "{r:?}");
+    let r = eval(&mut p, &other);
+    assert!(r.allowed && r.patch.is_none(), "{r:?}");
+    let r = eval(&mut n, &matching);
+    assert!(r.allowed && r.patch.is_none(), "{r:?}");
+
+    let mut c = support::criterion();
+    let mut g = c.benchmark_group("wasm");
+    for (label, case) in [("filebeat", &matching), ("no-match", &other)] {
+        g.bench_function(format!("policy-{label}"), |b| {
+            b.iter(|| eval(&mut p, black_box(case)))
+        });
+        g.bench_function(format!("noop-{label}"), |b| {
+            b.iter(|| eval(&mut n, black_box(case)))
+        });
+    }
+    g.finish();
+    c.final_summary();
+
+    if !support::filtered() {
+        support::print_ratios(
+            "policy.wasm vs. the no-op policy in kwhost (reused instance)",
+            &[
+                (
+                    "wasm",
+                    "policy-filebeat",
+                    "noop-filebeat",
+                    "filebeat Pod",
+                    1.5,
+                ),
+                (
+                    "wasm",
+                    "policy-no-match",
+                    "noop-no-match",
+                    "non-matching Pod",
+                    1.5,
+                ),
+            ],
+        );
+        print_sizes(&policy_path, &noop_path);
+    }
+}
+
+/// Sizes as users get the modules. Annotation is kwhost's (kwctl is not installable here): the
+/// metadata section plus README.md as usage text, what `make annotated-policy.wasm` does.
+fn print_sizes(policy: &PathBuf, noop: &PathBuf) {
+    let bytes = std::fs::read(policy).expect("policy.wasm readable");
+    let metadata = std::fs::read_to_string(PathBuf::from(support::ROOT).join("metadata.yml"))
+        .expect("metadata.yml readable");
+    let usage = std::fs::read_to_string(PathBuf::from(support::ROOT).join("README.md"))
+        .expect("README.md readable");
+    let metadata = PolicyMetadata::from_yaml(&metadata).expect("metadata.yml is valid");
+    let annotated = kwhost::annotate(&bytes, &metadata, Some(&usage)).expect("annotates");
+    let noop_len = std::fs::metadata(noop).expect("noop readable").len();
+    println!("\nModule sizes (bytes)\n");
+    println!("| module | bytes | MB |");
+    println!("|---|---:|---:|");
+    for (name, len) in [
+        ("policy.wasm", bytes.len() as u64),
+        (
+            "annotated-policy.wasm (kwhost annotate)",
+            annotated.len() as u64,
+        ),
+        ("noop_policy.wasm", noop_len),
+    ] {
+        println!("| {name} | {len} | {:.2} |", len as f64 / 1e6);
+    }
+}
