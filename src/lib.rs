@@ -13,6 +13,7 @@ use sidecarset_core::SidecarSet;
 use sidecarset_core::inject::{self, NamespaceLabels, Outcome, PodContext};
 
 mod namespace;
+mod set_cache;
 mod time;
 
 pub use namespace::{HostNamespaces, NamespaceSource};
@@ -85,7 +86,7 @@ pub fn evaluate(payload: &[u8], namespaces: &dyn NamespaceSource, now: &str) -> 
         Ok(r) => r,
         Err(e) => return reject(format!("cannot read the validation request: {e}"), 400),
     };
-    let set = match SidecarSet::new(&request.settings) {
+    let set = match set_cache::prepared(request.settings) {
         Ok(s) => s,
         Err(e) => return reject(format!("invalid settings: {e}"), 500),
     };

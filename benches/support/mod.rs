@@ -102,5 +102,31 @@ pub fn human(ns: f64) -> String {
 
 /// A filter argument (`cargo bench --bench wasm -- noop`) runs a part: no ratio table then.
 pub fn filtered() -> bool {
-    std::env::args().skip(1).any(|a| !a.starts_with('-'))
+    // criterion's options that take a value: their value is not a filter.
+    const WITH_VALUE: &[&str] = &[
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--profile-time",
+        "--save-baseline",
+        "--baseline",
+        "--load-baseline",
+        "--color",
+        "--output-format",
+        "--plotting-backend",
+        "--format",
+    ];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if WITH_VALUE.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            return true;
+        }
+    }
+    false
 }

@@ -11,6 +11,9 @@ pub struct SidecarSet {
     settings: Settings,
     hash: String,
     hash_without_image: String,
+    /// Each sidecar's core/v1 Container as JSON (`initContainers`, then `containers`): serialised
+    /// once here rather than on every injection.
+    container_values: Vec<Value>,
 }
 
 impl SidecarSet {
@@ -46,11 +49,32 @@ impl SidecarSet {
         let hash = hash::sidecarset_hash(containers.as_deref(), init.as_deref());
         let hash_without_image =
             hash::sidecarset_hash_without_image(containers.as_deref(), init.as_deref());
+        let container_values = settings
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(settings.containers.iter().flatten())
+            .map(|sc| {
+                serde_json::to_value(&sc.container)
+                    .unwrap_or_else(|_| serde_json::json!({"name": sc.name()}))
+            })
+            .collect();
         Self {
             settings,
             hash,
             hash_without_image,
+            container_values,
         }
+    }
+
+    /// The core/v1 Container of `initContainers[i]` (`init`) or `containers[i]`, as JSON.
+    pub(crate) fn container_value(&self, init: bool, i: usize) -> Option<&Value> {
+        let offset = if init {
+            0
+        } else {
+            self.settings.init_containers.as_ref().map_or(0, Vec::len)
+        };
+        self.container_values.get(offset + i)
     }
 
     pub fn settings(&self) -> &Settings {

@@ -156,7 +156,7 @@ pub fn inject(set: &SidecarSet, pod: &Value, ctx: &PodContext<'_>) -> Result<Out
     )?;
     put_object(&mut pod, &["metadata", "annotations"], annotations);
 
-    let built = sidecar::build(s, &pod)?;
+    let built = sidecar::build(set, &pod)?;
     let spec = pod
         .as_object_mut()
         .and_then(|o| {

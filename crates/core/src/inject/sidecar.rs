@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use regex_lite::Regex;
 use serde_json::{Map, Value, json};
 
+use crate::SidecarSet;
 use crate::annotations;
 use crate::error::InjectError;
 use crate::fieldpath;
@@ -46,8 +47,9 @@ pub struct Built {
     pub annotations: Vec<(String, String)>,
 }
 
-pub fn build(set: &Settings, pod: &Value) -> Result<Built, InjectError> {
-    let spec = pod.get("spec").cloned().unwrap_or(Value::Null);
+pub fn build(prepared: &SidecarSet, pod: &Value) -> Result<Built, InjectError> {
+    let set = prepared.settings();
+    let spec = pod.get("spec").unwrap_or(&Value::Null);
     let mut out = Built::default();
     let own_names: BTreeSet<&str> = set
         .init_containers
@@ -72,7 +74,7 @@ pub fn build(set: &Settings, pod: &Value) -> Result<Built, InjectError> {
             }
         })
         .collect();
-    let app: Vec<&Value> = list(&spec, "containers")
+    let app: Vec<&Value> = list(spec, "containers")
         .iter()
         .filter(|c| !is_injected(c) && !injected_names.contains(str_of(c, "name")))
         .collect();
@@ -86,12 +88,17 @@ pub fn build(set: &Settings, pod: &Value) -> Result<Built, InjectError> {
             if !init || sc.is_native_sidecar() {
                 out.sidecar_list.push(sc.name().to_string());
             }
+            let base = prepared
+                .container_value(init, i)
+                .cloned()
+                .unwrap_or_else(|| json!({"name": sc.name()}));
             let c = container(
                 sc,
+                base,
                 &setting,
                 set,
                 pod,
-                &spec,
+                spec,
                 &app,
                 &own_names,
                 &mut out.volumes,
@@ -127,6 +134,7 @@ pub fn build(set: &Settings, pod: &Value) -> Result<Built, InjectError> {
 #[allow(clippy::too_many_arguments)]
 fn container(
     sc: &SidecarContainer,
+    mut c: Value,
     setting: &str,
     set: &Settings,
     pod: &Value,
@@ -135,7 +143,6 @@ fn container(
     own_names: &BTreeSet<&str>,
     volumes: &mut Vec<Value>,
 ) -> Result<Value, InjectError> {
-    let mut c = serde_json::to_value(&sc.container).unwrap_or_else(|_| json!({"name": sc.name()}));
     let Value::Object(obj) = &mut c else {
         unreachable!("a Container serialises to an object")
     };
