@@ -13,7 +13,7 @@ target=${CARGO_TARGET_DIR:-target}
 out="$target/profiles"
 mkdir -p "$out"
 
-all=(chosen lto=thin lto=off codegen-units=16 opt-level=z opt-level=3 opt-level=2 strip=false panic=unwind)
+all=(chosen lto=thin lto=off codegen-units=16 opt-level=s opt-level=3 opt-level=2 strip=false panic=unwind)
 variants=("${@:-${all[@]}}")
 
 # The bench's criterion arguments: shorter than the defaults, enough for a stable median here.
