@@ -14,22 +14,26 @@ pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 pub const MATCHING: &str = "filebeat-story";
 pub const NOT_MATCHING: &str = "filebeat-no-label";
 
-pub fn request(case: &str) -> Value {
+/// A golden case's file, parsed; a missing or malformed fixture names its path.
+fn fixture(case: &str, file: &str, parse: fn(&str) -> Result<Value, String>) -> Value {
     let p = Path::new(ROOT)
         .join("test_data/golden")
         .join(case)
-        .join("request.json");
+        .join(file);
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    parse(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+pub fn request(case: &str) -> Value {
+    fixture(case, "request.json", |t| {
+        serde_json::from_str(t).map_err(|e| e.to_string())
+    })
 }
 
 pub fn settings(case: &str) -> Value {
-    let p = Path::new(ROOT)
-        .join("test_data/golden")
-        .join(case)
-        .join("settings.yaml");
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    fixture(case, "settings.yaml", |t| {
+        serde_yaml::from_str(t).map_err(|e| e.to_string())
+    })
 }
 
 pub fn target_dir() -> PathBuf {
