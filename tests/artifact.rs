@@ -26,6 +26,8 @@ use kwhost::{
 use serde_json::{Value, json};
 use sidecarset_policy::{NamespaceSource, check_settings, evaluate};
 
+mod support;
+
 /// The fixed clock of `tests/golden.rs`: timestamps the module writes during a run are set to it.
 const NOW: &str = "2026-11-25T10:00:00Z";
 
@@ -41,7 +43,7 @@ fn root() -> &'static Path {
 /// Makefile's `policy.wasm` target runs it; the path of the module comes from cargo itself.
 fn build_policy_wasm() -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(&cargo)
+    let output = support::without_test_cargo_env(&mut Command::new(&cargo))
         .current_dir(root())
         .args([
             "build",

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod support;
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const REGISTRY_BIN: &str = "docker-registry";
 const WASM_CONFIG: &str = "application/vnd.wasm.config.v1+json";
@@ -184,7 +186,8 @@ fn kwctl() -> Option<PathBuf> {
 
 fn make_push(oci_repo: &str, sources: Option<&Path>) -> Output {
     let mut make = Command::new("make");
-    make.current_dir(ROOT)
+    support::without_test_cargo_env(&mut make)
+        .current_dir(ROOT)
         .arg("--no-print-directory")
         .arg("push")
         .arg(format!("OCI_REPO={oci_repo}"));

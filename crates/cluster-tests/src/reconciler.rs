@@ -23,6 +23,10 @@ pub fn binary() -> Result<PathBuf> {
         .map_err(|e| anyhow!(e))
 }
 
+// One definition of which variables a nested cargo must not inherit, shared with the root tests.
+#[path = "../../../tests/support/mod.rs"]
+mod cargo_env;
+
 fn build() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("SIDECARSET_RECONCILER_BIN").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
@@ -33,28 +37,7 @@ fn build() -> Result<PathBuf> {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(&cargo);
-    // `cargo test` gives the test process its package's variables (CARGO_PKG_*, CARGO_MANIFEST_DIR,
-    // ...); build scripts such as ring's watch some of them, so passing them on would rebuild half the
-    // dependency tree here and again in the next `cargo test`. Cargo's own configuration stays.
-    const KEEP: [&str; 11] = [
-        "CARGO_HOME",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_",
-        "CARGO_PROFILE_",
-        "CARGO_REGISTRIES_",
-        "CARGO_REGISTRY_",
-        "CARGO_NET_",
-        "CARGO_HTTP_",
-        "CARGO_TERM_",
-        "CARGO_INCREMENTAL",
-        "CARGO_CACHE_",
-    ];
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy();
-        if (k.starts_with("CARGO_") && !KEEP.iter().any(|p| k.starts_with(p))) || k == "OUT_DIR" {
-            cmd.env_remove(&*k);
-        }
-    }
+    cargo_env::without_test_cargo_env(&mut cmd);
     let out = cmd
         .current_dir(repo_root())
         .args([
