@@ -12,19 +12,15 @@ const REASON_SOME: &str = "UpdateImmutableField";
 /// The condition the Pod should carry once `set_name` is marked `upgradable`, or `None` when the
 /// Pod's current condition already says so (Kruise patches only on change).
 ///
-/// `pod` is the raw Pod; its `status.conditions` are read. `lastTransitionTime` becomes `now` only
+/// `old` is the Pod's current condition of this type, if any. `lastTransitionTime` becomes `now` only
 /// when the condition is new or its status flips. An existing message that is not a JSON object is
 /// an error, as in Kruise (whose round then stops): overwriting it would drop other sets' marks.
 pub fn upgradable_condition(
-    pod: &Value,
+    old: Option<&Value>,
     set_name: &str,
     upgradable: bool,
     now: &str,
 ) -> Result<Option<Value>, String> {
-    let old = pod
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|cs| cs.iter().find(|c| str_at(c, "type") == CONDITION_TYPE));
     let mut marks: Map<String, Value> = match old.map(|c| str_at(c, "message")).unwrap_or("") {
         "" => Map::new(),
         msg => match serde_json::from_str::<Value>(msg) {
@@ -124,10 +120,20 @@ mod tests {
         json!({"status": {"conditions": conds}})
     }
 
+    /// The Pod's condition of our type, as the digest keeps it.
+    fn ours(pod: &Value) -> Option<&Value> {
+        pod.pointer("/status/conditions")?
+            .as_array()?
+            .iter()
+            .find(|c| str_at(c, "type") == CONDITION_TYPE)
+    }
+
     #[test]
     fn new_condition_then_no_change() {
         let p = pod(json!([]));
-        let c = upgradable_condition(&p, "b", false, "T1").unwrap().unwrap();
+        let c = upgradable_condition(ours(&p), "b", false, "T1")
+            .unwrap()
+            .unwrap();
         assert_eq!(
             c,
             json!({"type": CONDITION_TYPE, "status": "False", "reason": REASON_SOME,
@@ -135,7 +141,7 @@ mod tests {
         );
         let again = pod(json!([c]));
         assert_eq!(
-            upgradable_condition(&again, "b", false, "T2").unwrap(),
+            upgradable_condition(ours(&again), "b", false, "T2").unwrap(),
             None
         );
     }
@@ -146,11 +152,15 @@ mod tests {
             json!([{"type": CONDITION_TYPE, "status": "False", "reason": REASON_SOME,
                             "message": "{\"z\":true,\"a\":false}", "lastTransitionTime": "T0"}]),
         );
-        let c = upgradable_condition(&p, "m", true, "T1").unwrap().unwrap();
+        let c = upgradable_condition(ours(&p), "m", true, "T1")
+            .unwrap()
+            .unwrap();
         assert_eq!(c["message"], "{\"a\":false,\"m\":true,\"z\":true}");
         assert_eq!(c["status"], "False");
         assert_eq!(c["lastTransitionTime"], "T0", "status unchanged");
-        let c = upgradable_condition(&p, "a", true, "T1").unwrap().unwrap();
+        let c = upgradable_condition(ours(&p), "a", true, "T1")
+            .unwrap()
+            .unwrap();
         assert_eq!(c["status"], "True");
         assert_eq!(c["reason"], REASON_ALL);
         assert_eq!(c["lastTransitionTime"], "T1");
@@ -159,6 +169,6 @@ mod tests {
     #[test]
     fn unreadable_message_is_an_error() {
         let p = pod(json!([{"type": CONDITION_TYPE, "status": "True", "message": "oops"}]));
-        assert!(upgradable_condition(&p, "a", true, "T").is_err());
+        assert!(upgradable_condition(ours(&p), "a", true, "T").is_err());
     }
 }

@@ -39,13 +39,8 @@ pub(crate) fn changes(ctx: &SetCtx<'_>, m: &Matched<'_>) -> Vec<Change> {
             } else {
                 sc.name().to_string()
             };
-            let found = if native {
-                m.pod.init_container(&pod_name)
-            } else {
-                m.pod.container(&pod_name)
-            };
-            match found {
-                Some(pod_c) => compare(sc, pod_c.raw, &mut out),
+            match m.pod.container_in(&pod_name, native) {
+                Some((_, pod_c)) => compare(sc, &pod_c.spec, &mut out),
                 None => out.push(Change::SidecarAdded {
                     container: sc.name().to_string(),
                 }),

@@ -75,9 +75,9 @@
 
 mod budget;
 mod condition;
-mod digest;
 mod explain;
-mod lite;
+mod image_match;
+mod intern;
 mod order;
 mod patch;
 mod pod;
@@ -95,12 +95,14 @@ use serde_json::Value;
 
 use crate::SidecarSet;
 use crate::annotations::{self, HashEntry};
-use crate::selector::{self, Labels};
+use crate::selector;
 
 pub use condition::{CONDITION_TYPE, condition_patch, upgradable_condition};
+pub use intern::{Interner, Str};
+pub use pod::{CtrStatus, PodDigest};
 pub use reason::{Change, Reason};
 
-use pod::{Pod, str_at};
+use pod::set_hash;
 use set::{SetCtx, selector_matches};
 use state::{Matched, working_map};
 
@@ -222,47 +224,45 @@ impl Plan {
     }
 }
 
-fn pod_ref(p: &Pod<'_>) -> PodRef {
-    PodRef {
-        index: p.index,
-        namespace: p.namespace.to_string(),
-        name: p.name.to_string(),
-    }
+fn pod_ref(m: &Matched<'_>) -> PodRef {
+    loose_ref(m.index, m.pod)
 }
 
-fn loose_ref(index: usize, raw: &Value) -> PodRef {
-    let meta = raw.get("metadata").unwrap_or(&Value::Null);
+fn loose_ref(index: usize, pod: &PodDigest) -> PodRef {
     PodRef {
         index,
-        namespace: str_at(meta, "namespace").to_string(),
-        name: str_at(meta, "name").to_string(),
+        namespace: pod.namespace().to_string(),
+        name: pod.name().to_string(),
     }
 }
 
 /// Decides whether a Pod is matched (§4.2 step 1); `Err` is why not.
-fn match_pod<'a>(
+fn match_pod(
     ctx: &SetCtx<'_>,
-    index: usize,
-    raw: &'a Value,
-    namespaces: &BTreeMap<String, Labels>,
-    ns_memo: &mut HashMap<String, bool>,
-) -> Result<(Pod<'a>, BTreeMap<String, String>), Reason> {
+    pod: &PodDigest,
+    namespaces: &BTreeMap<String, selector::Labels>,
+    ns_memo: &mut HashMap<Str, bool>,
+) -> Result<BTreeMap<String, String>, Reason> {
     let s = ctx.set.settings();
-    let pod = Pod::new(index, raw).map_err(|problem| Reason::InvalidPod { problem })?;
+    if let Some(problem) = pod.problem() {
+        return Err(Reason::InvalidPod {
+            problem: problem.to_string(),
+        });
+    }
     if let Some(ns_sel) = &s.namespace_selector {
-        let ok = match ns_memo.get(pod.namespace) {
+        let ok = match ns_memo.get(&pod.namespace) {
             Some(ok) => *ok,
             None => {
                 let ok = namespaces
-                    .get(pod.namespace)
+                    .get(pod.namespace())
                     .is_some_and(|labels| selector::matches(ns_sel, labels));
-                ns_memo.insert(pod.namespace.to_string(), ok);
+                ns_memo.insert(pod.namespace.clone(), ok);
                 ok
             }
         };
         if !ok {
             return Err(Reason::NamespaceNotSelected {
-                namespace: pod.namespace.to_string(),
+                namespace: pod.namespace().to_string(),
             });
         }
     }
@@ -273,14 +273,11 @@ fn match_pod<'a>(
     if !pod.is_active() {
         return Err(Reason::NotActive);
     }
-    let injected = pod
-        .annotation(annotations::INJECTED_LIST)
-        .is_some_and(|l| l.split(',').any(|n| n == ctx.name()));
-    if !injected {
+    if !pod.injected_by(ctx.name()) {
         return Err(Reason::NotInjected);
     }
     let working = if ctx.has_hot {
-        working_map(&pod)
+        working_map(pod)
     } else {
         BTreeMap::new()
     };
@@ -305,7 +302,7 @@ fn match_pod<'a>(
             containers: missing,
         });
     }
-    Ok((pod, working))
+    Ok(working)
 }
 
 /// Whether a candidate may be upgraded, as far as its image-less hash says.
@@ -323,16 +320,16 @@ fn upgradability(
     rule: &mut pull_policy::PullPolicyRule,
     now: &str,
 ) -> Upgradability {
-    let recorded = match state::our_hash(&m.pod, annotations::HASH_WITHOUT_IMAGE, ctx.name()) {
+    let recorded = match set_hash(&m.pod.kruise.hashes_without_image, ctx.name()) {
         Ok(h) => h,
-        Err(e) => return Upgradability::Unreadable(e),
+        Err(e) => return Upgradability::Unreadable(e.to_string()),
     };
     if recorded == ctx.set.hash_without_image() {
         return Upgradability::Yes;
     }
     let working = |name: &str| state::twins_by_role(&m.working, name).0;
-    if rule.explains(&m.pod, &working, &recorded) {
-        let mut map = match state::hash_map(&m.pod, annotations::HASH_WITHOUT_IMAGE) {
+    if rule.explains(m.pod, &working, recorded) {
+        let mut map = match state::hash_map(m.pod, annotations::HASH_WITHOUT_IMAGE) {
             Ok(map) => map,
             Err(e) => return Upgradability::Unreadable(e),
         };
@@ -364,7 +361,7 @@ fn hot_native_changes(ctx: &SetCtx<'_>, m: &Matched<'_>) -> Vec<Change> {
             let (working, _) = state::twins_by_role(&m.working, &c.name);
             m.pod
                 .image_of(&working, true)
-                .is_some_and(|img| !digest::runs(img, &c.image))
+                .is_some_and(|img| !image_match::runs(img, &c.image))
         })
         .map(|c| Change::HotUpgradeNativeSidecar {
             container: c.name.clone(),
@@ -387,15 +384,32 @@ fn i32_of(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+/// Plans one round of in-place upgrades for `set` over Pods as JSON: [`plan_digests`] over their
+/// digests.
+pub fn plan<P: Borrow<Value>>(
+    set: &SidecarSet,
+    pods: &[P],
+    namespaces: &BTreeMap<String, selector::Labels>,
+    now: &str,
+    options: &Options<'_>,
+) -> Plan {
+    let mut interner = Interner::default();
+    let digests: Vec<PodDigest> = pods
+        .iter()
+        .map(|p| PodDigest::new(p.borrow(), &mut interner))
+        .collect();
+    plan_digests(set, &digests, namespaces, now, options)
+}
+
 /// Plans one round of in-place upgrades for `set` over `pods`.
 ///
 /// `namespaces` maps Namespace names to their labels, needed only when the set has a
 /// `namespaceSelector`. `now` (RFC 3339, UTC) is written into the timestamps. `pods` may be owned
-/// values or references (`&[&Value]`), so a caller with its own cache does not copy the Pods.
-pub fn plan<P: Borrow<Value>>(
+/// digests or references (`&[&PodDigest]`, `&[Arc<PodDigest>]`), so a cache is never copied.
+pub fn plan_digests<P: Borrow<PodDigest>>(
     set: &SidecarSet,
     pods: &[P],
-    namespaces: &BTreeMap<String, Labels>,
+    namespaces: &BTreeMap<String, selector::Labels>,
     now: &str,
     options: &Options<'_>,
 ) -> Plan {
@@ -405,12 +419,12 @@ pub fn plan<P: Borrow<Value>>(
     let mut skipped: Vec<Skipped> = Vec::new();
     let mut matched: Vec<Matched<'_>> = Vec::new();
     let mut ns_memo = HashMap::new();
-    for (i, raw) in pods.iter().enumerate() {
-        let raw = raw.borrow();
-        match match_pod(&ctx, i, raw, namespaces, &mut ns_memo) {
-            Ok((pod, working)) => matched.push(Matched::new(&ctx, pod, working)),
+    for (i, pod) in pods.iter().enumerate() {
+        let pod = pod.borrow();
+        match match_pod(&ctx, pod, namespaces, &mut ns_memo) {
+            Ok(working) => matched.push(Matched::new(&ctx, i, pod, working)),
             Err(reason) => skipped.push(Skipped {
-                pod: loose_ref(i, raw),
+                pod: loose_ref(i, pod),
                 reason,
             }),
         }
@@ -453,7 +467,7 @@ pub fn plan<P: Borrow<Value>>(
     };
     let leave = |plan: &mut Plan, m: &Matched<'_>, reason: Reason| {
         plan.skipped.push(Skipped {
-            pod: pod_ref(&m.pod),
+            pod: pod_ref(m),
             reason,
         })
     };
@@ -491,7 +505,7 @@ pub fn plan<P: Borrow<Value>>(
                 match patch::flip(&ctx, m, now) {
                     Ok(d) => {
                         plan.flips.push(PodPatch {
-                            pod: pod_ref(&m.pod),
+                            pod: pod_ref(m),
                             changes: d.changes.clone(),
                             pull_policy_followed_tag: false,
                             condition: None,
@@ -554,16 +568,21 @@ pub fn plan<P: Borrow<Value>>(
             continue;
         }
         let not_upgradable = |plan: &mut Plan, changed: Vec<Change>| {
-            match upgradable_condition(m.pod.raw, ctx.name(), false, now) {
+            match upgradable_condition(
+                m.pod.upgradable_condition.as_deref(),
+                ctx.name(),
+                false,
+                now,
+            ) {
                 Ok(Some(c)) => plan.conditions.push(ConditionUpdate {
-                    pod: pod_ref(&m.pod),
+                    pod: pod_ref(m),
                     upgradable: false,
                     patch: condition_patch(&c),
                     condition: c,
                 }),
                 Ok(None) => {}
                 Err(message) => plan.warnings.push(Warning {
-                    pod: pod_ref(&m.pod),
+                    pod: pod_ref(m),
                     message,
                 }),
             }
@@ -598,7 +617,7 @@ pub fn plan<P: Borrow<Value>>(
                 m,
                 Reason::UnreadableAnnotation {
                     key: annotations::INPLACE_UPDATE_STATE.into(),
-                    error: error.clone(),
+                    error: error.to_string(),
                 },
             );
             continue;
@@ -614,7 +633,7 @@ pub fn plan<P: Borrow<Value>>(
             continue;
         }
         if !patches.is_empty() {
-            let mut view = patch::Annotations::new(&m.pod);
+            let mut view = patch::Annotations::new(m.pod);
             if let Err(r) = patch::apply_patch_pod_metadata(patches, &mut view) {
                 leave(&mut plan, m, r);
                 continue;
@@ -624,7 +643,7 @@ pub fn plan<P: Borrow<Value>>(
     }
 
     // §4.5: order.
-    let view: Vec<&Pod<'_>> = matched.iter().map(|m| &m.pod).collect();
+    let view: Vec<&PodDigest> = matched.iter().map(|m| m.pod).collect();
     order::sort_active(&view, &mut candidates);
     if let Some(ps) = &strategy.priority_strategy {
         order::sort_priority(ps, &view, &mut candidates);
@@ -691,23 +710,28 @@ pub fn plan<P: Borrow<Value>>(
         };
         match patch::upgrade(&ctx, m, &input) {
             Ok(d) => {
-                let condition = match upgradable_condition(m.pod.raw, ctx.name(), true, now) {
+                let condition = match upgradable_condition(
+                    m.pod.upgradable_condition.as_deref(),
+                    ctx.name(),
+                    true,
+                    now,
+                ) {
                     Ok(c) => c.map(|c| ConditionUpdate {
-                        pod: pod_ref(&m.pod),
+                        pod: pod_ref(m),
                         upgradable: true,
                         patch: condition_patch(&c),
                         condition: c,
                     }),
                     Err(message) => {
                         plan.warnings.push(Warning {
-                            pod: pod_ref(&m.pod),
+                            pod: pod_ref(m),
                             message,
                         });
                         None
                     }
                 };
                 plan.upgrades.push(PodPatch {
-                    pod: pod_ref(&m.pod),
+                    pod: pod_ref(m),
                     changes: d.changes.clone(),
                     patch: d.into_patch(),
                     pull_policy_followed_tag,

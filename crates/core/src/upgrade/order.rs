@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::settings::{ScatterTerm, UpdatePriorityStrategy};
 
-use super::pod::Pod;
+use super::pod::PodDigest;
 use super::set::selector_matches;
 
 /// Kubernetes' `controller.ActivePods` "less valuable first" order as a sort key.
@@ -24,26 +24,26 @@ struct ActiveKey {
     created: (bool, Reverse<i128>),
 }
 
-fn active_key(p: &Pod<'_>) -> ActiveKey {
-    let phase = match p.phase {
+fn active_key(p: &PodDigest) -> ActiveKey {
+    let phase = match &*p.phase {
         "Unknown" => 1,
         "Running" => 2,
         _ => 0,
     };
-    let ready = p.is_ready_condition();
-    let ready_since = match (ready, p.ready_time()) {
+    let ready = p.is_ready();
+    let ready_since = match (ready, p.ready_since) {
         (true, Some(t)) => (true, Reverse(t)),
         _ => (false, Reverse(0)),
     };
     let (restarts, sidecar_restarts) = p.max_restarts();
     ActiveKey {
-        assigned: !p.node_name.is_empty(),
+        assigned: p.assigned,
         phase,
         ready,
         ready_since,
         restarts: Reverse(restarts),
         sidecar_restarts: Reverse(sidecar_restarts),
-        created: match p.creation_time() {
+        created: match p.created {
             Some(t) => (true, Reverse(t)),
             None => (false, Reverse(0)),
         },
@@ -52,7 +52,7 @@ fn active_key(p: &Pod<'_>) -> ActiveKey {
 
 /// Sorts `cand` (indexes into `pods`) in `ActivePods` order. Kruise uses Go's unstable sort; here
 /// ties keep the input order, so that a plan is a function of its input.
-pub(crate) fn sort_active(pods: &[&Pod<'_>], cand: &mut [usize]) {
+pub(crate) fn sort_active(pods: &[&PodDigest], cand: &mut [usize]) {
     cand.sort_by_cached_key(|&i| active_key(pods[i]));
 }
 
@@ -60,7 +60,7 @@ pub(crate) fn sort_active(pods: &[&Pod<'_>], cand: &mut [usize]) {
 /// its informer's list (random); here ties keep the `ActivePods` order, as the docs describe.
 pub(crate) fn sort_priority(
     strategy: &UpdatePriorityStrategy,
-    pods: &[&Pod<'_>],
+    pods: &[&PodDigest],
     cand: &mut [usize],
 ) {
     let weights = strategy.weight_priority.as_deref().unwrap_or(&[]);
@@ -97,7 +97,7 @@ pub(crate) fn int_suffix(v: &str) -> i64 {
 
 /// Kruise's `parseUpdateScatterTerms`: `value: "*"` becomes one term per value of that label among
 /// the matched Pods (in Pod order); duplicates are dropped.
-fn expand_terms(terms: &[ScatterTerm], all: &[&Pod<'_>]) -> Vec<(String, String)> {
+fn expand_terms(terms: &[ScatterTerm], all: &[&PodDigest]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let mut push = |k: &str, v: &str, out: &mut Vec<(String, String)>| {
@@ -128,7 +128,7 @@ struct KeyCounts<'a> {
 
 fn count_keys<'a>(
     keys: &HashSet<&str>,
-    pods: impl Iterator<Item = &'a Pod<'a>> + Clone,
+    pods: impl Iterator<Item = &'a PodDigest> + Clone,
 ) -> HashMap<String, KeyCounts<'a>> {
     let mut out = HashMap::new();
     for k in keys {
@@ -149,7 +149,7 @@ fn count_keys<'a>(
 
 /// Kruise's `ScatterSorter` (§4.5, §10.3): spreads the candidates matching each term evenly among the
 /// others, with the ratio of matching Pods among all matched Pods as a guide.
-pub(crate) fn scatter(terms: &[ScatterTerm], pods: &[&Pod<'_>], cand: Vec<usize>) -> Vec<usize> {
+pub(crate) fn scatter(terms: &[ScatterTerm], pods: &[&PodDigest], cand: Vec<usize>) -> Vec<usize> {
     let terms = expand_terms(terms, pods);
     if terms.is_empty() || cand.len() <= 1 {
         return cand;
@@ -200,7 +200,7 @@ pub(crate) fn scatter(terms: &[ScatterTerm], pods: &[&Pod<'_>], cand: Vec<usize>
 fn scatter_by_term(
     key: &str,
     value: &str,
-    pods: &[&Pod<'_>],
+    pods: &[&PodDigest],
     cand: Vec<usize>,
     total_matched: usize,
     total_unmatched: usize,

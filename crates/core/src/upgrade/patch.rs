@@ -11,8 +11,8 @@ use crate::settings::{PATCH_MERGE_JSON, PATCH_OVERWRITE, PATCH_RETAIN, PatchPodM
 
 use super::ContainerChange;
 use super::condition::write_go_json;
-use super::digest::runs;
-use super::pod::Pod;
+use super::image_match::runs;
+use super::pod::{Annotation, PodDigest};
 use super::reason::Reason;
 use super::set::{SetCtx, Sidecar};
 use super::state::{InplaceState, Matched, twins_by_role};
@@ -24,22 +24,29 @@ pub(crate) fn pointer_segment(s: &str) -> String {
 
 /// The Pod's annotations as they will be after the patch: the original values overlaid by edits.
 pub(crate) struct Annotations<'p> {
-    original: Option<&'p Map<String, Value>>,
+    /// Sorted by key; `None` when the Pod has no annotations object.
+    original: Option<&'p [Annotation]>,
     edits: BTreeMap<String, String>,
 }
 
 impl<'p> Annotations<'p> {
-    pub fn new(pod: &Pod<'p>) -> Self {
+    pub fn new(pod: &'p PodDigest) -> Self {
         Annotations {
-            original: pod.annotations,
+            original: pod.annotations.as_deref(),
             edits: BTreeMap::new(),
         }
+    }
+
+    fn original(&self, key: &str) -> Option<&'p str> {
+        let a = self.original?;
+        let at = a.binary_search_by(|(k, _)| (**k).cmp(key)).ok()?;
+        a[at].1.as_deref()
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
         match self.edits.get(key) {
             Some(v) => Some(v),
-            None => self.original?.get(key)?.as_str(),
+            None => self.original(key),
         }
     }
 
@@ -53,8 +60,7 @@ impl<'p> Annotations<'p> {
             out.push(json!({"op": "add", "path": "/metadata/annotations", "value": {}}));
         }
         for (k, v) in &self.edits {
-            let old = self.original.and_then(|o| o.get(k)).and_then(Value::as_str);
-            if old != Some(v.as_str()) {
+            if self.original(k) != Some(v.as_str()) {
                 out.push(json!({
                     "op": "add",
                     "path": format!("/metadata/annotations/{}", pointer_segment(k)),
@@ -76,9 +82,9 @@ pub(crate) struct Draft<'p> {
 }
 
 impl<'p> Draft<'p> {
-    pub fn new(pod: &Pod<'p>) -> Self {
+    pub fn new(pod: &'p PodDigest) -> Self {
         Draft {
-            test: json!({"op": "test", "path": "/metadata/resourceVersion", "value": pod.resource_version}),
+            test: json!({"op": "test", "path": "/metadata/resourceVersion", "value": pod.resource_version()}),
             images: Vec::new(),
             changes: Vec::new(),
             recorded: Vec::new(),
@@ -86,19 +92,18 @@ impl<'p> Draft<'p> {
         }
     }
 
-    fn set_image(&mut self, pod: &Pod<'_>, name: &str, native: bool, image: &str) {
-        let found = if native {
-            pod.init_container(name)
-        } else {
-            pod.container(name)
+    fn set_image(&mut self, pod: &PodDigest, name: &str, native: bool, image: &str) {
+        let Some((index, c)) = pod.container_in(name, native) else {
+            return;
         };
-        let Some(c) = found else { return };
         let list = if native {
             "initContainers"
         } else {
             "containers"
         };
-        self.images.push(json!({"op": "replace", "path": format!("/spec/{list}/{}/image", c.index), "value": image}));
+        self.images.push(
+            json!({"op": "replace", "path": format!("/spec/{list}/{index}/image"), "value": image}),
+        );
         self.changes.push(ContainerChange {
             container: name.to_string(),
             init_container: native,
@@ -107,7 +112,7 @@ impl<'p> Draft<'p> {
         });
         let image_id = pod
             .status_of(name, native)
-            .map_or("", |s| s.image_id)
+            .map_or("", |s| &*s.image_id)
             .to_string();
         self.recorded.push((name.to_string(), image_id));
     }
@@ -126,7 +131,7 @@ impl<'p> Draft<'p> {
             InplaceState::Unreadable(e) => {
                 return Err(Reason::UnreadableAnnotation {
                     key: annotations::INPLACE_UPDATE_STATE.into(),
-                    error: e.clone(),
+                    error: e.to_string(),
                 });
             }
             InplaceState::Parsed { .. } => self
@@ -221,7 +226,7 @@ fn write_state_entry(out: &mut String, entry: &Map<String, Value>, last: &Map<St
 /// SidecarSet's resourceVersion; this project has no SidecarSet object, so the caller may pass a
 /// version, and any value must exceed what the Pod's twins carry (the sidecar compares VERSION with
 /// VERSION_ALT, §5.2), else the Pod's highest version + 1 is used.
-fn hot_version(pod: &Pod<'_>, sc: &Sidecar, requested: Option<u64>) -> String {
+fn hot_version(pod: &PodDigest, sc: &Sidecar, requested: Option<u64>) -> String {
     let (a, b) = sc.twins();
     let highest = [&a, &b]
         .iter()
@@ -271,7 +276,7 @@ pub(crate) fn upgrade<'p>(
     m: &Matched<'p>,
     input: &UpgradeInput<'_>,
 ) -> Result<Draft<'p>, Reason> {
-    let pod = &m.pod;
+    let pod = m.pod;
     let mut d = Draft::new(pod);
     let mut working = m.working.clone();
     let mut working_changed = false;
@@ -355,7 +360,7 @@ pub(crate) fn upgrade<'p>(
 
 /// §5.3 step 4: reset idle twins that still run the old version to the empty image.
 pub(crate) fn flip<'p>(ctx: &SetCtx<'_>, m: &Matched<'p>, now: &str) -> Result<Draft<'p>, Reason> {
-    let pod = &m.pod;
+    let pod = m.pod;
     let mut d = Draft::new(pod);
     for (sc, empty) in ctx.hot_containers() {
         let (working, idle) = twins_by_role(&m.working, &sc.name);

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::{SidecarSet, hash, image};
 
-use super::pod::Pod;
+use super::pod::PodDigest;
 
 /// A container of the settings whose policy may follow its tag.
 struct Derivable {
@@ -80,7 +80,7 @@ impl PullPolicyRule {
     /// The image the Pod runs for a settings container, if the Pod has it.
     fn old_image<'a>(
         d: &Derivable,
-        pod: &Pod<'a>,
+        pod: &'a PodDigest,
         working: &dyn Fn(&str) -> String,
     ) -> Option<&'a str> {
         if d.hot && !d.native {
@@ -96,7 +96,7 @@ impl PullPolicyRule {
     /// Whether the Pod's recorded image-less hash is the set's up to tag-derived pull policies.
     pub fn explains(
         &mut self,
-        pod: &Pod<'_>,
+        pod: &PodDigest,
         working: &dyn Fn(&str) -> String,
         recorded: &str,
     ) -> bool {

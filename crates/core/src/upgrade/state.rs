@@ -1,66 +1,40 @@
-//! Per-Pod records (annotations parsed once) and Kruise's predicates over them (§4.4, §10.3).
+//! Per-set views of a Pod's digest and Kruise's predicates over them (§4.4, §10.3).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
 use crate::annotations::{self, HashEntry};
 
-use super::digest::{image_equal, is_digest, runs, strip_scheme};
-use super::lite;
-use super::pod::{Pod, str_at};
+use super::image_match::{image_equal, is_digest, runs, strip_scheme};
+use super::intern::Str;
+use super::pod::{Inplace, PodDigest, set_hash};
 use super::set::{SetCtx, Tracked};
 
-/// `kruise.io/sidecarset-inplace-update-state` as read from the Pod.
+/// This set's part of `kruise.io/sidecarset-inplace-update-state`.
 pub(crate) enum InplaceState<'a> {
     Absent,
     /// Present but not a map of `InPlaceUpdateState` (an empty value included, as Go fails on it).
-    Unreadable(String),
+    Unreadable(&'a str),
     /// Every entry is well formed; other sets' entries are re-read from the Pod when ours is
     /// rewritten ([`parse_all`]), so that nothing is lost.
     Parsed {
         /// This set's `lastContainerStatuses`: container → recorded imageID ("" when omitted).
-        ours: lite::Statuses<'a>,
+        ours: &'a [(Str, Str)],
     },
 }
 
 impl<'a> InplaceState<'a> {
-    pub fn parse(raw: Option<&'a str>, set_name: &str) -> Self {
-        let Some(raw) = raw else {
-            return InplaceState::Absent;
-        };
-        match lite::inplace_ours(raw, set_name) {
-            Ok(ours) => InplaceState::Parsed { ours },
-            Err(()) => Self::parse_full(Some(raw), set_name),
+    pub fn of(pod: &'a PodDigest, set_name: &str) -> Self {
+        match &pod.kruise.inplace {
+            Inplace::Absent => InplaceState::Absent,
+            Inplace::Unreadable(e) => InplaceState::Unreadable(e),
+            Inplace::Parsed(sets) => InplaceState::Parsed {
+                ours: sets
+                    .binary_search_by(|(k, _)| (**k).cmp(set_name))
+                    .map_or(&[][..], |at| &sets[at].1),
+            },
         }
-    }
-
-    /// The reference reader (through `Value`); [`InplaceState::parse`] agrees with it and is faster.
-    pub fn parse_full(raw: Option<&str>, set_name: &str) -> Self {
-        let Some(raw) = raw else {
-            return InplaceState::Absent;
-        };
-        let all = match parse_all(raw) {
-            Ok(all) => all,
-            Err(e) => return InplaceState::Unreadable(e),
-        };
-        let ours = all
-            .get(set_name)
-            .and_then(|e| e.get("lastContainerStatuses"))
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(c, s)| {
-                        (
-                            Cow::Owned(c.clone()),
-                            Cow::Owned(str_at(s, "imageID").to_string()),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        InplaceState::Parsed { ours }
     }
 }
 
@@ -120,36 +94,22 @@ fn check_entry(entry: &Value) -> Result<(), String> {
     }
 }
 
-fn annotation_str<'a>(pod: &Pod<'a>, key: &str) -> Result<Option<&'a str>, String> {
-    match pod.annotations.and_then(|a| a.get(key)) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(raw)) => Ok(Some(raw)),
-        Some(_) => Err("must be a string".into()),
-    }
-}
-
-/// Reads a hash annotation (`Ok(empty)` when absent).
-pub(crate) fn hash_map(pod: &Pod<'_>, key: &str) -> Result<annotations::HashMap, String> {
-    match annotation_str(pod, key)? {
+/// Reads a hash annotation whole (`Ok(empty)` when absent), to rewrite it.
+pub(crate) fn hash_map(pod: &PodDigest, key: &str) -> Result<annotations::HashMap, String> {
+    match pod.annotation_entry(key) {
         None => Ok(Default::default()),
-        Some(raw) => annotations::parse_hash_map(raw),
+        Some(None) => Err("must be a string".into()),
+        Some(Some(raw)) => annotations::parse_hash_map(raw),
     }
 }
 
-/// This set's `hash` in a hash annotation ("" when absent), the whole annotation checked as
-/// [`hash_map`] checks it, without building it.
-pub(crate) fn our_hash<'a>(pod: &Pod<'a>, key: &str, set: &str) -> Result<Cow<'a, str>, String> {
-    match annotation_str(pod, key)? {
-        None => Ok(Cow::Borrowed("")),
-        Some(raw) => lite::entry_hash(raw, set),
-    }
-}
-
-/// `kruise.io/sidecarset-working-hotupgrade-container`; Go ignores an unparsable value (empty map).
-pub(crate) fn working_map(pod: &Pod<'_>) -> BTreeMap<String, String> {
-    pod.annotation(annotations::WORKING_HOT_UPGRADE)
-        .and_then(|raw| serde_json::from_str(raw).ok())
-        .unwrap_or_default()
+/// `kruise.io/sidecarset-working-hotupgrade-container` as a map.
+pub(crate) fn working_map(pod: &PodDigest) -> BTreeMap<String, String> {
+    pod.kruise
+        .working
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Kruise's `GetPodHotUpgradeContainers`: (working, idle); `-2` works unless the annotation names
@@ -165,7 +125,9 @@ pub(crate) fn twins_by_role(working: &BTreeMap<String, String>, name: &str) -> (
 
 /// One matched Pod with what every rule reads, computed once.
 pub(crate) struct Matched<'a> {
-    pub pod: Pod<'a>,
+    /// The Pod's position in the planner's input.
+    pub index: usize,
+    pub pod: &'a PodDigest,
     /// Whether `kruise.io/sidecarset-hash` reads (the map itself is read again only to rewrite it).
     pub hashes: Result<(), String>,
     pub working: BTreeMap<String, String>,
@@ -178,18 +140,21 @@ pub(crate) struct Matched<'a> {
 }
 
 impl<'a> Matched<'a> {
-    pub fn new(ctx: &SetCtx<'_>, pod: Pod<'a>, working: BTreeMap<String, String>) -> Self {
-        let (hashes, updated) = match our_hash(&pod, annotations::HASH, ctx.name()) {
+    pub fn new(
+        ctx: &SetCtx<'_>,
+        index: usize,
+        pod: &'a PodDigest,
+        working: BTreeMap<String, String>,
+    ) -> Self {
+        let (hashes, updated) = match set_hash(&pod.kruise.hashes, ctx.name()) {
             Ok(h) => (Ok(()), h == ctx.set.hash()),
-            Err(e) => (Err(e), false),
+            Err(e) => (Err(e.to_string()), false),
         };
-        let state = InplaceState::parse(
-            pod.annotation(annotations::INPLACE_UPDATE_STATE),
-            ctx.name(),
-        );
+        let state = InplaceState::of(pod, ctx.name());
         let all: Vec<&Tracked> = ctx.tracked.iter().collect();
-        let consistent = state_consistent(&pod, &state, &all);
+        let consistent = state_consistent(pod, &state, &all);
         let mut m = Matched {
+            index,
             pod,
             hashes,
             working,
@@ -204,7 +169,7 @@ impl<'a> Matched<'a> {
 
     /// This set's entry of `kruise.io/sidecarset-hash`, read in full.
     pub fn entry(&self, name: &str) -> Option<HashEntry> {
-        hash_map(&self.pod, annotations::HASH).ok()?.remove(name)
+        hash_map(self.pod, annotations::HASH).ok()?.remove(name)
     }
 
     fn pod_ready(&self, ctx: &SetCtx<'_>) -> bool {
@@ -243,7 +208,7 @@ impl<'a> Matched<'a> {
             .iter()
             .filter(|t| t.native || !idle.contains(&t.name))
             .collect();
-        if !state_consistent(&self.pod, &self.state, &names) {
+        if !state_consistent(self.pod, &self.state, &names) {
             return false;
         }
         self.pod.is_running_and_ready()
@@ -251,7 +216,7 @@ impl<'a> Matched<'a> {
                 .pod
                 .statuses
                 .iter()
-                .all(|s| idle.iter().any(|i| i == s.name) || s.ready)
+                .all(|s| idle.iter().any(|i| **i == *s.name) || s.ready)
     }
 
     /// Kruise's consistency gate: tracked sidecars that are Ready but not state-consistent (an
@@ -260,8 +225,8 @@ impl<'a> Matched<'a> {
         ctx.tracked
             .iter()
             .filter(|t| {
-                container_ready(&self.pod, &t.name, t.native)
-                    && !state_consistent(&self.pod, &self.state, &[t])
+                container_ready(self.pod, &t.name, t.native)
+                    && !state_consistent(self.pod, &self.state, &[t])
             })
             .map(|t| t.name.clone())
             .collect()
@@ -273,18 +238,18 @@ impl<'a> Matched<'a> {
             name: name.to_string(),
             native: false,
         };
-        container_ready(&self.pod, name, false) && state_consistent(&self.pod, &self.state, &[&t])
+        container_ready(self.pod, name, false) && state_consistent(self.pod, &self.state, &[&t])
     }
 }
 
-pub(crate) fn container_ready(pod: &Pod<'_>, name: &str, native: bool) -> bool {
+pub(crate) fn container_ready(pod: &PodDigest, name: &str, native: bool) -> bool {
     pod.status_of(name, native).is_some_and(|s| s.ready)
 }
 
 /// Kruise's `IsPodStateConsistent` for the listed containers (§10.3), extended to native sidecars
 /// (walked after the containers, completed through `status.initContainerStatuses`).
 pub(crate) fn state_consistent(
-    pod: &Pod<'_>,
+    pod: &PodDigest,
     state: &InplaceState<'_>,
     names: &[&Tracked],
 ) -> bool {
@@ -302,7 +267,7 @@ pub(crate) fn state_consistent(
             break;
         }
         for c in specs {
-            let (name, image) = (c.name, c.image);
+            let (name, image) = (&*c.name, &*c.image);
             if !listed(name, native) {
                 continue;
             }
@@ -314,7 +279,7 @@ pub(crate) fn state_consistent(
             let Some(status) = pod.status_of(name, native) else {
                 return false;
             };
-            if !image_equal(image, strip_scheme(status.image_id)) {
+            if !image_equal(image, strip_scheme(&status.image_id)) {
                 return false;
             }
         }
@@ -335,18 +300,18 @@ pub(crate) fn state_consistent(
             continue;
         }
         for cs in statuses {
-            let name = cs.name;
+            let name = &*cs.name;
             if !listed(name, native) {
                 continue;
             }
-            if let Some((_, old_id)) = ours.iter().rev().find(|(c, _)| c == name) {
+            if let Some((_, old_id)) = ours.iter().rev().find(|(c, _)| &**c == name) {
                 let spec_image = specs
                     .iter()
-                    .find(|c| c.name == name)
-                    .map_or("", |c| c.image);
+                    .find(|c| &*c.name == name)
+                    .map_or("", |c| &*c.image);
                 // Still the recorded image ID while the spec asks for another image: the kubelet
                 // has not restarted the container yet.
-                if old_id == cs.image_id && spec_image != cs.image {
+                if *old_id == cs.image_id && spec_image != &*cs.image {
                     return false;
                 }
             }
