@@ -7,17 +7,18 @@
 //! The Pod is the Filebeat story's injected Pod (test_data/golden/filebeat-story/expected.json)
 //! completed with what the API server and the kubelet add (uid, resourceVersion, managedFields, the
 //! service-account token volume, status with conditions and container statuses), so it is the object
-//! the watch delivers. Each Pod is fed to kube's reflector store as the watch would feed it (a
-//! distinct name and uid each), and the heap growth is divided by the number of Pods: that is what
-//! the reconciler keeps per Pod, store keys and hash-map slack included. The typed `k8s_openapi` Pod
-//! is measured the same way for comparison.
+//! the watch delivers. Each Pod is fed to the reconciler's Pod index as the watch feeds it (a distinct
+//! name and uid each), and the heap growth is divided by the number of Pods: that is what the
+//! reconciler keeps per Pod, index keys, hash-map slack and shared values included. For comparison,
+//! the whole Pod as a `serde_json::Value` and the typed `k8s_openapi` Pod (Kruise's informer keeps
+//! the Go equivalent) are measured in kube's reflector store.
 
 use std::path::Path;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{reflector::store::Writer, watcher::Event};
 use serde_json::{Value, json};
-use sidecarset_reconciler::snapshot::RawPod;
+use sidecarset_reconciler::{pod_index::PodIndex, snapshot::WatchedPod};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -36,7 +37,7 @@ fn filebeat_pod() -> Value {
     m["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet",
         "name": "web-7d9c6b5f4", "uid": "0d3f7a2e-8c1b-4b7e-9f61-6a2f0f5c9e11",
         "controller": true, "blockOwnerDeletion": true}]);
-    // What RawPod drops: present in the watch, so it is in the bytes parsed.
+    // What no digest keeps: present in the watch, so it is in the bytes parsed.
     m["managedFields"] = json!([
         {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1",
          "time": "2026-11-25T10:00:00Z", "fieldsType": "FieldsV1",
@@ -106,6 +107,21 @@ where
     held as f64 / watch.len() as f64
 }
 
+/// Heap bytes held by the reconciler's Pod index of `n` Pods, parsed from watch bytes, per Pod.
+fn per_pod_digest(watch: &[Vec<u8>]) -> (f64, usize) {
+    let before = dhat::HeapStats::get().curr_bytes;
+    let index = PodIndex::default();
+    for bytes in watch {
+        let obj: WatchedPod = serde_json::from_slice(bytes).expect("a Pod");
+        index.apply(Event::Apply(obj));
+    }
+    assert_eq!(index.len(), watch.len());
+    let held = dhat::HeapStats::get().curr_bytes - before;
+    let shared = index.shared_values();
+    drop(index);
+    (held as f64 / watch.len() as f64, shared)
+}
+
 fn main() {
     let _profiler = dhat::Profiler::builder().testing().build();
     let n: usize = std::env::args()
@@ -133,12 +149,15 @@ fn main() {
         })
         .collect();
     let json_bytes = watch[0].len();
-    let raw = per_pod::<RawPod>(&watch);
-    let raw_plain = per_pod::<RawPod>(&plain);
+    let (digest, shared) = per_pod_digest(&watch);
+    let (digest_plain, _) = per_pod_digest(&plain);
+    let raw = per_pod::<WatchedPod>(&watch);
     let typed = per_pod::<Pod>(&watch);
-    println!("{n} Pods in a kube reflector store (dhat: heap bytes held per Pod):");
+    println!("{n} Pods (dhat: heap bytes held per Pod):");
     println!("  watch JSON of the Filebeat-injected Pod (managedFields included): {json_bytes}");
-    println!("  RawPod, the reconciler's cache, Filebeat-injected Pod:          {raw:.0}");
-    println!("  RawPod, the same Pod not injected by any set:                   {raw_plain:.0}");
-    println!("  typed k8s_openapi Pod, Filebeat-injected (for comparison):      {typed:.0}");
+    println!("  PodDigest in the reconciler's index, Filebeat-injected Pod:     {digest:.0}");
+    println!("  PodDigest, the same Pod not injected by any set:                {digest_plain:.0}");
+    println!("  whole Pod as serde_json::Value in a reflector store:            {raw:.0}");
+    println!("  typed k8s_openapi Pod in a reflector store (for comparison):    {typed:.0}");
+    println!("  values shared by the {n} digests (strings, label sets, specs):  {shared}");
 }

@@ -15,6 +15,7 @@ use kube::{
     api::{DynamicObject, ListParams},
 };
 use serde_json::json;
+use sidecarset_core::upgrade::{Interner, PodDigest};
 
 use crate::{
     Error, Result, controller,
@@ -23,7 +24,7 @@ use crate::{
     plan::{self, NamespaceLabels},
     policy::{self, Target},
     server::{self, ServerState},
-    snapshot::RawPod,
+    snapshot::WatchedPod,
 };
 
 #[derive(Debug, Parser)]
@@ -199,11 +200,18 @@ fn hostname() -> String {
 /// The `plan` command: one list of each kind, one plan per set, nothing written.
 pub async fn plan(args: PlanArgs, out: &mut impl Write) -> Result<()> {
     let client = Client::try_default().await?;
-    let pod_api: Api<RawPod> = match &args.source.namespace {
+    let pod_api: Api<WatchedPod> = match &args.source.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let pods = pod_api.list(&ListParams::default()).await?.items;
+    let mut interner = Interner::default();
+    let pods: Vec<PodDigest> = pod_api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .map(|p| PodDigest::new(&p.raw, &mut interner))
+        .collect();
     let namespaces: NamespaceLabels = match &args.source.namespace {
         Some(ns) => Api::<Namespace>::all(client.clone())
             .get_opt(ns)
@@ -255,7 +263,7 @@ pub async fn plan(args: PlanArgs, out: &mut impl Write) -> Result<()> {
 /// the reason it is left alone. Pure, so the `plan` output is tested without a cluster.
 pub fn reports(
     targets: &[Target],
-    pods: &[RawPod],
+    pods: &[PodDigest],
     namespaces: &NamespaceLabels,
     now: &str,
 ) -> Result<Vec<serde_json::Value>> {

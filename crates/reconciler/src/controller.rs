@@ -6,7 +6,7 @@
 //! the [`Overlay`] of our own recent writes and what was already announced in Events.
 
 use std::{
-    collections::{BTreeSet, HashMap, HashSet},
+    collections::{BTreeSet, HashMap},
     path::PathBuf,
     sync::{Arc, Mutex, RwLock},
     time::Duration,
@@ -29,6 +29,7 @@ use kube::{
     },
 };
 use serde_json::json;
+use sidecarset_core::upgrade::PodDigest;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::{
@@ -37,8 +38,9 @@ use crate::{
     leader::{Leadership, LeaseConfig, LeaseLock},
     metrics::Metrics,
     plan::{self, LeftAlone, Plan, Upgraded},
+    pod_index::PodIndex,
     policy::{self, STATUS_ANNOTATION, Target},
-    snapshot::{Overlay, RawPod, namespace_labels},
+    snapshot::{Overlay, WatchedPod, namespace_labels},
     status::SetStatus,
     writer::{Outcome, PodWrite, WriteKind, Writer},
 };
@@ -85,7 +87,7 @@ pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
-    pub pods: Store<RawPod>,
+    pub pods: Arc<PodIndex>,
     pub namespaces: Store<Namespace>,
     pub leadership: Leadership,
     pub config: Config,
@@ -100,7 +102,7 @@ impl Context {
     pub fn new(
         client: Client,
         metrics: Arc<Metrics>,
-        pods: Store<RawPod>,
+        pods: Arc<PodIndex>,
         namespaces: Store<Namespace>,
         leadership: Leadership,
         config: Config,
@@ -168,26 +170,21 @@ impl Context {
     /// Only Pods whose injected list names the set: no other Pod can match it, so leaving them out
     /// changes neither the status nor the writes (the planner's order is kept), and spares a copy of
     /// every other Pod of the cluster per round. `plan` passes every Pod, to give each its reason.
-    fn snapshot(&self, set_name: &str) -> Vec<Arc<RawPod>> {
-        let cached = self.pods.state();
+    fn snapshot(&self, set_name: &str) -> Vec<Arc<PodDigest>> {
+        let cached = self.pods.select(|p| {
+            self.config
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| p.namespace() == ns)
+                && p.injected_by(set_name)
+        });
         let mut overlay = self.overlay.lock().unwrap_or_else(|p| p.into_inner());
-        let live: HashSet<&str> = cached.iter().map(|p| p.uid()).collect();
-        overlay.retain_uids(&live);
-        cached
-            .iter()
-            .filter(|p| {
-                self.config
-                    .namespace
-                    .as_deref()
-                    .is_none_or(|ns| p.namespace() == ns)
-                    && p.injected_by(set_name)
-            })
-            .map(|p| overlay.resolve(p))
-            .collect()
+        overlay.retain(|p| self.pods.holds(p));
+        cached.iter().map(|p| overlay.resolve(p)).collect()
     }
 }
 
-fn pod_reference(p: &RawPod) -> ObjectReference {
+fn pod_reference(p: &PodDigest) -> ObjectReference {
     ObjectReference {
         api_version: Some("v1".into()),
         kind: Some("Pod".into()),
@@ -411,8 +408,13 @@ async fn announce_not_upgradable(target: &Target, plan: &Plan, ctx: &Context) {
 }
 
 /// Applies the plan's writes in order. Returns whether a Pod was stale (so the round is retried soon).
-async fn apply(target: &Target, plan: &Plan, pods: &[Arc<RawPod>], ctx: &Context) -> Result<bool> {
-    let by_key: HashMap<(&str, &str), &RawPod> = pods
+async fn apply(
+    target: &Target,
+    plan: &Plan,
+    pods: &[Arc<PodDigest>],
+    ctx: &Context,
+) -> Result<bool> {
+    let by_key: HashMap<(&str, &str), &PodDigest> = pods
         .iter()
         .map(|p| ((p.namespace(), p.name()), p.as_ref()))
         .collect();
@@ -428,10 +430,11 @@ async fn apply(target: &Target, plan: &Plan, pods: &[Arc<RawPod>], ctx: &Context
         match ctx.writer.apply(w).await {
             Ok(Outcome::Written(after)) => {
                 ctx.metrics.write(&target.key, kind, "ok");
+                let after = ctx.pods.digest(&after.raw);
                 ctx.overlay
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .wrote(before, *after);
+                    .wrote(before, after);
                 announce_write(target, plan, w, before, ctx).await;
             }
             Ok(Outcome::Stale) => {
@@ -466,7 +469,7 @@ async fn announce_write(
     target: &Target,
     plan: &Plan,
     w: &PodWrite,
-    before: &RawPod,
+    before: &PodDigest,
     ctx: &Context,
 ) {
     let r = pod_reference(before);
@@ -480,15 +483,10 @@ async fn announce_write(
                 .map(|c| Upgraded {
                     container: c.container.clone(),
                     native: c.init_container,
-                    image_id_before: plan::container_status(
-                        &before.raw,
-                        &c.container,
-                        c.init_container,
-                    )
-                    .and_then(|s| s.get("imageID"))
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
+                    image_id_before: before
+                        .status_of(&c.container, c.init_container)
+                        .map_or("", |s| &*s.image_id)
+                        .to_string(),
                 })
                 .collect();
             {
@@ -528,13 +526,13 @@ async fn announce_write(
 
 /// `SidecarUpgradeFinished` once a Pod whose upgrade this process started is updated and its upgraded
 /// sidecars run Ready on a new image ID.
-async fn announce_finished(target: &Target, plan: &Plan, pods: &[Arc<RawPod>], ctx: &Context) {
+async fn announce_finished(target: &Target, plan: &Plan, pods: &[Arc<PodDigest>], ctx: &Context) {
     let done: Vec<InFlight> = {
         let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
         let Some(m) = mem.get_mut(&target.key) else {
             return;
         };
-        let live: HashMap<&str, &RawPod> = pods.iter().map(|p| (p.uid(), p.as_ref())).collect();
+        let live: HashMap<&str, &PodDigest> = pods.iter().map(|p| (p.uid(), p.as_ref())).collect();
         let mut done = Vec::new();
         m.in_flight.retain(|uid, f| {
             let Some(pod) = live.get(uid.as_str()) else {
@@ -543,7 +541,7 @@ async fn announce_finished(target: &Target, plan: &Plan, pods: &[Arc<RawPod>], c
             if f.hash != plan.status.hash {
                 return false; // superseded by a newer change of the settings
             }
-            let finished = plan.is_updated(uid) && plan::upgrade_finished(&pod.raw, &f.upgraded);
+            let finished = plan.is_updated(uid) && plan::upgrade_finished(pod, &f.upgraded);
             if finished {
                 done.push(f.clone());
             }
@@ -577,24 +575,24 @@ pub async fn run(
     metrics: Arc<Metrics>,
     ready: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<()> {
-    let (pods, pods_writer) = reflector::store::<RawPod>();
+    let pods = Arc::new(PodIndex::default());
     let (namespaces, ns_writer) = reflector::store::<Namespace>();
     let (pod_tx, pod_rx) = mpsc::unbounded::<String>();
     let (ns_tx, ns_rx) = mpsc::unbounded::<()>();
 
-    let pod_api: Api<RawPod> = match &config.namespace {
+    let pod_api: Api<WatchedPod> = match &config.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let pod_watch = reflector::reflector(pods_writer, watcher(pod_api, watcher::Config::default()))
+    let index = pods.clone();
+    let pod_watch = watcher(pod_api, watcher::Config::default())
         .default_backoff()
-        .touched_objects()
         .for_each(move |res| {
             match res {
                 // The sets a Pod carries decide which policies hear of it.
-                Ok(p) => {
-                    if let Some(list) = p.annotation(sidecarset_core::annotations::INJECTED_LIST) {
-                        for name in sidecarset_core::annotations::parse_injected_list(list) {
+                Ok(event) => {
+                    for p in index.apply(event) {
+                        for name in p.injected_sets() {
                             let _ = pod_tx.unbounded_send(name.to_string());
                         }
                     }
@@ -627,14 +625,14 @@ pub async fn run(
 
     let sync = Duration::from_secs(120);
     tokio::time::timeout(sync, async {
-        let _ = pods.wait_until_ready().await;
+        pods.wait_until_synced().await;
         let _ = namespaces.wait_until_ready().await;
     })
     .await
     .map_err(|_| Error::CacheSync(sync))?;
     ready.store(true, std::sync::atomic::Ordering::SeqCst);
     info!(
-        pods = pods.state().len(),
+        pods = pods.len(),
         namespaces = namespaces.state().len(),
         "caches synced"
     );

@@ -25,6 +25,7 @@ pub mod events;
 pub mod leader;
 pub mod metrics;
 pub mod plan;
+pub mod pod_index;
 pub mod policy;
 pub mod server;
 pub mod snapshot;

@@ -9,11 +9,10 @@ use serde::Serialize;
 use serde_json::Value;
 use sidecarset_core::{
     SidecarSet,
-    upgrade::{self, ConditionUpdate, PodPatch, Reason, Round},
+    upgrade::{self, ConditionUpdate, PodDigest, PodPatch, Reason, Round},
 };
 
 use crate::{
-    snapshot::RawPod,
     status::SetStatus,
     writer::{PodWrite, WriteKind},
 };
@@ -52,7 +51,7 @@ pub type NamespaceLabels = BTreeMap<String, BTreeMap<String, String>>;
 ///
 /// `set_version` is the policy's resourceVersion: Kruise writes the SidecarSet's resourceVersion into
 /// the hot-upgrade version annotations, and the policy object is this project's SidecarSet.
-pub fn compute<P: Borrow<RawPod>>(
+pub fn compute<P: Borrow<PodDigest>>(
     set: &SidecarSet,
     generation: i64,
     pods: &[P],
@@ -60,18 +59,16 @@ pub fn compute<P: Borrow<RawPod>>(
     now: &str,
     set_version: &str,
 ) -> Plan {
-    // The core plans over references into the snapshot: no Pod is copied per round.
-    let values: Vec<&Value> = pods.iter().map(|p| &p.borrow().raw).collect();
     let options = upgrade::Options {
         controller_revision: "",
         hot_upgrade_version: set_version.parse().ok(),
     };
-    let core = upgrade::plan(set, &values, namespaces, now, &options);
+    let core = upgrade::plan_digests(set, pods, namespaces, now, &options);
     convert(set, generation, pods, core)
 }
 
 /// Turns the core's plan (whose Pod references are indexes into `pods`) into writes and reasons.
-pub fn convert<P: Borrow<RawPod>>(
+pub fn convert<P: Borrow<PodDigest>>(
     set: &SidecarSet,
     generation: i64,
     pods: &[P],
@@ -193,39 +190,13 @@ pub struct Upgraded {
 /// Event only (rollout decisions are the core's): the Pod is Ready and every upgraded container is
 /// Ready with an image ID other than the one it had before the patch (the kubelet restarted it on
 /// the new image).
-pub fn upgrade_finished(pod: &Value, upgraded: &[Upgraded]) -> bool {
-    let ready = pod
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter().any(|c| {
-                c.get("type").and_then(Value::as_str) == Some("Ready")
-                    && c.get("status").and_then(Value::as_str) == Some("True")
-            })
-        });
-    ready
+pub fn upgrade_finished(pod: &PodDigest, upgraded: &[Upgraded]) -> bool {
+    pod.is_ready()
         && upgraded.iter().all(|u| {
-            container_status(pod, &u.container, u.native).is_some_and(|s| {
-                let id = s.get("imageID").and_then(Value::as_str).unwrap_or("");
-                s.get("ready").and_then(Value::as_bool) == Some(true)
-                    && !id.is_empty()
-                    && id != u.image_id_before
+            pod.status_of(&u.container, u.native).is_some_and(|s| {
+                s.ready && !s.image_id.is_empty() && *s.image_id != *u.image_id_before
             })
         })
-}
-
-/// The status of a container (`native`: of an init container) by name.
-pub fn container_status<'a>(pod: &'a Value, name: &str, native: bool) -> Option<&'a Value> {
-    let key = if native {
-        "initContainerStatuses"
-    } else {
-        "containerStatuses"
-    };
-    pod.get("status")?
-        .get(key)?
-        .as_array()?
-        .iter()
-        .find(|s| s.get("name").and_then(Value::as_str) == Some(name))
 }
 
 #[cfg(test)]
@@ -246,7 +217,15 @@ mod tests {
     }
 
     /// A Pod injected with `filebeat:7.16.2` by a set whose image-less hash is `without_image`.
-    fn injected(name: &str, without_image: &str, ready: bool) -> RawPod {
+    fn digest(pod: &Value) -> PodDigest {
+        PodDigest::new(pod, &mut upgrade::Interner::default())
+    }
+
+    fn digests(pods: &[Value]) -> Vec<PodDigest> {
+        pods.iter().map(digest).collect()
+    }
+
+    fn injected(name: &str, without_image: &str, ready: bool) -> Value {
         let anns = json!({
             "kruise.io/sidecarset-injected-list": "filebeat",
             "kruise.io/sidecarset-hash": json!({"filebeat": {"hash": "old",
@@ -255,7 +234,7 @@ mod tests {
                 "sidecarSetName": "filebeat", "sidecarList": ["filebeat"]}}).to_string(),
         });
         let status = if ready { "True" } else { "False" };
-        RawPod::new(json!({
+        json!({
             "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}"),
                 "resourceVersion": "7", "creationTimestamp": "2026-01-01T00:00:00Z",
                 "labels": {"app": "web"}, "annotations": anns},
@@ -268,19 +247,19 @@ mod tests {
                     {"name": "app", "ready": ready, "image": "nginx:1.27", "imageID": "nginx@sha256:aa"},
                     {"name": "filebeat", "ready": ready, "image": "elastic/filebeat:7.16.2",
                      "imageID": "filebeat@sha256:01"}]}
-        }))
+        })
     }
 
     #[test]
     fn an_image_bump_becomes_guarded_upgrades_within_max_unavailable() {
         let s = set(json!({}));
-        let pods: Vec<RawPod> = (0..3)
+        let pods: Vec<Value> = (0..3)
             .map(|i| injected(&format!("p{i}"), s.hash_without_image(), true))
             .collect();
         let plan = compute(
             &s,
             3,
-            &pods,
+            &digests(&pods),
             &NamespaceLabels::new(),
             "2026-07-01T00:00:00Z",
             "12",
@@ -321,7 +300,7 @@ mod tests {
         let plan = compute(
             &s,
             1,
-            &pods,
+            &digests(&pods),
             &NamespaceLabels::new(),
             "2026-07-01T00:00:00Z",
             "1",
@@ -344,7 +323,7 @@ mod tests {
         let plan = compute(
             &s,
             1,
-            &pods,
+            &digests(&pods),
             &NamespaceLabels::new(),
             "2026-07-01T00:00:00Z",
             "1",
@@ -359,11 +338,11 @@ mod tests {
     fn unmatched_pods_are_reported_as_not_matched() {
         let s = set(json!({}));
         let mut p = injected("p0", s.hash_without_image(), true);
-        p.raw["metadata"]["labels"]["app"] = json!("db");
+        p["metadata"]["labels"]["app"] = json!("db");
         let plan = compute(
             &s,
             1,
-            &[p],
+            &[digest(&p)],
             &NamespaceLabels::new(),
             "2026-07-01T00:00:00Z",
             "1",
@@ -375,7 +354,7 @@ mod tests {
 
     #[test]
     fn an_upgrade_is_finished_once_ready_on_a_new_image_id() {
-        let pod = injected("p0", "x", true).raw;
+        let pod = digest(&injected("p0", "x", true));
         let up = |before: &str| {
             vec![Upgraded {
                 container: "filebeat".into(),
@@ -386,7 +365,7 @@ mod tests {
         // Same image ID as before the patch: the kubelet has not restarted it yet.
         assert!(!upgrade_finished(&pod, &up("filebeat@sha256:01")));
         assert!(upgrade_finished(&pod, &up("filebeat@sha256:00")));
-        let not_ready = injected("p0", "x", false).raw;
+        let not_ready = digest(&injected("p0", "x", false));
         assert!(!upgrade_finished(&not_ready, &up("filebeat@sha256:00")));
         let native = vec![Upgraded {
             container: "filebeat".into(),
@@ -432,11 +411,16 @@ mod tests {
         pod
     }
 
-    /// Pruning the cache must not change a single plan: for every golden case, its injected Pod and
-    /// its original Pod (as listed, ready or not), planned with the case's settings and with every
-    /// sidecar image bumped, give the same core plan pruned and unpruned.
+    /// The reconciler plans from digests made by its Pod index, and only over the Pods whose injected
+    /// list names the set. Neither may change a plan: for every golden case, its injected Pod and its
+    /// original Pod (as listed, ready or not), planned with the case's settings and with every
+    /// sidecar image bumped, give the same plan as the core's planner over the full JSON Pods.
     #[test]
-    fn pruning_cached_pods_changes_no_plan() {
+    fn digests_from_the_watch_and_only_injected_pods_change_no_plan() {
+        use kube::runtime::watcher::Event;
+
+        use crate::{pod_index::PodIndex, snapshot::WatchedPod};
+
         let golden =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test_data/golden");
         let mut compared = 0;
@@ -475,28 +459,32 @@ mod tests {
                     as_listed(base.clone(), i, i % 3 != 1)
                 })
                 .collect();
-            let pruned: Vec<Value> = full
+            // As the controller gets them: through the watch into the index, in list order.
+            let index = PodIndex::default();
+            index.apply(Event::Init);
+            let watched: Vec<std::sync::Arc<PodDigest>> = full
                 .iter()
-                .map(|p| {
-                    let mut p = p.clone();
-                    crate::snapshot::prune(&mut p);
-                    p
-                })
+                .flat_map(|p| index.apply(Event::InitApply(WatchedPod::new(p.clone()))))
                 .collect();
-            assert_ne!(full, pruned, "{}: nothing was pruned", dir.display());
+            index.apply(Event::InitDone);
             for s in [&set, &bumped] {
                 let opts = upgrade::Options::default();
                 let ns = NamespaceLabels::from([("shop".to_string(), BTreeMap::new())]);
                 let a = upgrade::plan(s, &full, &ns, "2026-07-01T00:00:00Z", &opts);
-                let b = upgrade::plan(s, &pruned, &ns, "2026-07-01T00:00:00Z", &opts);
-                assert_eq!(a, b, "{}: pruning changed the plan", dir.display());
+                let b = upgrade::plan_digests(s, &watched, &ns, "2026-07-01T00:00:00Z", &opts);
+                assert_eq!(
+                    a,
+                    b,
+                    "{}: the index's digests changed the plan",
+                    dir.display()
+                );
                 // The controller plans only the Pods whose injected list names the set.
-                let only: Vec<Value> = pruned
+                let only: Vec<_> = watched
                     .iter()
-                    .filter(|p| RawPod::new((*p).clone()).injected_by(s.name()))
+                    .filter(|p| p.injected_by(s.name()))
                     .cloned()
                     .collect();
-                let c = upgrade::plan(s, &only, &ns, "2026-07-01T00:00:00Z", &opts);
+                let c = upgrade::plan_digests(s, &only, &ns, "2026-07-01T00:00:00Z", &opts);
                 let writes = |p: &upgrade::Plan| {
                     let named = |v: &[PodPatch]| -> Vec<(String, Value)> {
                         v.iter()

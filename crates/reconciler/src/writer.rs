@@ -13,7 +13,7 @@ use kube::{
 use serde_json::{Value, json};
 use sidecarset_core::upgrade::ContainerChange;
 
-use crate::{Error, MANAGER, snapshot::RawPod};
+use crate::{Error, MANAGER, snapshot::WatchedPod};
 
 /// What the write is for; decides the Event and the metric label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +71,7 @@ impl PodWrite {
 #[derive(Debug)]
 pub enum Outcome {
     /// Written; the Pod as the API server returned it after the last write.
-    Written(Box<RawPod>),
+    Written(Box<WatchedPod>),
     /// The Pod changed since it was read (the `test` failed, or it is gone): nothing was written,
     /// and the next round plans it again from the newer version.
     Stale,
@@ -94,7 +94,7 @@ impl Writer {
     }
 
     pub async fn apply(&self, w: &PodWrite) -> Result<Outcome, Error> {
-        let api: Api<RawPod> = Api::namespaced(self.client.clone(), &w.namespace);
+        let api: Api<WatchedPod> = Api::namespaced(self.client.clone(), &w.namespace);
         let mut latest = None;
         if !w.patch.is_empty() {
             let ops = guarded(&w.patch, &w.resource_version);

@@ -3,11 +3,11 @@
 
 use clap::{CommandFactory, Parser};
 use serde_json::{Value, json};
+use sidecarset_core::upgrade::{Interner, PodDigest};
 use sidecarset_reconciler::{
     cli::{self, Cli, Command, Output},
     plan::NamespaceLabels,
     policy::Target,
-    snapshot::RawPod,
 };
 
 #[test]
@@ -109,12 +109,12 @@ fn help_documents_the_flags() {
     assert!(matches!(cli.command, Command::Plan(p) if matches!(p.output, Output::Json)));
 }
 
-fn pod(name: &str, labels: Value, hash_without_image: &str) -> RawPod {
+fn pod(name: &str, labels: Value, hash_without_image: &str) -> PodDigest {
     let entry = |h: &str| {
         json!({"filebeat": {"hash": h, "sidecarSetName": "filebeat", "sidecarList": ["filebeat"]}})
             .to_string()
     };
-    RawPod::new(json!({
+    let pod = json!({
         "metadata": {"name": name, "namespace": "shop", "uid": format!("u-{name}"),
             "resourceVersion": "5", "creationTimestamp": "2026-01-01T00:00:00Z",
             "labels": labels,
@@ -127,7 +127,8 @@ fn pod(name: &str, labels: Value, hash_without_image: &str) -> RawPod {
             "containerStatuses": [
                 {"name": "app", "ready": true, "imageID": "a"},
                 {"name": "filebeat", "ready": true, "imageID": "b"}]}
-    }))
+    });
+    PodDigest::new(&pod, &mut Interner::default())
 }
 
 #[test]
