@@ -144,17 +144,15 @@ fn report_cpu_time(
     wide: &sidecarset_core::SidecarSet,
 ) {
     let none = BTreeMap::new();
-    for (name, s) in [("max1", max1), ("wide", wide)] {
+    for (name, s, opts) in [
+        ("max1", max1, Options::default()),
+        ("wide", wide, Options::default()),
+        ("wide-paced", wide, paced()),
+    ] {
         let runs = (200_000 / n).clamp(5, 50);
         let Some(t0) = thread_cpu_ns() else { return };
         for _ in 0..runs {
-            black_box(upgrade::plan_digests(
-                s,
-                black_box(pods),
-                &none,
-                NOW,
-                &Options::default(),
-            ));
+            black_box(upgrade::plan_digests(s, black_box(pods), &none, NOW, &opts));
         }
         let Some(t1) = thread_cpu_ns() else { return };
         let mean = (t1 - t0) / runs as u64;
@@ -162,6 +160,14 @@ fn report_cpu_time(
             "plan/{name}/{n}: thread CPU time, mean of {runs}: {:.2} ms",
             mean as f64 / 1e6
         );
+    }
+}
+
+/// As the reconciler plans: patches built only for what its write burst (30) can send now.
+fn paced() -> Options<'static> {
+    Options {
+        max_upgrades: Some(30),
+        ..Options::default()
     }
 }
 
@@ -200,9 +206,14 @@ fn main() {
         if n >= 10_000 {
             g.sample_size(10);
         }
-        for (name, s) in [("max1", &max1), ("wide", &wide)] {
+        let paced = paced();
+        for (name, s, opts) in [
+            ("max1", &max1, &opts),
+            ("wide", &wide, &opts),
+            ("wide-paced", &wide, &paced),
+        ] {
             g.bench_with_input(BenchmarkId::new(name, n), &pods, |b, pods| {
-                b.iter(|| upgrade::plan_digests(s, black_box(pods), &none, NOW, &opts))
+                b.iter(|| upgrade::plan_digests(s, black_box(pods), &none, NOW, opts))
             });
         }
         g.finish();

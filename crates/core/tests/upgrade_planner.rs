@@ -606,6 +606,34 @@ fn max_unavailable_int_and_percent_round_up() {
 }
 
 #[test]
+fn a_write_budget_defers_chosen_pods_without_changing_the_round() {
+    let s1 = set(&agent("agent:1"));
+    let c = Cluster::web(&s1, 10);
+    let s2 = set(&strategy(&agent("agent:2"), "maxUnavailable", json!(6)));
+    let whole = c.plan(&s2);
+    let opts = Options {
+        max_upgrades: Some(4),
+        ..Options::default()
+    };
+    let paced = upgrade::plan(&s2, &c.pods, &c.namespaces, NOW, &opts);
+    assert_eq!(paced.status, whole.status);
+    assert_eq!(
+        paced.upgrades[..],
+        whole.upgrades[..4],
+        "the first four, same patches"
+    );
+    for u in &whole.upgrades[4..] {
+        assert_eq!(
+            paced.reason_of(&u.pod.name),
+            Some(&Reason::WaitingForWriteBudget { max_upgrades: 4 })
+        );
+    }
+    // Past the budget, the reasons are the whole round's.
+    assert_eq!(paced.reason_of("web-9"), whole.reason_of("web-9"));
+    assert_eq!(paced.skipped.len(), whole.skipped.len() + 2);
+}
+
+#[test]
 fn not_ready_candidates_are_taken_for_free_and_max_unavailable_zero_takes_only_them() {
     let s1 = set(&agent("agent:1"));
     let mut c = Cluster::web(&s1, 5);

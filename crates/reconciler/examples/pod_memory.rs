@@ -135,7 +135,12 @@ fn main() {
             p["metadata"]["name"] = json!(format!("web-7d9c6b5f4-{i:05}"));
             p["metadata"]["uid"] = json!(format!("6f1c2b7e-1d4a-4c3b-9a8e-{i:012}"));
             // Each Pod injected at its own second: its hash annotations are its own, not shared.
-            let at = format!("2026-11-25T{:02}:{:02}:{:02}Z", 10 + i / 3600, i / 60 % 60, i % 60);
+            let at = format!(
+                "2026-11-25T{:02}:{:02}:{:02}Z",
+                10 + i / 3600,
+                i / 60 % 60,
+                i % 60
+            );
             if let Some(a) = p["metadata"]["annotations"].as_object_mut() {
                 for v in a.values_mut() {
                     if let Some(text) = v.as_str() {

@@ -62,6 +62,7 @@ pub fn compute<P: Borrow<PodDigest>>(
     let options = upgrade::Options {
         controller_revision: "",
         hot_upgrade_version: set_version.parse().ok(),
+        ..Default::default()
     };
     let core = upgrade::plan_digests(set, pods, namespaces, now, &options);
     convert(set, generation, pods, core)

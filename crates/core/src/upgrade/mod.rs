@@ -115,6 +115,11 @@ pub struct Options<'a> {
     /// The version written into `version.sidecarset.kruise.io/<twin>` on a hot upgrade (Kruise: the
     /// SidecarSet's resourceVersion). See the module docs.
     pub hot_upgrade_version: Option<u64>,
+    /// The most upgrades one round writes (`None`: all it chooses). A caller whose writes are paced
+    /// passes what it can send now: the patches of the others are not built, and they are left with
+    /// [`Reason::WaitingForWriteBudget`] for the next round, which plans them again from fresh state.
+    /// Nothing else of the plan changes: the budget and partition are those of the whole round.
+    pub max_upgrades: Option<usize>,
 }
 
 /// The status Kruise writes on the SidecarSet (§1.4, §4.9), plus the not-upgradable count.
@@ -695,6 +700,19 @@ pub fn plan_digests<P: Borrow<PodDigest>>(
             &matched[i],
             Reason::KeptByPartition { partition },
         );
+    }
+
+    if let Some(max_upgrades) = options.max_upgrades
+        && chosen.len() > max_upgrades
+    {
+        for &i in &chosen[max_upgrades..] {
+            leave(
+                &mut plan,
+                &matched[i],
+                Reason::WaitingForWriteBudget { max_upgrades },
+            );
+        }
+        chosen.truncate(max_upgrades);
     }
 
     // §4.7: the patches.

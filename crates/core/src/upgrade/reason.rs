@@ -56,6 +56,9 @@ pub enum Reason {
         max_unavailable: i64,
         unavailable: i64,
     },
+    /// Chosen, but this round already writes as many upgrades as the caller can send now
+    /// ([`super::Options::max_upgrades`]); the next round takes it.
+    WaitingForWriteBudget { max_upgrades: usize },
 }
 
 impl Reason {
@@ -92,6 +95,7 @@ impl Reason {
             Reason::UpgradeInProgress { .. } => "UpgradeInProgress",
             Reason::KeptByPartition { .. } => "KeptByPartition",
             Reason::MaxUnavailableReached { .. } => "MaxUnavailableReached",
+            Reason::WaitingForWriteBudget { .. } => "WaitingForWriteBudget",
         }
     }
 }
@@ -159,6 +163,10 @@ impl fmt::Display for Reason {
             } => write!(
                 f,
                 "updateStrategy.maxUnavailable reached ({unavailable} unavailable, at most {max_unavailable})"
+            ),
+            Reason::WaitingForWriteBudget { max_upgrades } => write!(
+                f,
+                "to be upgraded: waits for the next round (this one writes {max_upgrades} upgrades, what the write budget allows)"
             ),
         }
     }
