@@ -1,13 +1,15 @@
 //! In-place sidecar upgrades: the pure planner behind the reconciler (semantics §4, §5, §10.3).
 //!
 //! ```text
-//!  SidecarSet + Pods (raw JSON, as listed) + Namespace labels + now
+//!  Pod JSON --(once per watch event)--> PodDigest
+//!  SidecarSet + PodDigests + Namespace labels + now
 //!      --> match --> status counts --> [NotUpdate | paused | hot-upgrade flips | all updated | upgrade round]
 //!      --> Plan { status, flips, conditions, upgrades (ordered, each one JSON patch), skipped (each with a Reason) }
 //! ```
 //!
-//! [`plan`] does no I/O and never panics on any Pod: it reads the Pods once (each Pod's annotations are
-//! parsed once), costs O(n log n) in the number of Pods, and returns what to write. The caller (the
+//! [`plan_digests`] does no I/O and never panics on any Pod: it reads digests ([`PodDigest`]: what
+//! planning reads of a Pod, its annotations already parsed), costs O(n log n) in the number of Pods,
+//! and returns what to write; [`plan`] digests JSON Pods first. The caller (the
 //! reconciler) writes status, then the flips in order (stopping at the first failure), then the
 //! `conditions` (not-upgradable Pods, before any upgrade), then each upgrade patch followed by its
 //! condition, stopping the round at the first failure as Kruise does. Every patch starts with a `test`
