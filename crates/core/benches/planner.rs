@@ -10,6 +10,8 @@
 //! Scenarios: `max1` (Kruise's default `maxUnavailable: 1`) and `wide` (`maxUnavailable: 20%`,
 //! `weightPriority` and `scatterStrategy`: the whole ordering path, and a patch for 20% of the Pods).
 //!
+//! `digest/filebeat-pod`: one Pod read into its digest, what each watch event costs.
+//!
 //! `cargo bench -p sidecarset-core --bench planner`
 
 use std::collections::BTreeMap;
@@ -218,5 +220,13 @@ fn main() {
         }
         g.finish();
     }
+    // What one watch event costs the reconciler before any round: reading the Pod into its digest
+    // (the interner already holds the fleet's shared values, as it does in a running reconciler).
+    let one = pods(1, &t).remove(0);
+    let mut interner = Interner::default();
+    let _kept = PodDigest::new(&one, &mut interner);
+    c.bench_function("digest/filebeat-pod", |b| {
+        b.iter(|| PodDigest::new(black_box(&one), &mut interner))
+    });
     c.final_summary();
 }
