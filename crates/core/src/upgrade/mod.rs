@@ -97,6 +97,7 @@ use crate::SidecarSet;
 use crate::annotations::{self, HashEntry};
 use crate::selector::{self, Labels};
 
+pub use budget::{BudgetWarning, budget_warning};
 pub use condition::{CONDITION_TYPE, condition_patch, upgradable_condition};
 pub use reason::{Change, Reason};
 
