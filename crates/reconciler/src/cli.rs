@@ -113,11 +113,12 @@ pub struct RunArgs {
     /// the policy status annotation and Events; not the leader-election Lease. A write over budget
     /// waits its turn, never dropped: a rollout slows down, it skips no step. An upgraded Pod costs
     /// about 6 writes (its patch, its condition, 4 Events), so 20/s upgrades about 3 Pods/s.
-    /// Default as controller-runtime's client (QPS 20), which Kruise uses. Fractions allowed.
+    /// Default as controller-runtime's client (QPS 20; Kruise's manager sets 30 for all its
+    /// requests, reads included). Fractions allowed.
     #[arg(long, default_value_t = WriteRate::default().per_second, value_name = "N")]
     pub max_writes_per_second: f64,
     /// Write budget: writes that may go at once after a quiet spell (the token bucket's size).
-    /// Default as controller-runtime's client (burst 30).
+    /// Default as controller-runtime's client (burst 30; Kruise's manager sets 50).
     #[arg(long, default_value_t = WriteRate::default().burst, value_name = "N")]
     pub max_write_burst: u32,
 }

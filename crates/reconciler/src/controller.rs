@@ -318,6 +318,13 @@ pub async fn reconcile_target(target: &Target, ctx: &Context) -> Result<Next> {
 async fn invalid_settings(target: &Target, message: &str, ctx: &Context) -> Result<Next> {
     let status = SetStatus::invalid(target.generation, message.to_string());
     ctx.metrics.set_status(&target.key, &status);
+    // No budget applies while no Pod is touched.
+    ctx.metrics
+        .max_unavailable_all_pods
+        .get_or_create(&SetLabels {
+            set: target.key.clone(),
+        })
+        .set(0);
     ctx.metrics.failure(
         &target.key,
         &Error::InvalidSettings {

@@ -2,9 +2,10 @@
 //!
 //! `maxUnavailable: 20%` of 100k Pods is 20,000 patches in one round; sent as fast as the API server
 //! answers, they crowd out every other client of it. controller-runtime gives each client a
-//! QPS/burst limiter (20 and 30 when unset, the values Kruise runs with); kube-rs has none, so this
-//! is that limiter, for writes only: Pod patches, status-condition patches, the policy's status
-//! annotation and Events share it. The leader-election Lease does not: a renewal queued behind a
+//! QPS/burst limiter (20 and 30 when unset; Kruise's manager sets 30 and 50 with its
+//! `--rest-config-qps`/`--rest-config-burst`, in its `main.go`); kube-rs has none, so this is that
+//! limiter with controller-runtime's defaults, for writes only (reads come from the watch caches):
+//! Pod patches, status-condition patches, the policy's status annotation and Events share it. The leader-election Lease does not: a renewal queued behind a
 //! rollout would let the Lease expire.
 //!
 //! A write that waits is late, never dropped: a slow budget slows the rollout and skips no step.
