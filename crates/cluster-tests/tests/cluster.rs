@@ -57,6 +57,9 @@ fn main() -> ExitCode {
         kruise_injected_pod_is_adopted,
         native_sidecar_upgraded_in_place,
         hot_upgrade_pair_flipped,
+        invalid_settings_events_follow_the_error,
+        max_unavailable_over_100_percent_is_warned,
+        writes_are_paced,
     ];
     if args.list {
         let trials = tests
@@ -1009,6 +1012,214 @@ async fn hot_upgrade_pair_flipped(t: Arc<TestNs>) -> Result<()> {
     println!(
         "api-requests hot_upgrade_pair_flipped: Pod writes (attempted, ok) per Pod: {writes:?}; all: {:?}",
         audit::summary(&t.audit()?)
+    );
+    rec.check_running()?;
+    Ok(())
+}
+
+/// Settings turned invalid with one error, then another, then the first again: each error text is
+/// its own `InvalidSettings` Event (the second is not hidden under the first's text), and the first
+/// text again counts up its own Event's series.
+async fn invalid_settings_events_follow_the_error(t: Arc<TestNs>) -> Result<()> {
+    let settings = filebeat(json!(1))?;
+    let policy = t.policy(&settings).await?;
+    let mut rec = t.reconciler(&t.policy_source(), &[], None)?;
+    wait_status(&policy, "a first valid round", |s| {
+        s["observedGeneration"] == 1 && s.get("error").is_none()
+    })
+    .await?;
+    let mut bad_partition = settings.clone();
+    bad_partition["updateStrategy"]["partition"] = json!("ten");
+    let mut bad_budget = settings.clone();
+    bad_budget["updateStrategy"]["maxUnavailable"] = json!(-1);
+    for (bad, field) in [
+        (&bad_partition, "updateStrategy.partition"),
+        (&bad_budget, "updateStrategy.maxUnavailable"),
+        (&bad_partition, "updateStrategy.partition"),
+    ] {
+        let generation = policy.set_settings(bad).await?;
+        // The Event is sent before the status is written: once the status shows it, the Event is out.
+        wait_status(
+            &policy,
+            &format!("status: {field} invalid at generation {generation}"),
+            |s| {
+                s["observedGeneration"] == generation
+                    && s["error"].as_str().is_some_and(|e| e.contains(field))
+            },
+        )
+        .await?;
+    }
+    let events = t
+        .events("default", "InvalidSettings", Some(&policy.name))
+        .await?;
+    let describe = || {
+        events
+            .iter()
+            .map(|e| {
+                format!(
+                    "{:?} (series {:?})",
+                    e.note,
+                    e.series.as_ref().map(|s| s.count)
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    ensure!(
+        events.len() == 2,
+        "want one InvalidSettings Event per error text, got {:?}",
+        describe()
+    );
+    let with = |field: &str| {
+        events
+            .iter()
+            .find(|e| e.note.as_deref().is_some_and(|n| n.contains(field)))
+    };
+    let partition = with("updateStrategy.partition")
+        .with_context(|| format!("no Event names the partition error: {:?}", describe()))?;
+    let budget = with("updateStrategy.maxUnavailable")
+        .with_context(|| format!("no Event names the maxUnavailable error: {:?}", describe()))?;
+    ensure!(
+        partition.series.as_ref().map(|s| s.count) == Some(2),
+        "the partition error was reported twice: {:?}",
+        describe()
+    );
+    ensure!(
+        budget.series.is_none(),
+        "the maxUnavailable error was reported once: {:?}",
+        describe()
+    );
+    rec.check_running()?;
+    Ok(())
+}
+
+/// `maxUnavailable: "150%"` is accepted (every Pod goes at once, as Kruise does) and said loudly: a
+/// Warning Event on the policy and the per-set gauge, which drops back once the budget is sane.
+async fn max_unavailable_over_100_percent_is_warned(t: Arc<TestNs>) -> Result<()> {
+    let settings = filebeat(json!("150%"))?;
+    let policy = t.policy(&settings).await?;
+    let (_kubelet, _) =
+        filebeat_pods(&t, &settings, 3, |_| vec![], KubeletConfig::default()).await?;
+    let mut rec = t.reconciler(&t.policy_source(), &[], None)?;
+    wait_status(&policy, "status: 3 matched", |s| s["matchedPods"] == 3).await?;
+    let gauge = |text: &str| {
+        metric_value(
+            text,
+            "sidecarset_reconciler_max_unavailable_all_pods",
+            &[("set", &policy.name)],
+        )
+    };
+    let events = wait::until(
+        Duration::from_secs(30),
+        "a MaxUnavailableAllPods Event on the policy",
+        || async {
+            let e = t
+                .events("default", "MaxUnavailableAllPods", Some(&policy.name))
+                .await?;
+            Ok((!e.is_empty()).then_some(e))
+        },
+        async || rec.log_tail(20),
+    )
+    .await?;
+    let e = &events[0];
+    ensure!(e.type_.as_deref() == Some("Warning"), "{e:?}");
+    let note = e.note.clone().unwrap_or_default();
+    ensure!(
+        note.contains("150%") && note.contains("every matched Pod (now 3)"),
+        "{note}"
+    );
+    ensure!(gauge(&rec.metrics()?) == 1.0, "{}", rec.metrics()?);
+
+    let generation = policy.set_settings(&filebeat(json!(1))?).await?;
+    wait_status(&policy, "the sane budget's round", |s| {
+        s["observedGeneration"] == generation
+    })
+    .await?;
+    ensure!(gauge(&rec.metrics()?) == 0.0, "{}", rec.metrics()?);
+    let again = t
+        .events("default", "MaxUnavailableAllPods", Some(&policy.name))
+        .await?;
+    ensure!(again.len() == 1, "warned again: {again:?}");
+    rec.check_running()?;
+    Ok(())
+}
+
+/// `--max-writes-per-second 2 --max-write-burst 1`: the rollout still completes (updatedReadyPods
+/// reaches matchedPods), and the API server never receives the reconciler's writes (Pods, their
+/// status, the policy, Events) faster than the budget allows.
+async fn writes_are_paced(t: Arc<TestNs>) -> Result<()> {
+    const RATE: f64 = 2.0;
+    let settings = filebeat(json!(2))?;
+    let policy = t.policy(&settings).await?;
+    let (_kubelet, _) =
+        filebeat_pods(&t, &settings, 4, |_| vec![], KubeletConfig::default()).await?;
+    let mut rec = t.reconciler(
+        &t.policy_source(),
+        &["--max-writes-per-second", "2", "--max-write-burst", "1"],
+        None,
+    )?;
+    wait_status(&policy, "status: 4 updated and ready", |s| {
+        s["updatedReadyPods"] == 4
+    })
+    .await?;
+    let changed_at = k8s_openapi::jiff::Timestamp::now();
+    let started = std::time::Instant::now();
+    let generation = policy
+        .set_settings(&with_image(&settings, "filebeat", FILEBEAT_NEW)?)
+        .await?;
+    wait_status(&policy, "status: 4 upgraded and ready", |s| {
+        s["observedGeneration"] == generation
+            && s["matchedPods"] == 4
+            && s["updatedPods"] == 4
+            && s["updatedReadyPods"] == 4
+    })
+    .await?;
+    let took = started.elapsed().as_secs_f64();
+    let done_at = k8s_openapi::jiff::Timestamp::now();
+    let m = all_available(&t, 4).await?;
+    ensure!(count_with_image(&m, "filebeat", FILEBEAT_NEW) == 4);
+
+    let all = t.audit_all()?;
+    let writes = audit::writes_in_order(&all);
+    let rollout: Vec<&audit::Request> = writes
+        .iter()
+        .copied()
+        .filter(|r| r.received.is_some_and(|at| at > changed_at))
+        .collect();
+    ensure!(
+        rollout.len() >= 8,
+        "{} writes for 4 upgraded Pods: {:?}",
+        rollout.len(),
+        audit::summary(&all)
+    );
+    // A token bucket grants at most burst + rate * w writes in any w seconds; one more is allowed
+    // for requests that a busy machine delivered late and the next one on time.
+    for w in [1.0, 2.0, 5.0] {
+        let n = audit::max_writes_within(&writes, w);
+        let allowed = 1.0 + RATE * w + 1.0;
+        ensure!(
+            n as f64 <= allowed,
+            "{n} writes within {w} s, the budget allows {allowed}: {:?}",
+            writes.iter().map(|r| r.describe()).collect::<Vec<_>>()
+        );
+    }
+    let text = rec.metrics()?;
+    let throttled = metric_value(&text, "sidecarset_reconciler_writes_throttled_total", &[]);
+    ensure!(throttled >= 1.0, "no write waited:\n{text}");
+    // Writes received before the status said done all waited their turn: the first from the
+    // bucket, each other one 1/RATE s later.
+    let before_done = rollout
+        .iter()
+        .filter(|r| r.received.is_some_and(|at| at <= done_at))
+        .count();
+    ensure!(
+        took + 0.1 >= (before_done as f64 - 1.0) / RATE,
+        "{before_done} writes in {took:.1} s"
+    );
+    println!(
+        "api-requests writes_are_paced: 4 Pods upgraded in {took:.1} s at 2 writes/s; {} writes ({:.2} per Pod), throttled {throttled}; {:?}",
+        rollout.len(),
+        rollout.len() as f64 / 4.0,
+        audit::summary(&rollout.iter().map(|r| (*r).clone()).collect::<Vec<_>>())
     );
     rec.check_running()?;
     Ok(())

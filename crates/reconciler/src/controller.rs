@@ -23,7 +23,7 @@ use kube::{
     runtime::{
         Controller, WatchStreamExt,
         controller::{Action, Config as ControllerConfig},
-        events::{Event, Recorder, Reporter},
+        events::{Event, Reporter},
         reflector::{self, ObjectRef, Store},
         watcher,
     },
@@ -36,10 +36,12 @@ use crate::{
     Error, MANAGER, Result,
     events::{self, Notice},
     leader::{Leadership, LeaseConfig, LeaseLock},
-    metrics::Metrics,
+    metrics::{Metrics, SetLabels},
+    pacing::{WriteBudget, WriteRate},
     plan::{self, LeftAlone, Plan, Upgraded},
     pod_index::PodIndex,
     policy::{self, STATUS_ANNOTATION, Target},
+    recorder::Recorder,
     snapshot::{Overlay, WatchedPod, namespace_labels},
     status::SetStatus,
     writer::{Outcome, PodWrite, WriteKind, Writer},
@@ -61,6 +63,8 @@ pub struct Config {
     /// Requeue while an upgrade is in flight or a write found the Pod stale.
     pub busy_requeue: Duration,
     pub instance: String,
+    /// The write budget shared by every Pod, status and Event write (not the Lease).
+    pub writes: WriteRate,
 }
 
 /// What one set's past rounds already announced, so Events are sent on change, not every round.
@@ -70,6 +74,8 @@ struct SetMemory {
     /// Pods whose upgrade was started and not yet seen finished, by UID.
     in_flight: HashMap<String, InFlight>,
     invalid: Option<String>,
+    /// The `maxUnavailable` last warned about as letting every matched Pod go at once.
+    budget_warning: Option<String>,
     /// The last status logged in `--settings` mode, where there is no object to write it to.
     logged_status: Option<SetStatus>,
 }
@@ -91,6 +97,7 @@ pub struct Context {
     pub namespaces: Store<Namespace>,
     pub leadership: Leadership,
     pub config: Config,
+    pub budget: Arc<WriteBudget>,
     writer: Writer,
     overlay: Mutex<Overlay>,
     memory: Mutex<HashMap<String, SetMemory>>,
@@ -107,15 +114,18 @@ impl Context {
         leadership: Leadership,
         config: Config,
     ) -> Self {
+        let budget = WriteBudget::new(config.writes, &metrics);
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
                 controller: MANAGER.into(),
                 instance: Some(config.instance.clone()),
             },
+            budget.clone(),
         );
         Context {
-            writer: Writer::new(client.clone()),
+            writer: Writer::new(client.clone(), budget.clone()),
+            budget,
             client,
             recorder,
             metrics,
@@ -264,18 +274,38 @@ pub async fn reconcile_target(target: &Target, ctx: &Context) -> Result<Next> {
         .metadata()
         .and_then(|m| m.resource_version.clone())
         .unwrap_or_else(|| "1".into());
-    let plan = plan::compute(set, target.generation, &pods, &ns, &now, &set_version);
+    let max_upgrades = plan::upgrades_per_round(ctx.budget.rate().per_second);
+    let plan = plan::compute(
+        set,
+        target.generation,
+        &pods,
+        &ns,
+        &now,
+        &set_version,
+        Some(max_upgrades),
+    );
     for w in &plan.warnings {
         warn!(warning = %w, "planner");
     }
     debug!(round = ?plan.round, writes = plan.writes.len(), "planned");
 
     ctx.metrics.set_status(&target.key, &plan.status);
+    let budget_warning = sidecarset_core::upgrade::budget_warning(
+        set.settings().update_strategy.max_unavailable.as_ref(),
+        plan.status.matched_pods as usize,
+    );
+    ctx.metrics
+        .max_unavailable_all_pods
+        .get_or_create(&SetLabels {
+            set: target.key.clone(),
+        })
+        .set(i64::from(budget_warning.is_some()));
     write_status(target, &plan.status, ctx).await?;
     if !ctx.leadership.is_leader() {
         return Ok(Next::Busy);
     }
     announce_not_upgradable(target, &plan, ctx).await;
+    announce_budget(target, budget_warning.as_ref(), ctx).await;
     let busy = apply(target, &plan, &pods, ctx).await?;
     announce_finished(target, &plan, &pods, ctx).await;
 
@@ -294,6 +324,13 @@ pub async fn reconcile_target(target: &Target, ctx: &Context) -> Result<Next> {
 async fn invalid_settings(target: &Target, message: &str, ctx: &Context) -> Result<Next> {
     let status = SetStatus::invalid(target.generation, message.to_string());
     ctx.metrics.set_status(&target.key, &status);
+    // No budget applies while no Pod is touched.
+    ctx.metrics
+        .max_unavailable_all_pods
+        .get_or_create(&SetLabels {
+            set: target.key.clone(),
+        })
+        .set(0);
     ctx.metrics.failure(
         &target.key,
         &Error::InvalidSettings {
@@ -353,6 +390,7 @@ async fn write_status(target: &Target, status: &SetStatus, ctx: &Context) -> Res
         field_manager: Some(MANAGER.into()),
         ..Default::default()
     };
+    ctx.budget.acquire().await;
     let res = api.patch(&target.key, &params, &Patch::Merge(&body)).await;
     ctx.metrics.write(
         &target.key,
@@ -403,6 +441,31 @@ async fn announce_not_upgradable(target: &Target, plan: &Plan, ctx: &Context) {
             ..Default::default()
         };
         ctx.event(&r, events::pod_not_upgradable(&plan.set_name, &l.message))
+            .await;
+    }
+}
+
+/// A budget that lets every matched Pod go at once is accepted, as Kruise does, and said loudly: a
+/// Warning Event on the policy whenever the warning appears or the setting changes.
+async fn announce_budget(
+    target: &Target,
+    warning: Option<&sidecarset_core::upgrade::BudgetWarning>,
+    ctx: &Context,
+) {
+    let now = warning.map(|w| w.setting().to_string());
+    let changed = {
+        let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let m = mem.entry(target.key.clone()).or_default();
+        let changed = m.budget_warning != now;
+        m.budget_warning = now;
+        changed
+    };
+    let Some(w) = warning.filter(|_| changed) else {
+        return;
+    };
+    warn!(warning = %w, "maxUnavailable");
+    if let Some(r) = policy_reference(target) {
+        ctx.event(&r, events::max_unavailable_all_pods(&w.to_string()))
             .await;
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Reasons: Kruise's `NotUpgradablePods` and `ResetContainerSucceed` keep Kruise's names (tools that
 //! watch for them keep working); `SidecarUpgradeStarted` / `Finished` / `Failed` and
-//! `SidecarNotUpgradable` are this project's (Kruise sends no Event per upgraded Pod).
+//! `SidecarNotUpgradable` are this project's (Kruise sends no Event per upgraded Pod), and so is
+//! `MaxUnavailableAllPods` (Kruise accepts such a budget silently).
 
 use kube::runtime::events::EventType;
 
@@ -35,6 +36,19 @@ pub fn invalid_settings(message: &str) -> Notice {
         "InvalidSettings",
         "Validate",
         format!("invalid settings, no Pod is touched until they are fixed: {message}"),
+    )
+}
+
+/// On the policy: its `maxUnavailable` lets every matched Pod be unavailable at once (the core's
+/// `budget_warning` says why).
+pub fn max_unavailable_all_pods(warning: &str) -> Notice {
+    notice(
+        EventType::Warning,
+        "MaxUnavailableAllPods",
+        "Plan",
+        format!(
+            "{warning}; accepted as Kruise does, but a rollout takes every matched Pod down together"
+        ),
     )
 }
 
@@ -168,6 +182,14 @@ mod tests {
         let n = upgrade_failed_on_pod("filebeat", "boom");
         assert_eq!(n.note, "sidecarset filebeat: boom");
         assert_eq!(invalid_settings("x").type_, EventType::Warning);
+        let n = max_unavailable_all_pods("updateStrategy.maxUnavailable \"150%\" is over 100%");
+        assert_eq!(n.type_, EventType::Warning);
+        assert_eq!(n.reason, "MaxUnavailableAllPods");
+        assert!(
+            n.note.starts_with("updateStrategy.maxUnavailable \"150%\""),
+            "{}",
+            n.note
+        );
     }
 
     #[test]

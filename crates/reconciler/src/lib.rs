@@ -10,7 +10,8 @@
 //!  controller::reconcile ---- snapshot ----> core planner (pure) ----> Plan
 //!        |                                                               |
 //!        +-- writer: one guarded JSON patch per Pod, SidecarSetUpgradable condition,
-//!        |           status annotation on the policy, Events            (leader only)
+//!        |           status annotation on the policy, Events            (leader only,
+//!        |           each write paced by one token bucket: pacing)
 //!        +-- metrics, tracing
 //! ```
 //!
@@ -24,9 +25,11 @@ pub mod controller;
 pub mod events;
 pub mod leader;
 pub mod metrics;
+pub mod pacing;
 pub mod plan;
 pub mod pod_index;
 pub mod policy;
+pub mod recorder;
 pub mod server;
 pub mod snapshot;
 pub mod status;

@@ -2,9 +2,10 @@
 //!
 //! Per set (label `set` = the policy's name, or `file:<name>`): the status counts as gauges, so an alert
 //! can compare `updated_ready_pods` with `matched_pods`; Pod writes by kind, so the "one write per Pod
-//! per upgrade step" goal is observable in production and not only in a test.
+//! per upgrade step" goal is observable in production and not only in a test. Process-wide: the
+//! write budget's queue ([`crate::pacing`]), so a throttled rollout shows why it is slow.
 
-use std::time::Instant;
+use std::{sync::atomic::AtomicU64, time::Instant};
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
@@ -46,7 +47,11 @@ pub struct Metrics {
     pub updated_ready: Family<SetLabels, Gauge>,
     pub not_upgradable: Family<SetLabels, Gauge>,
     pub invalid: Family<SetLabels, Gauge>,
+    pub max_unavailable_all_pods: Family<SetLabels, Gauge>,
     pub leader: Gauge,
+    pub writes_queued: Gauge,
+    pub writes_throttled: Counter,
+    pub write_wait_seconds: Counter<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -64,7 +69,11 @@ impl Default for Metrics {
         let updated_ready = Family::<SetLabels, Gauge>::default();
         let not_upgradable = Family::<SetLabels, Gauge>::default();
         let invalid = Family::<SetLabels, Gauge>::default();
+        let max_unavailable_all_pods = Family::<SetLabels, Gauge>::default();
         let leader = Gauge::default();
+        let writes_queued = Gauge::default();
+        let writes_throttled = Counter::default();
+        let write_wait_seconds = Counter::<f64, AtomicU64>::default();
         registry.register("reconciles", "Reconciles run", reconciles.clone());
         registry.register(
             "reconcile_failures",
@@ -108,9 +117,29 @@ impl Default for Metrics {
             invalid.clone(),
         );
         registry.register(
+            "max_unavailable_all_pods",
+            "1 when updateStrategy.maxUnavailable lets every matched Pod be unavailable at once",
+            max_unavailable_all_pods.clone(),
+        );
+        registry.register(
             "leader",
             "1 while this instance holds the Lease",
             leader.clone(),
+        );
+        registry.register(
+            "writes_queued",
+            "API writes waiting for the write budget (--max-writes-per-second)",
+            writes_queued.clone(),
+        );
+        registry.register(
+            "writes_throttled",
+            "API writes that waited for the write budget",
+            writes_throttled.clone(),
+        );
+        registry.register(
+            "write_wait_seconds",
+            "Time API writes spent waiting for the write budget",
+            write_wait_seconds.clone(),
         );
         Metrics {
             registry,
@@ -124,7 +153,11 @@ impl Default for Metrics {
             updated_ready,
             not_upgradable,
             invalid,
+            max_unavailable_all_pods,
             leader,
+            writes_queued,
+            writes_throttled,
+            write_wait_seconds,
         }
     }
 }
@@ -265,6 +298,26 @@ mod tests {
             r#"sidecarset_reconciler_writes_total{set="fb",kind="upgrade",result="conflict"} 1"#,
             r#"sidecarset_reconciler_reconciles_total{set="fb"} 1"#,
             r#"sidecarset_reconciler_reconcile_duration_seconds_count{set="fb"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_write_budget_and_the_budget_warning_are_exported() {
+        let m = Metrics::default();
+        m.writes_queued.set(3);
+        m.writes_throttled.inc();
+        m.write_wait_seconds.inc_by(0.25);
+        m.max_unavailable_all_pods
+            .get_or_create(&SetLabels { set: "fb".into() })
+            .set(1);
+        let text = m.encode();
+        for line in [
+            "sidecarset_reconciler_writes_queued 3",
+            "sidecarset_reconciler_writes_throttled_total 1",
+            "sidecarset_reconciler_write_wait_seconds_total 0.25",
+            r#"sidecarset_reconciler_max_unavailable_all_pods{set="fb"} 1"#,
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

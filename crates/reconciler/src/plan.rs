@@ -51,6 +51,8 @@ pub type NamespaceLabels = BTreeMap<String, BTreeMap<String, String>>;
 ///
 /// `set_version` is the policy's resourceVersion: Kruise writes the SidecarSet's resourceVersion into
 /// the hot-upgrade version annotations, and the policy object is this project's SidecarSet.
+/// `max_upgrades` bounds the upgrades written this round (see [`upgrades_per_round`]); `None` gives
+/// every upgrade the round chooses (the `plan` command).
 pub fn compute<P: Borrow<PodDigest>>(
     set: &SidecarSet,
     generation: i64,
@@ -58,14 +60,33 @@ pub fn compute<P: Borrow<PodDigest>>(
     namespaces: &NamespaceLabels,
     now: &str,
     set_version: &str,
+    max_upgrades: Option<usize>,
 ) -> Plan {
     let options = upgrade::Options {
         controller_revision: "",
         hot_upgrade_version: set_version.parse().ok(),
-        ..Default::default()
+        max_upgrades,
     };
     let core = upgrade::plan_digests(set, pods, namespaces, now, &options);
     convert(set, generation, pods, core)
+}
+
+/// The API writes one upgraded Pod costs: its patch, its condition, and the started and finished
+/// Events on the Pod and on the policy.
+pub const WRITES_PER_UPGRADE: f64 = 6.0;
+
+/// How many upgrades a round writes: what one second of the write budget pays for (at least one).
+/// A round that chose more leaves them for the next round (requeued at once while busy), so a round
+/// takes about a second of writes, and upgrades that finish meanwhile are seen by the next round,
+/// instead of after minutes of writes for Pods chosen in the first one. The planner builds patches
+/// only for these.
+pub fn upgrades_per_round(writes_per_second: f64) -> usize {
+    let n = (writes_per_second / WRITES_PER_UPGRADE).floor();
+    if n.is_finite() && n >= 1.0 {
+        n as usize
+    } else {
+        1
+    }
 }
 
 /// Turns the core's plan (whose Pod references are indexes into `pods`) into writes and reasons.
@@ -264,6 +285,7 @@ mod tests {
             &NamespaceLabels::new(),
             "2026-07-01T00:00:00Z",
             "12",
+            None,
         );
         assert_eq!(plan.status.matched_pods, 3);
         assert_eq!(plan.status.updated_pods, 0);
@@ -305,6 +327,7 @@ mod tests {
             &NamespaceLabels::new(),
             "2026-07-01T00:00:00Z",
             "1",
+            None,
         );
         assert_eq!(plan.status.not_upgradable_pods, 1);
         assert_eq!(plan.writes.len(), 1);
@@ -328,6 +351,7 @@ mod tests {
             &NamespaceLabels::new(),
             "2026-07-01T00:00:00Z",
             "1",
+            None,
         );
         assert!(plan.writes.is_empty());
         assert!(plan.status.paused);
@@ -347,10 +371,41 @@ mod tests {
             &NamespaceLabels::new(),
             "2026-07-01T00:00:00Z",
             "1",
+            None,
         );
         assert_eq!(plan.status.matched_pods, 0);
         assert!(!plan.left_alone[0].matched);
         assert_eq!(plan.left_alone[0].code, "NotSelected");
+    }
+
+    #[test]
+    fn a_round_writes_about_a_second_of_the_write_budget() {
+        assert_eq!(upgrades_per_round(20.0), 3);
+        assert_eq!(upgrades_per_round(100.0), 16);
+        assert_eq!(upgrades_per_round(2.0), 1, "at least one");
+        assert_eq!(upgrades_per_round(0.5), 1);
+        let s = set(json!({"updateStrategy": {"maxUnavailable": 3}}));
+        let pods: Vec<Value> = (0..3)
+            .map(|i| injected(&format!("p{i}"), s.hash_without_image(), true))
+            .collect();
+        let paced = compute(
+            &s,
+            1,
+            &digests(&pods),
+            &NamespaceLabels::new(),
+            "t",
+            "1",
+            Some(1),
+        );
+        assert_eq!(paced.writes.len(), 1);
+        assert_eq!(paced.status.matched_pods, 3);
+        let waiting: Vec<&str> = paced
+            .left_alone
+            .iter()
+            .filter(|l| l.code == "WaitingForWriteBudget")
+            .map(|l| l.name.as_str())
+            .collect();
+        assert_eq!(waiting.len(), 2, "{:?}", paced.left_alone);
     }
 
     #[test]

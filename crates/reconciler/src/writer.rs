@@ -3,7 +3,10 @@
 //! Per Pod and step: one JSON patch on the Pod (guarded by a `test` of its resourceVersion), then, if
 //! the planner asks for it, the `SidecarSetUpgradable` condition through the status subresource (a
 //! strategic merge patch, as Kruise sends it). Nothing is read back: the patch response is the new Pod,
-//! kept in the [`Overlay`](crate::snapshot::Overlay) until the watch catches up.
+//! kept in the [`Overlay`](crate::snapshot::Overlay) until the watch catches up. Each of the two
+//! writes waits on the write budget ([`crate::pacing`]).
+
+use std::sync::Arc;
 
 use json_patch::Patch as JsonPatch;
 use kube::{
@@ -13,7 +16,7 @@ use kube::{
 use serde_json::{Value, json};
 use sidecarset_core::upgrade::ContainerChange;
 
-use crate::{Error, MANAGER, snapshot::WatchedPod};
+use crate::{Error, MANAGER, pacing::WriteBudget, snapshot::WatchedPod};
 
 /// What the write is for; decides the Event and the metric label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,12 +83,14 @@ pub enum Outcome {
 pub struct Writer {
     client: Client,
     params: PatchParams,
+    budget: Arc<WriteBudget>,
 }
 
 impl Writer {
-    pub fn new(client: Client) -> Self {
+    pub fn new(client: Client, budget: Arc<WriteBudget>) -> Self {
         Writer {
             client,
+            budget,
             params: PatchParams {
                 field_manager: Some(MANAGER.to_string()),
                 ..Default::default()
@@ -99,6 +104,7 @@ impl Writer {
         if !w.patch.is_empty() {
             let ops = guarded(&w.patch, &w.resource_version);
             let patch: JsonPatch = serde_json::from_value(Value::Array(ops))?;
+            self.budget.acquire().await;
             match api
                 .patch(&w.name, &self.params, &Patch::Json::<()>(patch))
                 .await
@@ -117,6 +123,7 @@ impl Writer {
         if let Some(cond) = &w.condition {
             // Strategic merge on `status.conditions` merges by `type`: other conditions stay.
             let body = json!({"status": {"conditions": [cond]}});
+            self.budget.acquire().await;
             match api
                 .patch_status(&w.name, &self.params, &Patch::Strategic(body))
                 .await

@@ -38,6 +38,10 @@ fn run_accepts_every_documented_flag() {
         "30",
         "--busy-requeue-millis",
         "200",
+        "--max-writes-per-second",
+        "2.5",
+        "--max-write-burst",
+        "1",
     ])
     .expect("parses");
     assert!(cli.log_json);
@@ -47,6 +51,9 @@ fn run_accepts_every_documented_flag() {
     assert_eq!(r.source.namespace.as_deref(), Some("shop"));
     assert_eq!(r.metrics_addr.port(), 0);
     assert_eq!(r.lease_duration_seconds, 6);
+    assert_eq!(r.max_writes_per_second, 2.5);
+    assert_eq!(r.max_write_burst, 1);
+    r.validate().expect("valid");
     assert!(!r.no_leader_election);
     let cli = Cli::try_parse_from(["sidecarset-reconciler", "run", "--no-leader-election"])
         .expect("parses");
@@ -55,6 +62,44 @@ fn run_accepts_every_documented_flag() {
     };
     assert!(r.no_leader_election);
     assert_eq!(r.metrics_addr.to_string(), "0.0.0.0:8080");
+    // controller-runtime's client defaults (QPS 20, burst 30).
+    assert_eq!((r.max_writes_per_second, r.max_write_burst), (20.0, 30));
+}
+
+/// `run` with `args`, parsed and validated: the error text, if any.
+fn run_error(args: &[&str]) -> Option<String> {
+    let argv = ["sidecarset-reconciler", "run"].iter().chain(args);
+    match Cli::try_parse_from(argv) {
+        Err(e) => Some(e.to_string()),
+        Ok(c) => match c.command {
+            Command::Run(r) => r.validate().err().map(|e| e.to_string()),
+            Command::Plan(_) => None,
+        },
+    }
+}
+
+#[test]
+fn a_write_budget_that_could_never_write_is_refused_by_flag_name() {
+    for (args, flag) in [
+        (
+            &["--max-writes-per-second=0"][..],
+            "--max-writes-per-second",
+        ),
+        (&["--max-writes-per-second=-1"], "--max-writes-per-second"),
+        (&["--max-writes-per-second=NaN"], "--max-writes-per-second"),
+        (&["--max-writes-per-second=inf"], "--max-writes-per-second"),
+        (&["--max-writes-per-second=fast"], "--max-writes-per-second"),
+        (&["--max-write-burst=0"], "--max-write-burst"),
+        (&["--max-write-burst=-1"], "--max-write-burst"),
+        (&["--max-write-burst=1.5"], "--max-write-burst"),
+    ] {
+        let msg = run_error(args).unwrap_or_else(|| panic!("{args:?} accepted"));
+        assert!(msg.contains(flag), "{args:?}: {msg}");
+    }
+    assert_eq!(
+        run_error(&["--max-writes-per-second=0.5", "--max-write-burst=1"]),
+        None
+    );
 }
 
 #[test]
@@ -94,6 +139,8 @@ fn help_documents_the_flags() {
         "--lease-duration-seconds",
         "--lease-renew-seconds",
         "--policy-selector",
+        "--max-writes-per-second",
+        "--max-write-burst",
     ] {
         assert!(run.contains(flag), "run --help lacks {flag}:\n{run}");
     }
@@ -182,5 +229,57 @@ fn plan_says_what_it_would_upgrade_and_why_every_other_pod_waits() {
         text.contains("shop/web-2: not upgradable in place"),
         "{text}"
     );
+    assert!(!text.contains("WARNING"), "maxUnavailable 1 of 3:\n{text}");
+    assert_eq!(reports[0]["budgetWarning"], Value::Null);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn plan_says_loudly_when_max_unavailable_lets_every_pod_go() {
+    let dir = std::env::temp_dir().join(format!("sidecarset-plan-150-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("settings.yaml");
+    std::fs::write(
+        &file,
+        "name: filebeat\nselector: {matchLabels: {app: web}}\n\
+         updateStrategy: {maxUnavailable: '150%'}\n\
+         containers: [{name: filebeat, image: 'elastic/filebeat:7.16.3'}]\n",
+    )
+    .unwrap();
+    let target = Target::from_file(&file).unwrap();
+    let set = target.set.as_ref().unwrap();
+    let pods: Vec<PodDigest> = (0..3)
+        .map(|i| {
+            pod(
+                &format!("web-{i}"),
+                json!({"app": "web"}),
+                set.hash_without_image(),
+            )
+        })
+        .collect();
+    let reports = cli::reports(
+        std::slice::from_ref(&target),
+        &pods,
+        &NamespaceLabels::new(),
+        "2026-07-01T00:00:00Z",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    cli::print_text(&reports, &mut out);
+    let text = String::from_utf8(out).unwrap();
+    let warning = text
+        .lines()
+        .find(|l| l.starts_with("  WARNING: "))
+        .unwrap_or_else(|| panic!("no WARNING line in:\n{text}"));
+    assert!(
+        warning.contains("\"150%\"") && warning.contains("every matched Pod (now 3)"),
+        "{warning}"
+    );
+    let upgrades = text
+        .lines()
+        .filter(|l| l.starts_with("    upgrade "))
+        .count();
+    assert_eq!(upgrades, 3, "what the warning means: all 3 at once\n{text}");
+    assert!(reports[0]["budgetWarning"].is_string());
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,4 +1,7 @@
-//! `partition` and `maxUnavailable` with Kruise's arithmetic (§4.6, §10.3).
+//! `partition` and `maxUnavailable` with Kruise's arithmetic (each function names the Kruise function
+//! it mirrors), and the warning for a budget that lets every matched Pod go at once.
+
+use std::fmt;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -25,7 +28,8 @@ pub(crate) fn partition(p: Option<&IntOrString>, total: usize) -> usize {
         IntOrString::String(s) => {
             let pct = atoi_percent(s)
                 .map(|n| n as f64)
-                // §10.3: Kruise parses the percentage as a float.
+                // A fractional percentage is scaled too (`GetScaledValueFromIntOrPercent` in Kruise's
+                // `CalculatePartitionReplicas`).
                 .or_else(|| {
                     s.strip_suffix('%')
                         .and_then(|n| n.trim().parse::<f64>().ok())
@@ -51,6 +55,81 @@ pub(crate) fn max_unavailable(m: Option<&IntOrString>, total: usize) -> i64 {
             atoi_percent(s).map_or(0, |n| ceil_percent(n as f64, total))
         }
     }
+}
+
+/// A `maxUnavailable` that lets every matched Pod be unavailable at once.
+///
+/// Kruise accepts it (and so does validation here, for pasted specs), and it does what it says: a
+/// rollout takes every matched Pod down together. That is almost never what was meant, so the
+/// reconciler says so (Event, metric, `plan`) instead of refusing it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BudgetWarning {
+    /// A percentage over 100%: every matched Pod, however many there are.
+    OverHundredPercent { value: String, matched: usize },
+    /// The budget resolves to at least the number of matched Pods, and there is more than one (a
+    /// budget of 1 over a single Pod is the default, not a mistake).
+    EveryMatchedPod {
+        value: String,
+        resolved: i64,
+        matched: usize,
+    },
+}
+
+impl BudgetWarning {
+    /// The setting as written (`"150%"`, `10`): what a changed warning is compared on, so that a
+    /// matched count moving under the same setting is not news.
+    pub fn setting(&self) -> &str {
+        match self {
+            BudgetWarning::OverHundredPercent { value, .. }
+            | BudgetWarning::EveryMatchedPod { value, .. } => value,
+        }
+    }
+}
+
+impl fmt::Display for BudgetWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BudgetWarning::OverHundredPercent { value, matched } => write!(
+                f,
+                "updateStrategy.maxUnavailable {value} is over 100%: every matched Pod (now {matched}) \
+                 may be upgraded, and so be unavailable, at once"
+            ),
+            BudgetWarning::EveryMatchedPod {
+                value,
+                resolved,
+                matched,
+            } => write!(
+                f,
+                "updateStrategy.maxUnavailable {value} allows {resolved} unavailable Pods and the set \
+                 matches {matched}: every matched Pod may be upgraded, and so be unavailable, at once"
+            ),
+        }
+    }
+}
+
+/// Whether `max_unavailable` (as in the settings; `None` is the default, 1) lets every one of
+/// `matched` Pods go at once: a percentage over 100%, or a value that resolves (with Kruise's
+/// arithmetic, [`max_unavailable`]) to `matched` or more when more than one Pod is matched.
+pub fn budget_warning(
+    max_unavailable: Option<&IntOrString>,
+    matched: usize,
+) -> Option<BudgetWarning> {
+    let m = max_unavailable?;
+    let value = match m {
+        IntOrString::Int(n) => n.to_string(),
+        IntOrString::String(s) => format!("{s:?}"),
+    };
+    if let IntOrString::String(s) = m
+        && atoi_percent(s).is_some_and(|p| p > 100)
+    {
+        return Some(BudgetWarning::OverHundredPercent { value, matched });
+    }
+    let resolved = self::max_unavailable(Some(m), matched);
+    (matched > 1 && resolved >= matched as i64).then_some(BudgetWarning::EveryMatchedPod {
+        value,
+        resolved,
+        matched,
+    })
 }
 
 #[cfg(test)]
@@ -93,5 +172,62 @@ mod tests {
         assert_eq!(max_unavailable(Some(&s("25%")), 10), 3);
         assert_eq!(max_unavailable(Some(&s("0%")), 10), 0);
         assert_eq!(max_unavailable(Some(&s("x%")), 10), 0);
+    }
+    #[test]
+    fn a_budget_that_lets_every_matched_pod_go_is_flagged() {
+        let over = budget_warning(Some(&s("150%")), 10).expect("150% is flagged");
+        assert_eq!(
+            over,
+            BudgetWarning::OverHundredPercent {
+                value: "\"150%\"".into(),
+                matched: 10
+            }
+        );
+        assert!(over.to_string().contains("over 100%"), "{over}");
+        assert!(
+            budget_warning(Some(&s("101%")), 0).is_some(),
+            "over 100% is flagged whatever the count"
+        );
+        let all = budget_warning(Some(&s("100%")), 10).expect("100% of 10");
+        assert!(
+            matches!(
+                all,
+                BudgetWarning::EveryMatchedPod {
+                    resolved: 10,
+                    matched: 10,
+                    ..
+                }
+            ),
+            "{all:?}"
+        );
+        assert!(
+            budget_warning(Some(&IntOrString::Int(10)), 10).is_some(),
+            "10 of 10"
+        );
+        assert!(
+            budget_warning(Some(&IntOrString::Int(12)), 10).is_some(),
+            "12 of 10"
+        );
+        assert!(
+            budget_warning(Some(&s("95%")), 10).is_some(),
+            "95% of 10 rounds up to 10"
+        );
+        assert_eq!(all.setting(), "\"100%\"");
+    }
+
+    #[test]
+    fn a_budget_that_keeps_a_pod_is_not_flagged() {
+        assert_eq!(budget_warning(None, 10), None, "the default, 1");
+        assert_eq!(budget_warning(Some(&IntOrString::Int(9)), 10), None);
+        assert_eq!(budget_warning(Some(&s("85%")), 10), None, "ceil(8.5) = 9");
+        assert_eq!(
+            budget_warning(Some(&IntOrString::Int(1)), 1),
+            None,
+            "one Pod, budget one: the default on a one-Pod set"
+        );
+        assert_eq!(budget_warning(Some(&s("100%")), 1), None);
+        assert_eq!(budget_warning(Some(&s("100%")), 0), None);
+        assert_eq!(budget_warning(Some(&IntOrString::Int(0)), 0), None);
+        assert_eq!(budget_warning(Some(&s("x%")), 10), None, "unparsable: 0");
     }
 }
