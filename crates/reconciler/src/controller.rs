@@ -29,7 +29,7 @@ use kube::{
     },
 };
 use serde_json::json;
-use sidecarset_core::upgrade::PodDigest;
+use sidecarset_core::upgrade::{PodDigest, Reason};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::{
@@ -225,6 +225,8 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
 /// When to look at a set again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Next {
+    /// Pods the round chose wait for the write budget: at once (the budget paces the writes).
+    Continue,
     /// An upgrade is in flight or a Pod was stale: soon.
     Busy,
     /// Nothing to do: the periodic safety net.
@@ -236,6 +238,7 @@ pub enum Next {
 impl Next {
     fn delay(self, c: &Config) -> Duration {
         match self {
+            Next::Continue => Duration::ZERO,
             Next::Busy => c.busy_requeue,
             Next::Resync | Next::AwaitChange => c.resync,
         }
@@ -314,7 +317,13 @@ pub async fn reconcile_target(target: &Target, ctx: &Context) -> Result<Next> {
         mem.get(&target.key)
             .is_some_and(|m| !m.in_flight.is_empty())
     };
-    Ok(if busy || in_flight {
+    let waiting = plan
+        .left_alone
+        .iter()
+        .any(|l| l.code == Reason::WaitingForWriteBudget { max_upgrades: 0 }.code());
+    Ok(if waiting {
+        Next::Continue
+    } else if busy || in_flight {
         Next::Busy
     } else {
         Next::Resync

@@ -112,14 +112,16 @@ pub(crate) type Annotation = (Str, Option<Str>);
 /// Go decodes it whole).
 pub(crate) type SetHashes = Result<Box<[(Str, Str)]>, Str>;
 
-/// `kruise.io/sidecarset-inplace-update-state`: each set's recorded `lastContainerStatuses`
-/// (container, imageID; "" when omitted).
+/// One set's recorded `lastContainerStatuses`: (container, imageID; "" when omitted).
+pub(crate) type RecordedIds = Box<[(Str, Str)]>;
+
+/// `kruise.io/sidecarset-inplace-update-state`: each set's [`RecordedIds`], sorted by set name.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Inplace {
     Absent,
     /// Present but not a map of `InPlaceUpdateState` (an empty value included, as Go fails on it).
     Unreadable(Str),
-    Parsed(Box<[(Str, Box<[(Str, Str)]>)]>),
+    Parsed(Box<[(Str, RecordedIds)]>),
 }
 
 /// The Kruise annotations, parsed once.
@@ -486,7 +488,7 @@ fn read_inplace(raw: Option<&str>, i: &mut Interner) -> Inplace {
         Ok(all) => all,
         Err(e) => return Inplace::Unreadable(i.str(&e)),
     };
-    let mut sets: Vec<(Str, Box<[(Str, Str)]>)> = all
+    let mut sets: Vec<(Str, RecordedIds)> = all
         .iter()
         .map(|(set, entry)| {
             let last = entry
