@@ -11,7 +11,7 @@ use super::pod::PodDigest;
 use super::set::selector_matches;
 
 /// Kubernetes' `controller.ActivePods` "less valuable first" order as a sort key.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct ActiveKey {
     assigned: bool,
     phase: u8,
@@ -50,42 +50,52 @@ fn active_key(p: &PodDigest) -> ActiveKey {
     }
 }
 
-/// Sorts `cand` (indexes into `pods`) in `ActivePods` order. Kruise uses Go's unstable sort; here
-/// ties keep the input order, so that a plan is a function of its input.
-pub(crate) fn sort_active(pods: &[&PodDigest], cand: &mut [usize]) {
-    cand.sort_by_cached_key(|&i| active_key(pods[i]));
-}
+/// `priorityStrategy`'s rank of one Pod (smaller first): `weightPriority` by the sum of the weights
+/// of the terms it matches, higher first; else `orderPriority` by the first term whose key it
+/// carries, then the integer suffix of that label's value, higher first; none gives -1, which sorts
+/// first [quirk].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct PriorityKey(i64, i64);
 
-/// `priorityStrategy` as a stable sort. Kruise breaks priority ties by the position of the Pods in
-/// its informer's list (random); here ties keep the `ActivePods` order, as the docs describe.
-pub(crate) fn sort_priority(
-    strategy: &UpdatePriorityStrategy,
-    pods: &[&PodDigest],
-    cand: &mut [usize],
-) {
+pub(crate) fn priority_key(strategy: &UpdatePriorityStrategy, p: &PodDigest) -> PriorityKey {
     let weights = strategy.weight_priority.as_deref().unwrap_or(&[]);
     let orders = strategy.order_priority.as_deref().unwrap_or(&[]);
     if !weights.is_empty() {
-        cand.sort_by_cached_key(|&i| {
-            let p = &pods[i];
-            let sum: i64 = weights
-                .iter()
-                .filter(|t| selector_matches(&t.match_selector, |k| p.label(k)))
-                .map(|t| i64::from(t.weight))
-                .sum();
-            Reverse(sum)
-        });
+        let sum: i64 = weights
+            .iter()
+            .filter(|t| selector_matches(&t.match_selector, |k| p.label(k)))
+            .map(|t| i64::from(t.weight))
+            .sum();
+        PriorityKey(-sum, 0)
     } else if !orders.is_empty() {
-        cand.sort_by_cached_key(|&i| {
-            let p = &pods[i];
-            // The first term whose key the Pod carries; none gives -1, which sorts first [quirk].
-            let (level, order) = orders
-                .iter()
-                .enumerate()
-                .find_map(|(n, t)| p.label(&t.ordered_key).map(|v| (n as i64, int_suffix(v))))
-                .unwrap_or((-1, 0));
-            (level, Reverse(order))
-        });
+        let (level, order) = orders
+            .iter()
+            .enumerate()
+            .find_map(|(n, t)| p.label(&t.ordered_key).map(|v| (n as i64, int_suffix(v))))
+            .unwrap_or((-1, 0));
+        PriorityKey(level, -order)
+    } else {
+        PriorityKey::default()
+    }
+}
+
+/// A candidate's place in the upgrade order before `scatterStrategy`: `priorityStrategy`, then
+/// `ActivePods`, ties to the caller's id. Kruise sorts by `ActivePods` then by priority with Go's
+/// unstable sort, and breaks priority ties by the Pods' position in its informer's list (random);
+/// here ties keep the `ActivePods` order, as the docs describe, then the id, so that a plan is a
+/// function of its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct OrderKey {
+    priority: PriorityKey,
+    active: ActiveKey,
+}
+
+impl OrderKey {
+    pub fn new(priority: PriorityKey, p: &PodDigest) -> Self {
+        OrderKey {
+            priority,
+            active: active_key(p),
+        }
     }
 }
 

@@ -1,0 +1,747 @@
+//! [`SetPlanner`]: one set's planning state, kept between rounds and updated Pod by Pod.
+//!
+//! Everything the planner decides about a Pod alone (matched or why not, updated, ready, consistent,
+//! upgradable, blocked, its place in the upgrade order) is decided when the Pod is put in
+//! ([`SetPlanner::upsert`]) and kept with its contribution to the status counts. A round then only
+//! does what depends on the whole fleet: the branch of the round, the budget walk over the ordered
+//! candidates (a B-tree, so it reads as many candidates as it chooses), and the patches of the Pods it
+//! chooses. After one Pod event a round costs a few B-tree operations, not a pass over the fleet.
+//! `scatterStrategy` is the exception: it spreads candidates by the label counts of every matched Pod,
+//! so its rounds order all candidates anew.
+//!
+//! [`super::plan_digests`] is this planner filled with a list of Pods and asked for one round, so the
+//! one-shot planner and the reconciler's incremental one are the same code. Ties in the order go to the
+//! smaller id: the position in the list for `plan_digests`, the order in which the reconciler first saw
+//! each Pod for the incremental planner.
+
+use std::borrow::Borrow;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::SidecarSet;
+use crate::annotations;
+use crate::selector;
+
+use super::budget;
+use super::condition::{condition_patch, upgradable_condition};
+use super::intern::Str;
+use super::order::{self, OrderKey};
+use super::pod::PodDigest;
+use super::pull_policy::PullPolicyRule;
+use super::set::{SetCtx, selector_matches};
+use super::state::{self, Matched, working_map};
+use super::{
+    Change, ConditionUpdate, Options, Plan, PodPatch, PodRef, Reason, Round, Skipped, Status,
+    Upgradability, Warning, hot_native_changes, legacy_hash_without_image, match_pod, patch,
+    upgradability,
+};
+
+/// Whether a not-upgradable Pod's condition must be written.
+#[derive(Clone, Debug, PartialEq)]
+enum Mark {
+    Unchanged,
+    Write,
+    /// Its condition's message does not read; the round warns and writes nothing.
+    Unreadable(String),
+}
+
+/// What an upgrade round does with a matched Pod, as far as the Pod alone decides.
+#[derive(Clone, Debug, PartialEq)]
+enum Fate {
+    Updated,
+    Excluded,
+    Leave(Reason),
+    NotUpgradable { changed: Vec<Change>, mark: Mark },
+    Candidate(OrderKey),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct MatchedPod {
+    updated: bool,
+    /// Kruise's `IsPodReady` for this set.
+    ready: bool,
+    /// Counted in `readyPods` (consistent and ready).
+    ready_and_consistent: bool,
+    /// Updated but not available: takes a slot of `maxUnavailable`.
+    unavailable: bool,
+    /// Counted in `notUpgradablePods` (image-less hash differs).
+    not_upgradable: bool,
+    /// Between a hot upgrade and its flip.
+    hot_pending: bool,
+    flip_ready: bool,
+    fate: Fate,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Class {
+    Unmatched(Reason),
+    Matched(Box<MatchedPod>),
+}
+
+struct Entry<P> {
+    pod: P,
+    class: Class,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    status: Status,
+    unavailable: i64,
+}
+
+impl Counts {
+    fn add(&mut self, c: &Class, sign: i32) {
+        let Class::Matched(m) = c else { return };
+        let s = &mut self.status;
+        s.matched_pods += sign;
+        s.updated_pods += sign * i32::from(m.updated);
+        s.ready_pods += sign * i32::from(m.ready_and_consistent);
+        s.updated_ready_pods += sign * i32::from(m.ready_and_consistent && m.updated);
+        s.not_upgradable_pods += sign * i32::from(m.not_upgradable);
+        self.unavailable += i64::from(sign) * i64::from(m.unavailable);
+    }
+}
+
+/// One set's Pods, classified as they arrive. `P` is how the Pods are held (`&PodDigest`,
+/// `Arc<PodDigest>`); ids are the caller's.
+pub struct SetPlanner<P> {
+    set: SidecarSet,
+    namespaces: BTreeMap<String, selector::Labels>,
+    ns_memo: HashMap<Str, bool>,
+    /// Memoises image-less hashes; rounds read the planner, so it sits in a cell.
+    rule: RefCell<PullPolicyRule>,
+    pods: BTreeMap<usize, Entry<P>>,
+    candidates: BTreeSet<(OrderKey, usize)>,
+    marks: BTreeSet<usize>,
+    flips: BTreeSet<usize>,
+    counts: Counts,
+}
+
+impl<P: Borrow<PodDigest>> SetPlanner<P> {
+    /// `namespaces`: Namespace labels by name, read only when the set has a `namespaceSelector`.
+    pub fn new(set: SidecarSet, namespaces: BTreeMap<String, selector::Labels>) -> Self {
+        SetPlanner {
+            rule: RefCell::new(PullPolicyRule::new(&set)),
+            set,
+            namespaces,
+            ns_memo: HashMap::new(),
+            pods: BTreeMap::new(),
+            candidates: BTreeSet::new(),
+            marks: BTreeSet::new(),
+            flips: BTreeSet::new(),
+            counts: Counts::default(),
+        }
+    }
+
+    pub fn set(&self) -> &SidecarSet {
+        &self.set
+    }
+
+    pub fn namespaces(&self) -> &BTreeMap<String, selector::Labels> {
+        &self.namespaces
+    }
+
+    /// Puts in (or replaces) the Pod `id`.
+    pub fn upsert(&mut self, id: usize, pod: P) {
+        self.extend([(id, pod)]);
+    }
+
+    /// Puts in (or replaces) several Pods, sharing the per-set work between them.
+    pub fn extend(&mut self, pods: impl IntoIterator<Item = (usize, P)>) {
+        let ctx = SetCtx::new(&self.set);
+        for (id, pod) in pods {
+            let class = classify(
+                &ctx,
+                &self.namespaces,
+                &mut self.ns_memo,
+                self.rule.get_mut(),
+                pod.borrow(),
+            );
+            if let Some(old) = self.pods.remove(&id) {
+                forget(
+                    &mut self.counts,
+                    &mut self.candidates,
+                    &mut self.marks,
+                    &mut self.flips,
+                    id,
+                    &old.class,
+                );
+            }
+            self.counts.add(&class, 1);
+            if let Class::Matched(m) = &class {
+                if let Fate::Candidate(key) = &m.fate {
+                    self.candidates.insert((*key, id));
+                }
+                if let Fate::NotUpgradable { mark, .. } = &m.fate
+                    && *mark != Mark::Unchanged
+                {
+                    self.marks.insert(id);
+                }
+                if m.flip_ready {
+                    self.flips.insert(id);
+                }
+            }
+            self.pods.insert(id, Entry { pod, class });
+        }
+    }
+
+    pub fn remove(&mut self, id: usize) -> Option<P> {
+        let old = self.pods.remove(&id)?;
+        forget(
+            &mut self.counts,
+            &mut self.candidates,
+            &mut self.marks,
+            &mut self.flips,
+            id,
+            &old.class,
+        );
+        Some(old.pod)
+    }
+
+    /// New Namespace labels: every Pod is classified again.
+    pub fn set_namespaces(&mut self, namespaces: BTreeMap<String, selector::Labels>) {
+        if namespaces == self.namespaces {
+            return;
+        }
+        self.namespaces = namespaces;
+        self.ns_memo.clear();
+        let pods = std::mem::take(&mut self.pods);
+        self.candidates.clear();
+        self.marks.clear();
+        self.flips.clear();
+        self.counts = Counts::default();
+        self.extend(pods.into_iter().map(|(id, e)| (id, e.pod)));
+    }
+
+    pub fn len(&self) -> usize {
+        self.pods.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pods.is_empty()
+    }
+
+    pub fn get(&self, id: usize) -> Option<&P> {
+        self.pods.get(&id).map(|e| &e.pod)
+    }
+
+    pub fn status(&self) -> Status {
+        self.counts.status
+    }
+
+    /// Whether the Pod runs this set's current sidecars (its hash entry is the set's).
+    pub fn is_updated(&self, id: usize) -> bool {
+        self.pods
+            .get(&id)
+            .is_some_and(|e| matches!(&e.class, Class::Matched(m) if m.updated))
+    }
+
+    /// The matched Pods that cannot be upgraded in place, and what changed, in id order.
+    pub fn not_upgradable(&self) -> impl Iterator<Item = (usize, &P, &[Change])> {
+        self.pods.iter().filter_map(|(id, e)| match &e.class {
+            Class::Matched(m) => match &m.fate {
+                Fate::NotUpgradable { changed, .. } => Some((*id, &e.pod, changed.as_slice())),
+                _ => None,
+            },
+            Class::Unmatched(_) => None,
+        })
+    }
+
+    /// One round. With `every_reason`, [`Plan::skipped`] names every other Pod with its reason (a
+    /// pass over the fleet); without, it names only the Pods the round looked at.
+    pub fn round(&self, now: &str, options: &Options<'_>, every_reason: bool) -> Plan {
+        let ctx = SetCtx::new(&self.set);
+        let strategy = &self.set.settings().update_strategy;
+        let mut out = RoundOut {
+            plan: Plan {
+                status: self.counts.status,
+                round: Round::Upgrade,
+                flips: Vec::new(),
+                conditions: Vec::new(),
+                upgrades: Vec::new(),
+                skipped: Vec::new(),
+                warnings: Vec::new(),
+            },
+            reasons: HashMap::new(),
+        };
+        let st = self.counts.status;
+        if strategy.is_not_update() || strategy.paused {
+            out.plan.round = if strategy.is_not_update() {
+                Round::NotUpdate
+            } else {
+                Round::Paused
+            };
+        } else if ctx.has_hot && self.flip_round(&ctx, now, &mut out) {
+            out.plan.round = Round::Flips;
+        } else if st.updated_pods >= st.matched_pods {
+            out.plan.round = Round::AllUpdated;
+        } else {
+            self.upgrade_round(&ctx, now, options, every_reason, &mut out);
+        }
+        if every_reason {
+            self.every_reason(&mut out);
+        } else {
+            let reasons = std::mem::take(&mut out.reasons);
+            out.plan.skipped = reasons
+                .into_iter()
+                .filter_map(|(id, r)| {
+                    Some(Skipped {
+                        pod: self.pod_ref(id)?,
+                        reason: r,
+                    })
+                })
+                .collect();
+            out.plan.skipped.sort_by_key(|s| s.pod.index);
+        }
+        out.plan
+    }
+
+    fn pod_ref(&self, id: usize) -> Option<PodRef> {
+        let pod = self.pods.get(&id)?.pod.borrow();
+        Some(PodRef {
+            index: id,
+            namespace: pod.namespace().to_string(),
+            name: pod.name().to_string(),
+        })
+    }
+
+    fn matched(&self, ctx: &SetCtx<'_>, id: usize) -> Option<Matched<'_>> {
+        let pod = self.pods.get(&id)?.pod.borrow();
+        let working = if ctx.has_hot {
+            working_map(pod)
+        } else {
+            BTreeMap::new()
+        };
+        Some(Matched::new(ctx, id, pod, working))
+    }
+
+    /// Hot upgrades to finish: a round with flips does nothing else. `true` when there are flips.
+    fn flip_round(&self, ctx: &SetCtx<'_>, now: &str, out: &mut RoundOut) -> bool {
+        for &id in &self.flips {
+            let Some(m) = self.matched(ctx, id) else {
+                continue;
+            };
+            match patch::flip(ctx, &m, now) {
+                Ok(d) => out.plan.flips.push(PodPatch {
+                    pod: pod_ref(&m),
+                    changes: d.changes.clone(),
+                    pull_policy_followed_tag: false,
+                    condition: None,
+                    patch: d.into_patch(),
+                }),
+                Err(r) => {
+                    out.reasons.insert(id, r);
+                }
+            }
+        }
+        if out.plan.flips.is_empty() {
+            // No flip: the round goes on, and a flip that could not be built says nothing.
+            out.reasons.clear();
+            return false;
+        }
+        true
+    }
+
+    fn upgrade_round(
+        &self,
+        ctx: &SetCtx<'_>,
+        now: &str,
+        options: &Options<'_>,
+        every_reason: bool,
+        out: &mut RoundOut,
+    ) {
+        for &id in &self.marks {
+            let Some(e) = self.pods.get(&id) else {
+                continue;
+            };
+            let Class::Matched(m) = &e.class else {
+                continue;
+            };
+            let Fate::NotUpgradable { mark, .. } = &m.fate else {
+                continue;
+            };
+            let Some(pod) = self.pod_ref(id) else {
+                continue;
+            };
+            match mark {
+                Mark::Write => {
+                    let old = e.pod.borrow().upgradable_condition.as_deref();
+                    if let Ok(Some(c)) = upgradable_condition(old, ctx.name(), false, now) {
+                        out.plan.conditions.push(ConditionUpdate {
+                            pod,
+                            upgradable: false,
+                            patch: condition_patch(&c),
+                            condition: c,
+                        });
+                    }
+                }
+                Mark::Unreadable(message) => out.plan.warnings.push(Warning {
+                    pod,
+                    message: message.clone(),
+                }),
+                Mark::Unchanged => {}
+            }
+        }
+        let chosen = self.choose(ctx, options.max_upgrades, every_reason, out);
+        for id in chosen {
+            self.write_upgrade(ctx, id, now, options, out);
+        }
+    }
+
+    /// The candidates in upgrade order: priority and `ActivePods` as kept, then `scatterStrategy`.
+    fn ordered_candidates(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+        let strategy = &self.set.settings().update_strategy;
+        let Some(terms) = strategy.scatter_strategy.as_ref().filter(|t| !t.is_empty()) else {
+            return Box::new(self.candidates.iter().map(|(_, id)| *id));
+        };
+        let mut ids: Vec<usize> = Vec::new();
+        let mut view: Vec<&PodDigest> = Vec::new();
+        let mut at: HashMap<usize, usize> = HashMap::new();
+        for (id, e) in &self.pods {
+            if matches!(e.class, Class::Matched(_)) {
+                at.insert(*id, view.len());
+                ids.push(*id);
+                view.push(e.pod.borrow());
+            }
+        }
+        let cand: Vec<usize> = self.candidates.iter().map(|(_, id)| at[id]).collect();
+        let spread = order::scatter(terms, &view, cand);
+        Box::new(spread.into_iter().map(move |i| ids[i]))
+    }
+
+    /// Partition, then maxUnavailable, then the write budget: the Pods upgraded now. Without
+    /// `every_reason` the walk stops as soon as the round is decided.
+    fn choose(
+        &self,
+        ctx: &SetCtx<'_>,
+        max_upgrades: Option<usize>,
+        every_reason: bool,
+        out: &mut RoundOut,
+    ) -> Vec<usize> {
+        let strategy = &ctx.set.settings().update_strategy;
+        let total = usize::try_from(self.counts.status.matched_pods).unwrap_or(0);
+        let partition = budget::partition(strategy.partition.as_ref(), total);
+        let keep_from = self.candidates.len().saturating_sub(partition);
+        let max_unavailable = budget::max_unavailable(strategy.max_unavailable.as_ref(), total);
+        let max_upgrades = max_upgrades.unwrap_or(usize::MAX);
+        let mut unavailable = self.counts.unavailable;
+        let mut chosen: Vec<usize> = Vec::new();
+        let mut stopped: Vec<usize> = Vec::new();
+        for (pos, id) in self.ordered_candidates().enumerate() {
+            if pos >= keep_from {
+                if !every_reason {
+                    break;
+                }
+                out.reasons
+                    .insert(id, Reason::KeptByPartition { partition });
+            } else if !stopped.is_empty() {
+                // Past the first Pod the budget stopped: all wait, ready or not (as Kruise).
+                if !every_reason {
+                    break;
+                }
+                stopped.push(id);
+            } else if !self.is_ready(id) {
+                // A not-ready Pod is unavailable already: upgrading it costs nothing [quirk].
+                chosen.push(id);
+            } else if unavailable >= max_unavailable {
+                stopped.push(id);
+            } else {
+                unavailable += 1;
+                chosen.push(id);
+            }
+            // One Pod past the write budget tells the caller there is more to do.
+            if !every_reason && chosen.len() > max_upgrades {
+                break;
+            }
+        }
+        for id in stopped {
+            out.reasons.insert(
+                id,
+                Reason::MaxUnavailableReached {
+                    max_unavailable,
+                    unavailable,
+                },
+            );
+        }
+        if chosen.len() > max_upgrades {
+            for id in chosen.split_off(max_upgrades) {
+                out.reasons
+                    .insert(id, Reason::WaitingForWriteBudget { max_upgrades });
+            }
+        }
+        chosen
+    }
+
+    fn is_ready(&self, id: usize) -> bool {
+        self.pods
+            .get(&id)
+            .is_some_and(|e| matches!(&e.class, Class::Matched(m) if m.ready))
+    }
+}
+
+/// What a round builds besides the plan: the reasons it found for Pods it looked at.
+struct RoundOut {
+    plan: Plan,
+    reasons: HashMap<usize, Reason>,
+}
+
+fn pod_ref(m: &Matched<'_>) -> PodRef {
+    PodRef {
+        index: m.index,
+        namespace: m.pod.namespace().to_string(),
+        name: m.pod.name().to_string(),
+    }
+}
+
+fn forget(
+    counts: &mut Counts,
+    candidates: &mut BTreeSet<(OrderKey, usize)>,
+    marks: &mut BTreeSet<usize>,
+    flips: &mut BTreeSet<usize>,
+    id: usize,
+    class: &Class,
+) {
+    counts.add(class, -1);
+    if let Class::Matched(m) = class
+        && let Fate::Candidate(key) = &m.fate
+    {
+        candidates.remove(&(*key, id));
+    }
+    marks.remove(&id);
+    flips.remove(&id);
+}
+
+/// Everything the planner decides about one Pod alone.
+fn classify(
+    ctx: &SetCtx<'_>,
+    namespaces: &BTreeMap<String, selector::Labels>,
+    ns_memo: &mut HashMap<Str, bool>,
+    rule: &mut PullPolicyRule,
+    pod: &PodDigest,
+) -> Class {
+    let working = match match_pod(ctx, pod, namespaces, ns_memo) {
+        Ok(w) => w,
+        Err(r) => return Class::Unmatched(r),
+    };
+    let m = Matched::new(ctx, 0, pod, working);
+    let strategy = &ctx.set.settings().update_strategy;
+    let selected = strategy
+        .selector
+        .as_ref()
+        .is_none_or(|sel| selector_matches(sel, |k| pod.label(k)));
+    // The timestamps `now` would go into are not kept: only the verdict is.
+    let u = (!m.updated && selected).then(|| upgradability(ctx, &m, rule, ""));
+    let hot_pending = ctx.has_hot && m.in_hot_upgrade(ctx);
+    Class::Matched(Box::new(MatchedPod {
+        updated: m.updated,
+        ready: m.ready,
+        ready_and_consistent: m.consistent && m.ready,
+        unavailable: m.updated && (!m.consistent || !m.ready),
+        not_upgradable: matches!(u, Some(Upgradability::No(_))),
+        hot_pending,
+        flip_ready: hot_pending && m.flip_ready(ctx),
+        fate: fate(ctx, &m, selected, u),
+    }))
+}
+
+/// The candidate checks of an upgrade round, in Kruise's order.
+fn fate(ctx: &SetCtx<'_>, m: &Matched<'_>, selected: bool, u: Option<Upgradability>) -> Fate {
+    if m.updated {
+        return Fate::Updated;
+    }
+    if !selected {
+        return Fate::Excluded;
+    }
+    if let Err(error) = &m.hashes {
+        return Fate::Leave(Reason::UnreadableAnnotation {
+            key: annotations::HASH.into(),
+            error: error.clone(),
+        });
+    }
+    let not_upgradable = |changed: Vec<Change>| {
+        let old = m.pod.upgradable_condition.as_deref();
+        let mark = match upgradable_condition(old, ctx.name(), false, "") {
+            Ok(Some(_)) => Mark::Write,
+            Ok(None) => Mark::Unchanged,
+            Err(message) => Mark::Unreadable(message),
+        };
+        Fate::NotUpgradable { changed, mark }
+    };
+    match u {
+        Some(Upgradability::Yes | Upgradability::PullPolicyFollowedTag(_)) => {}
+        Some(Upgradability::No(changed)) => return not_upgradable(changed),
+        Some(Upgradability::Unreadable(error)) => {
+            return Fate::Leave(Reason::UnreadableAnnotation {
+                key: annotations::HASH_WITHOUT_IMAGE.into(),
+                error,
+            });
+        }
+        None => return Fate::Excluded,
+    }
+    // An unreadable record makes every Ready sidecar look busy: say what is wrong instead.
+    if let state::InplaceState::Unreadable(error) = &m.state {
+        return Fate::Leave(Reason::UnreadableAnnotation {
+            key: annotations::INPLACE_UPDATE_STATE.into(),
+            error: error.to_string(),
+        });
+    }
+    let busy = m.upgrades_in_progress(ctx);
+    if !busy.is_empty() {
+        return Fate::Leave(Reason::UpgradeInProgress { containers: busy });
+    }
+    let hot_native = hot_native_changes(ctx, m);
+    if !hot_native.is_empty() {
+        return not_upgradable(hot_native);
+    }
+    let patches = ctx
+        .set
+        .settings()
+        .patch_pod_metadata
+        .as_deref()
+        .unwrap_or(&[]);
+    if !patches.is_empty() {
+        let mut view = patch::Annotations::new(m.pod);
+        if let Err(r) = patch::apply_patch_pod_metadata(patches, &mut view) {
+            return Fate::Leave(r);
+        }
+    }
+    let priority = ctx
+        .set
+        .settings()
+        .update_strategy
+        .priority_strategy
+        .as_ref()
+        .map(|ps| order::priority_key(ps, m.pod))
+        .unwrap_or_default();
+    Fate::Candidate(OrderKey::new(priority, m.pod))
+}
+
+impl<P: Borrow<PodDigest>> SetPlanner<P> {
+    /// §4.7: the patch that upgrades one chosen Pod, and its condition.
+    fn write_upgrade(
+        &self,
+        ctx: &SetCtx<'_>,
+        id: usize,
+        now: &str,
+        options: &Options<'_>,
+        out: &mut RoundOut,
+    ) {
+        let Some(e) = self.pods.get(&id) else {
+            return;
+        };
+        let pod = e.pod.borrow();
+        let working = if ctx.has_hot {
+            working_map(pod)
+        } else {
+            BTreeMap::new()
+        };
+        let m = Matched::new(ctx, id, pod, working);
+        let followed = match upgradability(ctx, &m, &mut self.rule.borrow_mut(), now) {
+            Upgradability::PullPolicyFollowedTag(map) => Some(map),
+            _ => None,
+        };
+        let pull_policy_followed_tag = followed.is_some();
+        let input = patch::UpgradeInput {
+            now,
+            controller_revision: options.controller_revision,
+            hot_upgrade_version: options.hot_upgrade_version,
+            rewrite_hash_without_image: followed.or_else(|| legacy_hash_without_image(&m)),
+        };
+        match patch::upgrade(ctx, &m, &input) {
+            Ok(d) => {
+                let old = pod.upgradable_condition.as_deref();
+                let condition = match upgradable_condition(old, ctx.name(), true, now) {
+                    Ok(c) => c.map(|c| ConditionUpdate {
+                        pod: pod_ref(&m),
+                        upgradable: true,
+                        patch: condition_patch(&c),
+                        condition: c,
+                    }),
+                    Err(message) => {
+                        out.plan.warnings.push(Warning {
+                            pod: pod_ref(&m),
+                            message,
+                        });
+                        None
+                    }
+                };
+                out.plan.upgrades.push(PodPatch {
+                    pod: pod_ref(&m),
+                    changes: d.changes.clone(),
+                    patch: d.into_patch(),
+                    pull_policy_followed_tag,
+                    condition,
+                });
+            }
+            Err(r) => {
+                out.reasons.insert(id, r);
+            }
+        }
+    }
+
+    /// Every Pod the round did not write, with its reason, in id order.
+    fn every_reason(&self, out: &mut RoundOut) {
+        let round = out.plan.round;
+        let written: BTreeSet<usize> = out
+            .plan
+            .flips
+            .iter()
+            .chain(&out.plan.upgrades)
+            .map(|p| p.pod.index)
+            .collect();
+        for (id, e) in &self.pods {
+            if written.contains(id) {
+                continue;
+            }
+            let reason = match &e.class {
+                Class::Unmatched(r) => r.clone(),
+                Class::Matched(m) => match out.reasons.remove(id) {
+                    Some(r) => r,
+                    None => match matched_reason(m, round) {
+                        Some(r) => r,
+                        None => continue,
+                    },
+                },
+            };
+            let pod = e.pod.borrow();
+            out.plan.skipped.push(Skipped {
+                pod: PodRef {
+                    index: *id,
+                    namespace: pod.namespace().to_string(),
+                    name: pod.name().to_string(),
+                },
+                reason,
+            });
+        }
+    }
+}
+
+/// Why a matched Pod the round did not write to is left alone, when the Pod alone says it.
+fn matched_reason(m: &MatchedPod, round: Round) -> Option<Reason> {
+    let updated = || {
+        if m.hot_pending {
+            Reason::HotUpgradeFlipPending
+        } else {
+            Reason::AlreadyUpdated
+        }
+    };
+    Some(match round {
+        Round::NotUpdate if m.updated => Reason::AlreadyUpdated,
+        Round::NotUpdate => Reason::NotUpdateStrategy,
+        Round::Paused if m.updated => Reason::AlreadyUpdated,
+        Round::Paused => Reason::Paused,
+        Round::Flips if m.updated => updated(),
+        Round::Flips => Reason::WaitingForFlips,
+        Round::AllUpdated => updated(),
+        Round::Upgrade => match &m.fate {
+            Fate::Updated => updated(),
+            Fate::Excluded => Reason::ExcludedByUpdateSelector,
+            Fate::Leave(r) => r.clone(),
+            Fate::NotUpgradable { changed, .. } => Reason::NotUpgradable {
+                changed: changed.clone(),
+            },
+            // A candidate the round did not reach (only without every reason asked).
+            Fate::Candidate(_) => return None,
+        },
+    })
+}
