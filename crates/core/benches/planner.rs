@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion};
 use serde_json::{Value, json};
-use sidecarset_core::upgrade::{self, Interner, Options, PodDigest, Round};
+use sidecarset_core::upgrade::{self, Interner, Options, PodDigest, Round, SetPlanner};
 
 #[path = "../tests/upgrade_support/mod.rs"]
 mod upgrade_support;
@@ -165,6 +165,28 @@ fn report_cpu_time(
     }
 }
 
+/// The reconciler's round after one Pod event: its [`SetPlanner`] kept from the last round, the
+/// Pod put in again (a new version of it), and a round that does not name every other Pod.
+fn event_round(c: &mut Criterion, n: usize, pods: &[PodDigest], set: &sidecarset_core::SidecarSet) {
+    let mut planner: SetPlanner<&PodDigest> = SetPlanner::new(set.clone(), BTreeMap::new());
+    planner.extend(pods.iter().enumerate());
+    let opts = paced();
+    let full = planner.round(NOW, &opts, true);
+    let lean = planner.round(NOW, &opts, false);
+    assert_eq!(lean.upgrades, full.upgrades, "a lean round writes the same");
+    let mut g = c.benchmark_group("event-round");
+    let mut i = 0usize;
+    g.bench_function(BenchmarkId::new("wide-paced", n), |b| {
+        b.iter(|| {
+            // Pods change one at a time, as the watch delivers them.
+            i = (i + 7919) % n;
+            planner.upsert(i, &pods[i]);
+            black_box(planner.round(NOW, &opts, false))
+        })
+    });
+    g.finish();
+}
+
 /// As the reconciler plans: patches built only for what its write burst (30) can send now.
 fn paced() -> Options<'static> {
     Options {
@@ -219,6 +241,7 @@ fn main() {
             });
         }
         g.finish();
+        event_round(&mut c, n, &pods, &wide);
     }
     // What one watch event costs the reconciler before any round: reading the Pod into its digest
     // (the interner already holds the fleet's shared values, as it does in a running reconciler).

@@ -29,7 +29,10 @@ use kube::{
     },
 };
 use serde_json::json;
-use sidecarset_core::upgrade::{PodDigest, Reason};
+use sidecarset_core::{
+    SidecarSet,
+    upgrade::{Options, PodDigest, Reason, SetPlanner},
+};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::{
@@ -39,7 +42,7 @@ use crate::{
     metrics::{Metrics, SetLabels},
     pacing::{WriteBudget, WriteRate},
     plan::{self, LeftAlone, Plan, Upgraded},
-    pod_index::PodIndex,
+    pod_index::{Changes, Cursor, PodIndex},
     policy::{self, STATUS_ANNOTATION, Target},
     recorder::Recorder,
     snapshot::{Overlay, WatchedPod, namespace_labels},
@@ -82,6 +85,8 @@ struct SetMemory {
 
 #[derive(Debug, Clone)]
 struct InFlight {
+    /// The Pod's id in the Pod index.
+    id: usize,
     namespace: String,
     name: String,
     hash: String,
@@ -100,6 +105,8 @@ pub struct Context {
     pub budget: Arc<WriteBudget>,
     writer: Writer,
     overlay: Mutex<Overlay>,
+    /// Each set's incremental planner between its rounds, by policy key.
+    planners: Mutex<HashMap<String, Planned>>,
     memory: Mutex<HashMap<String, SetMemory>>,
     /// Set name -> keys of the targets declaring it, for the Pod -> policy mapping.
     set_index: RwLock<HashMap<String, BTreeSet<String>>>,
@@ -134,6 +141,7 @@ impl Context {
             leadership,
             config,
             overlay: Mutex::default(),
+            planners: Mutex::default(),
             memory: Mutex::default(),
             set_index: RwLock::default(),
         }
@@ -175,23 +183,63 @@ impl Context {
         }
     }
 
-    /// The Pods the planner sees for one set: the cache, with our own newer writes laid over it.
+    /// The set's planner, brought up to date with the Pod index: the Pods that changed since its
+    /// last round are classified again (our own newer writes laid over the cache), or, for new
+    /// settings, a relist or a planner this process does not have yet, every Pod.
     ///
-    /// Only Pods whose injected list names the set: no other Pod can match it, so leaving them out
-    /// changes neither the status nor the writes (the planner's order is kept), and spares a copy of
-    /// every other Pod of the cluster per round. `plan` passes every Pod, to give each its reason.
-    fn snapshot(&self, set_name: &str) -> Vec<Arc<PodDigest>> {
-        let cached = self.pods.select(|p| {
+    /// Only Pods whose injected list names the set are put in: no other Pod can match it, so leaving
+    /// them out changes neither the status nor the writes, and spares classifying every other Pod of
+    /// the cluster. `plan` passes every Pod, to give each its reason.
+    fn planner(&self, key: &str, set: &SidecarSet, namespaces: plan::NamespaceLabels) -> Planned {
+        let keep = |p: &PodDigest| {
             self.config
                 .namespace
                 .as_deref()
                 .is_none_or(|ns| p.namespace() == ns)
-                && p.injected_by(set_name)
-        });
+                && p.injected_by(set.name())
+        };
         let mut overlay = self.overlay.lock().unwrap_or_else(|p| p.into_inner());
         overlay.retain(|p| self.pods.holds(p));
-        cached.iter().map(|p| overlay.resolve(p)).collect()
+        let kept = self
+            .planners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key)
+            .filter(|p| p.planner.set() == set);
+        if let Some(mut p) = kept {
+            let (changes, cursor) = self.pods.changes(p.cursor);
+            if let Changes::Pods(changed) = changes {
+                p.planner.set_namespaces(namespaces);
+                for (id, pod) in changed {
+                    match pod {
+                        Some(pod) if keep(&pod) => p.planner.upsert(id, overlay.resolve(&pod)),
+                        _ => {
+                            p.planner.remove(id);
+                        }
+                    }
+                }
+                p.cursor = cursor;
+                return p;
+            }
+        }
+        let (pods, cursor) = self.pods.all(keep);
+        let mut planner = SetPlanner::new(set.clone(), namespaces);
+        planner.extend(pods.into_iter().map(|(id, p)| (id, overlay.resolve(&p))));
+        Planned { planner, cursor }
     }
+
+    fn keep_planner(&self, key: &str, planned: Planned) {
+        self.planners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), planned);
+    }
+}
+
+/// One set's incremental planner and how far it has read the Pod index.
+struct Planned {
+    planner: SetPlanner<Arc<PodDigest>>,
+    cursor: Cursor,
 }
 
 fn pod_reference(p: &PodDigest) -> ObjectReference {
@@ -270,23 +318,20 @@ pub async fn reconcile_target(target: &Target, ctx: &Context) -> Result<Next> {
         })
         .set(0);
 
-    let pods = ctx.snapshot(set.name());
     let ns = namespace_labels(&ctx.namespaces);
+    let mut planned = ctx.planner(&target.key, set, ns);
     let now = now_rfc3339();
     let set_version = target
         .metadata()
         .and_then(|m| m.resource_version.clone())
         .unwrap_or_else(|| "1".into());
-    let max_upgrades = plan::upgrades_per_round(ctx.budget.rate().per_second);
-    let plan = plan::compute(
-        set,
-        target.generation,
-        &pods,
-        &ns,
-        &now,
-        &set_version,
-        Some(max_upgrades),
-    );
+    let options = Options {
+        controller_revision: "",
+        hot_upgrade_version: set_version.parse().ok(),
+        max_upgrades: Some(plan::upgrades_per_round(ctx.budget.rate().per_second)),
+    };
+    let core = planned.planner.round(&now, &options, false);
+    let plan = plan::from_round(set, target.generation, &planned.planner, core);
     for w in &plan.warnings {
         warn!(warning = %w, "planner");
     }
@@ -303,14 +348,20 @@ pub async fn reconcile_target(target: &Target, ctx: &Context) -> Result<Next> {
             set: target.key.clone(),
         })
         .set(i64::from(budget_warning.is_some()));
-    write_status(target, &plan.status, ctx).await?;
+    if let Err(e) = write_status(target, &plan.status, ctx).await {
+        ctx.keep_planner(&target.key, planned);
+        return Err(e);
+    }
     if !ctx.leadership.is_leader() {
+        ctx.keep_planner(&target.key, planned);
         return Ok(Next::Busy);
     }
     announce_not_upgradable(target, &plan, ctx).await;
     announce_budget(target, budget_warning.as_ref(), ctx).await;
-    let busy = apply(target, &plan, &pods, ctx).await?;
-    announce_finished(target, &plan, &pods, ctx).await;
+    let applied = apply(target, &plan, &mut planned.planner, ctx).await;
+    announce_finished(target, &plan, &planned.planner, ctx).await;
+    ctx.keep_planner(&target.key, planned);
+    let busy = applied?;
 
     let in_flight = {
         let mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
@@ -480,22 +531,21 @@ async fn announce_budget(
 }
 
 /// Applies the plan's writes in order. Returns whether a Pod was stale (so the round is retried soon).
+/// Applies the plan's writes in order; each written Pod goes into the planner as the API server
+/// answered (the next round sees it before the watch does). Returns whether a Pod was stale (so the
+/// round is retried soon).
 async fn apply(
     target: &Target,
     plan: &Plan,
-    pods: &[Arc<PodDigest>],
+    planner: &mut SetPlanner<Arc<PodDigest>>,
     ctx: &Context,
 ) -> Result<bool> {
-    let by_key: HashMap<(&str, &str), &PodDigest> = pods
-        .iter()
-        .map(|p| ((p.namespace(), p.name()), p.as_ref()))
-        .collect();
     let mut stale = false;
     for w in &plan.writes {
         if !ctx.leadership.is_leader() {
             return Err(Error::NotLeader);
         }
-        let Some(before) = by_key.get(&(w.namespace.as_str(), w.name.as_str())) else {
+        let Some(before) = planner.get(w.pod_id).cloned() else {
             continue;
         };
         let kind = w.kind.label();
@@ -506,8 +556,9 @@ async fn apply(
                 ctx.overlay
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .wrote(before, after);
-                announce_write(target, plan, w, before, ctx).await;
+                    .wrote(&before, after.clone());
+                planner.upsert(w.pod_id, Arc::new(after));
+                announce_write(target, plan, w, &before, ctx).await;
             }
             Ok(Outcome::Stale) => {
                 ctx.metrics.write(&target.key, kind, "conflict");
@@ -518,7 +569,7 @@ async fn apply(
                 ctx.metrics.write(&target.key, kind, "error");
                 let text = e.to_string();
                 ctx.event(
-                    &pod_reference(before),
+                    &pod_reference(&before),
                     events::upgrade_failed_on_pod(&plan.set_name, &text),
                 )
                 .await;
@@ -566,6 +617,7 @@ async fn announce_write(
                 mem.entry(target.key.clone()).or_default().in_flight.insert(
                     before.uid().to_string(),
                     InFlight {
+                        id: w.pod_id,
                         namespace: w.namespace.clone(),
                         name: w.name.clone(),
                         hash: plan.status.hash.clone(),
@@ -598,22 +650,26 @@ async fn announce_write(
 
 /// `SidecarUpgradeFinished` once a Pod whose upgrade this process started is updated and its upgraded
 /// sidecars run Ready on a new image ID.
-async fn announce_finished(target: &Target, plan: &Plan, pods: &[Arc<PodDigest>], ctx: &Context) {
+async fn announce_finished(
+    target: &Target,
+    plan: &Plan,
+    planner: &SetPlanner<Arc<PodDigest>>,
+    ctx: &Context,
+) {
     let done: Vec<InFlight> = {
         let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
         let Some(m) = mem.get_mut(&target.key) else {
             return;
         };
-        let live: HashMap<&str, &PodDigest> = pods.iter().map(|p| (p.uid(), p.as_ref())).collect();
         let mut done = Vec::new();
         m.in_flight.retain(|uid, f| {
-            let Some(pod) = live.get(uid.as_str()) else {
+            let Some(pod) = planner.get(f.id).filter(|p| p.uid() == uid) else {
                 return false; // deleted
             };
             if f.hash != plan.status.hash {
                 return false; // superseded by a newer change of the settings
             }
-            let finished = plan.is_updated(uid) && plan::upgrade_finished(pod, &f.upgraded);
+            let finished = planner.is_updated(f.id) && plan::upgrade_finished(pod, &f.upgraded);
             if finished {
                 done.push(f.clone());
             }

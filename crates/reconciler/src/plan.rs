@@ -3,13 +3,13 @@
 //! Nothing here decides a rule. It converts the core's plan into the writes [`crate::writer`] sends and
 //! the per-Pod reasons the `plan` command and Events show.
 
-use std::{borrow::Borrow, collections::BTreeMap};
+use std::{borrow::Borrow, collections::BTreeMap, sync::Arc};
 
 use serde::Serialize;
 use serde_json::Value;
 use sidecarset_core::{
     SidecarSet,
-    upgrade::{self, ConditionUpdate, PodDigest, PodPatch, Reason, Round},
+    upgrade::{self, ConditionUpdate, PodDigest, PodPatch, Reason, Round, SetPlanner},
 };
 
 use crate::{
@@ -68,7 +68,36 @@ pub fn compute<P: Borrow<PodDigest>>(
         max_upgrades,
     };
     let core = upgrade::plan_digests(set, pods, namespaces, now, &options);
-    convert(set, generation, pods, core)
+    convert(set, generation, |i| pods.get(i).map(Borrow::borrow), core)
+}
+
+/// The reconciler's plan from its incremental planner's round (which names only the Pods it looked
+/// at): the not-upgradable Pods come from the planner.
+pub fn from_round(
+    set: &SidecarSet,
+    generation: i64,
+    planner: &SetPlanner<Arc<PodDigest>>,
+    core: upgrade::Plan,
+) -> Plan {
+    let lookup = |id: usize| planner.get(id).map(|p| p.as_ref());
+    let mut plan = convert(set, generation, lookup, core);
+    if plan.round == Round::Upgrade {
+        for (_, pod, changed) in planner.not_upgradable() {
+            let reason = Reason::NotUpgradable {
+                changed: changed.to_vec(),
+            };
+            plan.left_alone.push(LeftAlone {
+                namespace: pod.namespace().to_string(),
+                name: pod.name().to_string(),
+                uid: pod.uid().to_string(),
+                code: reason.code().to_string(),
+                message: reason.to_string(),
+                matched: true,
+                detail: serde_json::to_value(&reason).unwrap_or(Value::Null),
+            });
+        }
+    }
+    plan
 }
 
 /// The API writes one upgraded Pod costs: its patch, its condition, and the started and finished
@@ -89,11 +118,11 @@ pub fn upgrades_per_round(writes_per_second: f64) -> usize {
     }
 }
 
-/// Turns the core's plan (whose Pod references are indexes into `pods`) into writes and reasons.
-pub fn convert<P: Borrow<PodDigest>>(
+/// Turns the core's plan into writes and reasons; `pod(i)` is the Pod the core calls `i`.
+pub fn convert<'a>(
     set: &SidecarSet,
     generation: i64,
-    pods: &[P],
+    pod: impl Fn(usize) -> Option<&'a PodDigest>,
     core: upgrade::Plan,
 ) -> Plan {
     let strategy = &set.settings().update_strategy;
@@ -116,8 +145,8 @@ pub fn convert<P: Borrow<PodDigest>>(
         error: None,
     };
     let rv = |i: usize| {
-        pods.get(i)
-            .map(|p| p.borrow().resource_version().to_string())
+        pod(i)
+            .map(|p| p.resource_version().to_string())
             .unwrap_or_default()
     };
     let mut writes =
@@ -135,9 +164,8 @@ pub fn convert<P: Borrow<PodDigest>>(
         .skipped
         .into_iter()
         .map(|s| LeftAlone {
-            uid: pods
-                .get(s.pod.index)
-                .map(|p| p.borrow().uid().to_string())
+            uid: pod(s.pod.index)
+                .map(|p| p.uid().to_string())
                 .unwrap_or_default(),
             namespace: s.pod.namespace,
             name: s.pod.name,
@@ -170,6 +198,7 @@ fn pod_write(kind: WriteKind, p: PodPatch, rv: &impl Fn(usize) -> String) -> Pod
     };
     PodWrite {
         kind,
+        pod_id: p.pod.index,
         resource_version: rv(p.pod.index),
         namespace: p.pod.namespace,
         name: p.pod.name,
@@ -182,6 +211,7 @@ fn pod_write(kind: WriteKind, p: PodPatch, rv: &impl Fn(usize) -> String) -> Pod
 fn condition_write(c: ConditionUpdate, rv: &impl Fn(usize) -> String) -> PodWrite {
     PodWrite {
         kind: WriteKind::MarkNotUpgradable,
+        pod_id: c.pod.index,
         resource_version: rv(c.pod.index),
         namespace: c.pod.namespace,
         name: c.pod.name,

@@ -8,7 +8,7 @@
 //! so the list never holds the whole fleet's JSON either.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, RwLock},
 };
 
@@ -18,7 +18,12 @@ use sidecarset_core::upgrade::{Interner, PodDigest};
 
 use crate::snapshot::WatchedPod;
 
-/// The digests of the watched Pods, by `namespace/name`.
+/// How many Pod changes the index remembers for the sets' planners; a planner that fell further
+/// behind (or saw a relist) reads every Pod again.
+const LOG_CAPACITY: usize = 1 << 18;
+
+/// The digests of the watched Pods. Each Pod (by `namespace/name`) gets an id, stable while the
+/// Pod exists; ids order ties in the upgrade order, so they follow the order Pods were first seen.
 #[derive(Default)]
 pub struct PodIndex {
     state: RwLock<State>,
@@ -27,16 +32,87 @@ pub struct PodIndex {
 
 #[derive(Default)]
 struct State {
-    pods: HashMap<Box<str>, Arc<PodDigest>>,
+    ids: HashMap<Box<str>, usize>,
+    pods: HashMap<usize, Arc<PodDigest>>,
+    next_id: usize,
     /// Pods of a (re)list in progress: swapped in whole when it is done, as kube's reflector does,
     /// so a relist never shows a half-empty cache.
     relist: Option<HashMap<Box<str>, Arc<PodDigest>>>,
+    /// Ids of changed Pods, oldest first, numbered from `log_start`.
+    log: VecDeque<usize>,
+    log_start: u64,
+    /// Bumped when the whole cache is replaced (a relist): readers start over.
+    epoch: u64,
     interner: Interner,
     synced: bool,
 }
 
+/// Where a reader of the index is: read up to `seq` of epoch `epoch`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    epoch: u64,
+    seq: u64,
+}
+
+/// What changed since a [`Cursor`].
+pub enum Changes {
+    /// Everything: read every Pod again ([`PodIndex::all`]).
+    All,
+    /// These Pods changed: the digest now, or `None` when deleted.
+    Pods(Vec<(usize, Option<Arc<PodDigest>>)>),
+}
+
 fn key(p: &PodDigest) -> Box<str> {
     format!("{}/{}", p.namespace(), p.name()).into_boxed_str()
+}
+
+impl State {
+    fn changed(&mut self, id: usize) {
+        if self.log.len() == LOG_CAPACITY {
+            self.log.pop_front();
+            self.log_start += 1;
+        }
+        self.log.push_back(id);
+    }
+
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            epoch: self.epoch,
+            seq: self.log_start + self.log.len() as u64,
+        }
+    }
+
+    fn put(&mut self, d: Arc<PodDigest>) {
+        let next = &mut self.next_id;
+        let id = *self.ids.entry(key(&d)).or_insert_with(|| {
+            *next += 1;
+            *next
+        });
+        self.pods.insert(id, d);
+        self.changed(id);
+    }
+
+    /// Replaces the cache with a completed relist, keeping the ids of Pods that stay.
+    fn swap_in(&mut self, pods: HashMap<Box<str>, Arc<PodDigest>>) {
+        let mut ids = HashMap::with_capacity(pods.len());
+        let mut by_id = HashMap::with_capacity(pods.len());
+        for (k, d) in pods {
+            let id = match self.ids.get(&k) {
+                Some(id) => *id,
+                None => {
+                    self.next_id += 1;
+                    self.next_id
+                }
+            };
+            by_id.insert(id, d);
+            ids.insert(k, id);
+        }
+        self.ids = ids;
+        self.pods = by_id;
+        self.epoch += 1;
+        self.log_start += self.log.len() as u64;
+        self.log.clear();
+    }
 }
 
 impl PodIndex {
@@ -58,7 +134,7 @@ impl PodIndex {
             }
             Event::InitDone => {
                 if let Some(pods) = st.relist.take() {
-                    st.pods = pods;
+                    st.swap_in(pods);
                 }
                 st.interner.sweep();
                 if !st.synced {
@@ -69,12 +145,16 @@ impl PodIndex {
             }
             Event::Apply(p) => {
                 let d = Arc::new(PodDigest::new(&p.raw, &mut st.interner));
-                st.pods.insert(key(&d), d.clone());
+                st.put(d.clone());
                 vec![d]
             }
             Event::Delete(p) => {
                 let d = PodDigest::new(&p.raw, &mut st.interner);
-                st.pods.remove(&key(&d)).into_iter().collect()
+                let Some(id) = st.ids.remove(&key(&d)) else {
+                    return Vec::new();
+                };
+                st.changed(id);
+                st.pods.remove(&id).into_iter().collect()
             }
         }
     }
@@ -83,6 +163,37 @@ impl PodIndex {
     pub fn digest(&self, raw: &Value) -> PodDigest {
         let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
         PodDigest::new(raw, &mut st.interner)
+    }
+
+    /// The cached Pods that `keep` selects, with their ids, and where the index is now.
+    pub fn all(&self, keep: impl Fn(&PodDigest) -> bool) -> (Vec<(usize, Arc<PodDigest>)>, Cursor) {
+        let st = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let pods = st
+            .pods
+            .iter()
+            .filter(|(_, p)| keep(p))
+            .map(|(id, p)| (*id, p.clone()))
+            .collect();
+        (pods, st.cursor())
+    }
+
+    /// What changed since `from` (each changed Pod once), and where the index is now.
+    pub fn changes(&self, from: Cursor) -> (Changes, Cursor) {
+        let st = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let now = st.cursor();
+        if from.epoch != st.epoch || from.seq < st.log_start {
+            return (Changes::All, now);
+        }
+        let skip = usize::try_from(from.seq - st.log_start).unwrap_or(usize::MAX);
+        let mut seen = std::collections::HashSet::new();
+        let pods = st
+            .log
+            .iter()
+            .skip(skip)
+            .filter(|id| seen.insert(**id))
+            .map(|id| (*id, st.pods.get(id).cloned()))
+            .collect();
+        (Changes::Pods(pods), now)
     }
 
     /// The cached Pods that `keep` selects, in no particular order.
@@ -94,7 +205,10 @@ impl PodIndex {
     /// Whether the cache holds this Pod (same namespace, name and UID), in any version.
     pub fn holds(&self, pod: &PodDigest) -> bool {
         let st = self.state.read().unwrap_or_else(|p| p.into_inner());
-        st.pods.get(&key(pod)).is_some_and(|p| p.uid() == pod.uid())
+        st.ids
+            .get(&key(pod))
+            .and_then(|id| st.pods.get(id))
+            .is_some_and(|p| p.uid() == pod.uid())
     }
 
     pub fn len(&self) -> usize {
@@ -169,6 +283,47 @@ mod tests {
         let gone = idx.apply(Event::Delete(pod("b", "5")));
         assert_eq!(gone.len(), 1);
         assert!(idx.is_empty());
+    }
+
+    #[test]
+    fn readers_get_each_changed_pod_once_and_start_over_after_a_relist() {
+        let idx = PodIndex::default();
+        idx.apply(Event::Init);
+        idx.apply(Event::InitApply(pod("a", "1")));
+        idx.apply(Event::InitDone);
+        let (all, at) = idx.all(|_| true);
+        assert_eq!(all.len(), 1);
+        let a = all[0].0;
+        idx.apply(Event::Apply(pod("b", "2")));
+        idx.apply(Event::Apply(pod("a", "3")));
+        idx.apply(Event::Apply(pod("a", "4")));
+        let (Changes::Pods(changed), at2) = idx.changes(at) else {
+            panic!("a log reader gets the changes")
+        };
+        let got: Vec<(usize, Option<&str>)> = changed
+            .iter()
+            .map(|(id, p)| (*id, p.as_ref().map(|p| p.resource_version())))
+            .collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got.contains(&(a, Some("4"))),
+            "the latest version, once: {got:?}"
+        );
+        idx.apply(Event::Delete(pod("a", "5")));
+        let (Changes::Pods(changed), at3) = idx.changes(at2) else {
+            panic!("a log reader gets the changes")
+        };
+        assert_eq!(changed.len(), 1);
+        assert!(changed[0].1.is_none(), "deleted");
+        assert_eq!(changed[0].0, a);
+        // A Pod of the same name later is another Pod: another id.
+        idx.apply(Event::Apply(pod("a", "6")));
+        let (all, _) = idx.all(|p| p.name() == "a");
+        assert_ne!(all[0].0, a);
+        idx.apply(Event::Init);
+        idx.apply(Event::InitApply(pod("b", "7")));
+        idx.apply(Event::InitDone);
+        assert!(matches!(idx.changes(at3).0, Changes::All));
     }
 
     #[tokio::test]

@@ -43,6 +43,8 @@ impl WriteKind {
 #[derive(Clone, Debug)]
 pub struct PodWrite {
     pub kind: WriteKind,
+    /// The Pod's id in the reconciler's Pod index (its position in the list, for a plan over one).
+    pub pod_id: usize,
     pub namespace: String,
     pub name: String,
     /// The resourceVersion the plan was made from.

@@ -15,8 +15,8 @@
 //! each Pod for the incremental planner.
 
 use std::borrow::Borrow;
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 
 use crate::SidecarSet;
 use crate::annotations;
@@ -108,8 +108,9 @@ pub struct SetPlanner<P> {
     set: SidecarSet,
     namespaces: BTreeMap<String, selector::Labels>,
     ns_memo: HashMap<Str, bool>,
-    /// Memoises image-less hashes; rounds read the planner, so it sits in a cell.
-    rule: RefCell<PullPolicyRule>,
+    /// Memoises image-less hashes; rounds only read the planner (and may share it), so it sits
+    /// behind a lock.
+    rule: Mutex<PullPolicyRule>,
     pods: BTreeMap<usize, Entry<P>>,
     candidates: BTreeSet<(OrderKey, usize)>,
     marks: BTreeSet<usize>,
@@ -121,7 +122,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
     /// `namespaces`: Namespace labels by name, read only when the set has a `namespaceSelector`.
     pub fn new(set: SidecarSet, namespaces: BTreeMap<String, selector::Labels>) -> Self {
         SetPlanner {
-            rule: RefCell::new(PullPolicyRule::new(&set)),
+            rule: Mutex::new(PullPolicyRule::new(&set)),
             set,
             namespaces,
             ns_memo: HashMap::new(),
@@ -154,7 +155,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
                 &ctx,
                 &self.namespaces,
                 &mut self.ns_memo,
-                self.rule.get_mut(),
+                self.rule.get_mut().unwrap_or_else(|p| p.into_inner()),
                 pod.borrow(),
             );
             if let Some(old) = self.pods.remove(&id) {
@@ -636,7 +637,11 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
             BTreeMap::new()
         };
         let m = Matched::new(ctx, id, pod, working);
-        let followed = match upgradability(ctx, &m, &mut self.rule.borrow_mut(), now) {
+        let verdict = {
+            let mut rule = self.rule.lock().unwrap_or_else(|p| p.into_inner());
+            upgradability(ctx, &m, &mut rule, now)
+        };
+        let followed = match verdict {
             Upgradability::PullPolicyFollowedTag(map) => Some(map),
             _ => None,
         };
