@@ -207,6 +207,16 @@ proptest! {
             for s in &lean.skipped {
                 prop_assert!(fresh.skipped.contains(s), "{:?} not in the full round", s);
             }
+            if fresh.round == upgrade::Round::Upgrade {
+                let stuck: Vec<&str> = fresh
+                    .skipped
+                    .iter()
+                    .filter(|s| s.reason.code() == "NotUpgradable")
+                    .map(|s| s.pod.name.as_str())
+                    .collect();
+                let kept: Vec<&str> = planner.not_upgradable().map(|(_, p, _)| p.name()).collect();
+                prop_assert_eq!(kept, stuck, "the not-upgradable Pods the reconciler announces");
+            }
             let waits = |p: &Plan| p.skipped.iter().any(|s| s.reason.code() == "WaitingForWriteBudget");
             prop_assert_eq!(waits(&lean), waits(&fresh), "both tell that more is to be written");
         }

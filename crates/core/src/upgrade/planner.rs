@@ -112,10 +112,53 @@ pub struct SetPlanner<P> {
     /// behind a lock.
     rule: Mutex<PullPolicyRule>,
     pods: BTreeMap<usize, Entry<P>>,
+    idx: Indexes,
+}
+
+/// What the Pods contribute to a round, kept as they come and go.
+#[derive(Default)]
+struct Indexes {
     candidates: BTreeSet<(OrderKey, usize)>,
+    /// Not-upgradable Pods whose condition must be written (or does not read).
     marks: BTreeSet<usize>,
     flips: BTreeSet<usize>,
+    /// Matched Pods that cannot be upgraded in place (a condition written or not).
+    stuck: BTreeSet<usize>,
     counts: Counts,
+}
+
+impl Indexes {
+    fn add(&mut self, id: usize, class: &Class) {
+        self.counts.add(class, 1);
+        let Class::Matched(m) = class else { return };
+        match &m.fate {
+            Fate::Candidate(key) => {
+                self.candidates.insert((*key, id));
+            }
+            Fate::NotUpgradable { mark, .. } => {
+                self.stuck.insert(id);
+                if *mark != Mark::Unchanged {
+                    self.marks.insert(id);
+                }
+            }
+            _ => {}
+        }
+        if m.flip_ready {
+            self.flips.insert(id);
+        }
+    }
+
+    fn forget(&mut self, id: usize, class: &Class) {
+        self.counts.add(class, -1);
+        if let Class::Matched(m) = class
+            && let Fate::Candidate(key) = &m.fate
+        {
+            self.candidates.remove(&(*key, id));
+        }
+        self.marks.remove(&id);
+        self.flips.remove(&id);
+        self.stuck.remove(&id);
+    }
 }
 
 impl<P: Borrow<PodDigest>> SetPlanner<P> {
@@ -127,10 +170,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
             namespaces,
             ns_memo: HashMap::new(),
             pods: BTreeMap::new(),
-            candidates: BTreeSet::new(),
-            marks: BTreeSet::new(),
-            flips: BTreeSet::new(),
-            counts: Counts::default(),
+            idx: Indexes::default(),
         }
     }
 
@@ -159,43 +199,16 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
                 pod.borrow(),
             );
             if let Some(old) = self.pods.remove(&id) {
-                forget(
-                    &mut self.counts,
-                    &mut self.candidates,
-                    &mut self.marks,
-                    &mut self.flips,
-                    id,
-                    &old.class,
-                );
+                self.idx.forget(id, &old.class);
             }
-            self.counts.add(&class, 1);
-            if let Class::Matched(m) = &class {
-                if let Fate::Candidate(key) = &m.fate {
-                    self.candidates.insert((*key, id));
-                }
-                if let Fate::NotUpgradable { mark, .. } = &m.fate
-                    && *mark != Mark::Unchanged
-                {
-                    self.marks.insert(id);
-                }
-                if m.flip_ready {
-                    self.flips.insert(id);
-                }
-            }
+            self.idx.add(id, &class);
             self.pods.insert(id, Entry { pod, class });
         }
     }
 
     pub fn remove(&mut self, id: usize) -> Option<P> {
         let old = self.pods.remove(&id)?;
-        forget(
-            &mut self.counts,
-            &mut self.candidates,
-            &mut self.marks,
-            &mut self.flips,
-            id,
-            &old.class,
-        );
+        self.idx.forget(id, &old.class);
         Some(old.pod)
     }
 
@@ -207,10 +220,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
         self.namespaces = namespaces;
         self.ns_memo.clear();
         let pods = std::mem::take(&mut self.pods);
-        self.candidates.clear();
-        self.marks.clear();
-        self.flips.clear();
-        self.counts = Counts::default();
+        self.idx = Indexes::default();
         self.extend(pods.into_iter().map(|(id, e)| (id, e.pod)));
     }
 
@@ -227,7 +237,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
     }
 
     pub fn status(&self) -> Status {
-        self.counts.status
+        self.idx.counts.status
     }
 
     /// Whether the Pod runs this set's current sidecars (its hash entry is the set's).
@@ -239,12 +249,15 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
 
     /// The matched Pods that cannot be upgraded in place, and what changed, in id order.
     pub fn not_upgradable(&self) -> impl Iterator<Item = (usize, &P, &[Change])> {
-        self.pods.iter().filter_map(|(id, e)| match &e.class {
-            Class::Matched(m) => match &m.fate {
-                Fate::NotUpgradable { changed, .. } => Some((*id, &e.pod, changed.as_slice())),
-                _ => None,
-            },
-            Class::Unmatched(_) => None,
+        self.idx.stuck.iter().filter_map(|id| {
+            let e = self.pods.get(id)?;
+            match &e.class {
+                Class::Matched(m) => match &m.fate {
+                    Fate::NotUpgradable { changed, .. } => Some((*id, &e.pod, changed.as_slice())),
+                    _ => None,
+                },
+                Class::Unmatched(_) => None,
+            }
         })
     }
 
@@ -255,7 +268,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
         let strategy = &self.set.settings().update_strategy;
         let mut out = RoundOut {
             plan: Plan {
-                status: self.counts.status,
+                status: self.idx.counts.status,
                 round: Round::Upgrade,
                 flips: Vec::new(),
                 conditions: Vec::new(),
@@ -265,7 +278,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
             },
             reasons: HashMap::new(),
         };
-        let st = self.counts.status;
+        let st = self.idx.counts.status;
         if strategy.is_not_update() || strategy.paused {
             out.plan.round = if strategy.is_not_update() {
                 Round::NotUpdate
@@ -318,7 +331,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
 
     /// Hot upgrades to finish: a round with flips does nothing else. `true` when there are flips.
     fn flip_round(&self, ctx: &SetCtx<'_>, now: &str, out: &mut RoundOut) -> bool {
-        for &id in &self.flips {
+        for &id in &self.idx.flips {
             let Some(m) = self.matched(ctx, id) else {
                 continue;
             };
@@ -351,7 +364,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
         every_reason: bool,
         out: &mut RoundOut,
     ) {
-        for &id in &self.marks {
+        for &id in &self.idx.marks {
             let Some(e) = self.pods.get(&id) else {
                 continue;
             };
@@ -393,7 +406,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
     fn ordered_candidates(&self) -> Box<dyn Iterator<Item = usize> + '_> {
         let strategy = &self.set.settings().update_strategy;
         let Some(terms) = strategy.scatter_strategy.as_ref().filter(|t| !t.is_empty()) else {
-            return Box::new(self.candidates.iter().map(|(_, id)| *id));
+            return Box::new(self.idx.candidates.iter().map(|(_, id)| *id));
         };
         let mut ids: Vec<usize> = Vec::new();
         let mut view: Vec<&PodDigest> = Vec::new();
@@ -405,7 +418,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
                 view.push(e.pod.borrow());
             }
         }
-        let cand: Vec<usize> = self.candidates.iter().map(|(_, id)| at[id]).collect();
+        let cand: Vec<usize> = self.idx.candidates.iter().map(|(_, id)| at[id]).collect();
         let spread = order::scatter(terms, &view, cand);
         Box::new(spread.into_iter().map(move |i| ids[i]))
     }
@@ -420,12 +433,12 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
         out: &mut RoundOut,
     ) -> Vec<usize> {
         let strategy = &ctx.set.settings().update_strategy;
-        let total = usize::try_from(self.counts.status.matched_pods).unwrap_or(0);
+        let total = usize::try_from(self.idx.counts.status.matched_pods).unwrap_or(0);
         let partition = budget::partition(strategy.partition.as_ref(), total);
-        let keep_from = self.candidates.len().saturating_sub(partition);
+        let keep_from = self.idx.candidates.len().saturating_sub(partition);
         let max_unavailable = budget::max_unavailable(strategy.max_unavailable.as_ref(), total);
         let max_upgrades = max_upgrades.unwrap_or(usize::MAX);
-        let mut unavailable = self.counts.unavailable;
+        let mut unavailable = self.idx.counts.unavailable;
         let mut chosen: Vec<usize> = Vec::new();
         let mut stopped: Vec<usize> = Vec::new();
         for (pos, id) in self.ordered_candidates().enumerate() {
@@ -492,24 +505,6 @@ fn pod_ref(m: &Matched<'_>) -> PodRef {
         namespace: m.pod.namespace().to_string(),
         name: m.pod.name().to_string(),
     }
-}
-
-fn forget(
-    counts: &mut Counts,
-    candidates: &mut BTreeSet<(OrderKey, usize)>,
-    marks: &mut BTreeSet<usize>,
-    flips: &mut BTreeSet<usize>,
-    id: usize,
-    class: &Class,
-) {
-    counts.add(class, -1);
-    if let Class::Matched(m) = class
-        && let Fate::Candidate(key) = &m.fate
-    {
-        candidates.remove(&(*key, id));
-    }
-    marks.remove(&id);
-    flips.remove(&id);
 }
 
 /// Everything the planner decides about one Pod alone.
