@@ -713,7 +713,11 @@ pub async fn run(
         None => Api::all(client.clone()),
     };
     let index = pods.clone();
-    let pod_watch = watcher(pod_api, watcher::Config::default())
+    // The first list is read in pages of 500 (limit/continue), each page digested and dropped
+    // before the next (crate::pod_index), so a 100k-Pod list never holds the fleet's JSON at once.
+    // Not the streaming list: it needs the API server's WatchList feature and an etcd that answers
+    // progress requests (hack/cluster/README.md), and pages bound the memory as well.
+    let pod_watch = watcher(pod_api, watcher::Config::default().page_size(500))
         .default_backoff()
         .for_each(move |res| {
             match res {
