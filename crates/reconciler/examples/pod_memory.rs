@@ -18,6 +18,7 @@ use std::path::Path;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{reflector::store::Writer, watcher::Event};
 use serde_json::{Value, json};
+use sidecarset_core::{SidecarSet, upgrade::SetPlanner};
 use sidecarset_reconciler::{pod_index::PodIndex, snapshot::WatchedPod};
 
 #[global_allocator]
@@ -107,8 +108,9 @@ where
     held as f64 / watch.len() as f64
 }
 
-/// Heap bytes held by the reconciler's Pod index of `n` Pods, parsed from watch bytes, per Pod.
-fn per_pod_digest(watch: &[Vec<u8>]) -> (f64, usize) {
+/// Heap bytes held by the reconciler's Pod index of `n` Pods, parsed from watch bytes, per Pod;
+/// then what the set's incremental planner adds per Pod on top of it.
+fn per_pod_digest(watch: &[Vec<u8>]) -> (f64, f64, usize) {
     let before = dhat::HeapStats::get().curr_bytes;
     let index = PodIndex::default();
     for bytes in watch {
@@ -118,8 +120,27 @@ fn per_pod_digest(watch: &[Vec<u8>]) -> (f64, usize) {
     assert_eq!(index.len(), watch.len());
     let held = dhat::HeapStats::get().curr_bytes - before;
     let shared = index.shared_values();
+    let set = filebeat_set();
+    let before = dhat::HeapStats::get().curr_bytes;
+    let (pods, _) = index.all(|p| p.injected_by(set.name()));
+    let mut planner = SetPlanner::new(set, Default::default());
+    planner.extend(pods);
+    let planned = dhat::HeapStats::get().curr_bytes - before;
+    drop(planner);
     drop(index);
-    (held as f64 / watch.len() as f64, shared)
+    let n = watch.len() as f64;
+    (held as f64 / n, planned as f64 / n, shared)
+}
+
+/// The Filebeat story's set, its image bumped (every Pod a candidate of the planner).
+fn filebeat_set() -> SidecarSet {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../test_data/golden/filebeat-story/settings.yaml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let mut s: Value = serde_yaml::from_str(&text).expect("YAML");
+    s["containers"][0]["image"] = json!("docker.elastic.co/beats/filebeat:7.16.3");
+    SidecarSet::new(&s).expect("valid settings")
 }
 
 fn main() {
@@ -163,14 +184,18 @@ fn main() {
         })
         .collect();
     let json_bytes = watch[0].len();
-    let (digest, shared) = per_pod_digest(&watch);
-    let (digest_plain, _) = per_pod_digest(&plain);
+    let (digest, planner, shared) = per_pod_digest(&watch);
+    let (digest_plain, planner_plain, _) = per_pod_digest(&plain);
     let raw = per_pod::<WatchedPod>(&watch);
     let typed = per_pod::<Pod>(&watch);
     println!("{n} Pods (dhat: heap bytes held per Pod):");
     println!("  watch JSON of the Filebeat-injected Pod (managedFields included): {json_bytes}");
     println!("  PodDigest in the reconciler's index, Filebeat-injected Pod:     {digest:.0}");
     println!("  PodDigest, the same Pod not injected by any set:                {digest_plain:.0}");
+    println!("  the set's incremental planner, per Pod it injected:             {planner:.0}");
+    println!(
+        "  the set's incremental planner, per Pod it did not inject:       {planner_plain:.0}"
+    );
     println!("  whole Pod as serde_json::Value in a reflector store:            {raw:.0}");
     println!("  typed k8s_openapi Pod in a reflector store (for comparison):    {typed:.0}");
     println!("  values shared by the {n} digests (strings, label sets, specs):  {shared}");
