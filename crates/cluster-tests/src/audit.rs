@@ -6,6 +6,7 @@
 use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Context, Result};
+use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub struct Request {
     pub namespace: String,
     pub name: String,
     pub code: i64,
+    /// When the API server received it (`requestReceivedTimestamp`, microseconds).
+    pub received: Option<Timestamp>,
 }
 
 impl Request {
@@ -68,6 +71,9 @@ pub fn requests(log: &Path, user: &str, namespace: Option<&str>) -> Result<Vec<R
             namespace: s(&ev["objectRef"]["namespace"]),
             name: s(&ev["objectRef"]["name"]),
             code: ev["responseStatus"]["code"].as_i64().unwrap_or(0),
+            received: ev["requestReceivedTimestamp"]
+                .as_str()
+                .and_then(|t| t.parse().ok()),
         };
         if namespace.is_none_or(|ns| r.namespace == ns) {
             out.push(r);
@@ -89,6 +95,31 @@ pub fn summary(reqs: &[Request]) -> BTreeMap<String, usize> {
             .or_default() += 1;
     }
     m
+}
+
+/// The reconciler's writes (any resource), in the order the API server received them.
+pub fn writes_in_order(reqs: &[Request]) -> Vec<&Request> {
+    let mut w: Vec<&Request> = reqs.iter().filter(|r| r.is_write()).collect();
+    w.sort_by_key(|r| r.received);
+    w
+}
+
+/// The most writes received within any window of `window` seconds: what a rate limit bounds.
+pub fn max_writes_within(writes: &[&Request], window: f64) -> usize {
+    let at: Vec<f64> = writes
+        .iter()
+        .filter_map(|r| r.received)
+        .map(|t| t.as_microsecond() as f64 / 1e6)
+        .collect();
+    let mut best = 0;
+    let mut lo = 0;
+    for hi in 0..at.len() {
+        while at[hi] - at[lo] > window {
+            lo += 1;
+        }
+        best = best.max(hi - lo + 1);
+    }
+    best
 }
 
 /// Writes to the Pod object itself (not its status), per Pod name: `(attempted, succeeded)`.
@@ -117,7 +148,8 @@ mod tests {
         let log = dir.path().join("audit.log");
         let line = |user: &str, stage: &str, ns: &str, verb: &str, sub: &str, code: i64| {
             format!(
-                r#"{{"stage":"{stage}","verb":"{verb}","user":{{"username":"admin"}},"impersonatedUser":{{"username":"{user}"}},"objectRef":{{"resource":"pods","namespace":"{ns}","name":"web-0","subresource":"{sub}"}},"responseStatus":{{"code":{code}}}}}"#
+                r#"{{"stage":"{stage}","verb":"{verb}","user":{{"username":"admin"}},"impersonatedUser":{{"username":"{user}"}},"objectRef":{{"resource":"pods","namespace":"{ns}","name":"web-0","subresource":"{sub}"}},"responseStatus":{{"code":{code}}},"requestReceivedTimestamp":"2026-01-01T00:00:0{code_s}.250000Z"}}"#,
+                code_s = code % 10
             )
         };
         let text = [
@@ -137,5 +169,29 @@ mod tests {
         assert_eq!(summary(&reqs)["patch pods/status 200"], 1);
         assert_eq!(reqs[1].describe(), "patch pods/web-0 -> 422");
         assert_eq!(requests(&log, "rec:a", None).unwrap().len(), 4);
+        assert_eq!(
+            reqs[0].received.map(|t| t.as_millisecond() % 10_000),
+            Some(250)
+        );
+    }
+
+    #[test]
+    fn the_busiest_window_is_counted() {
+        let at = |ms: i64| Request {
+            verb: "patch".into(),
+            resource: "pods".into(),
+            subresource: String::new(),
+            namespace: "a".into(),
+            name: "p".into(),
+            code: 200,
+            received: Some(Timestamp::from_millisecond(1_800_000_000_000 + ms).unwrap()),
+        };
+        let reqs = [at(1500), at(0), at(2000), at(2100), at(500)];
+        let w = writes_in_order(&reqs);
+        assert_eq!(w[0].received, at(0).received, "sorted by time");
+        assert_eq!(max_writes_within(&w, 0.6), 3, "1500, 2000, 2100");
+        assert_eq!(max_writes_within(&w, 0.1), 2, "2000, 2100");
+        assert_eq!(max_writes_within(&w, 0.05), 1);
+        assert_eq!(max_writes_within(&w, 10.0), 5);
     }
 }
