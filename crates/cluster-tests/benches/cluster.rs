@@ -13,8 +13,9 @@
 //!
 //! Environment: `SIDECARSET_BENCH_PODS`, `SIDECARSET_BENCH_RECONCILER_ARGS` (extra `run` flags,
 //! split on whitespace, e.g. a write budget), `SIDECARSET_BENCH_RESTART_MILLIS` (how long the fake
-//! kubelet takes to restart a sidecar, default its 700 ms), `SIDECARSET_RECONCILER_BIN` (required),
-//! and the harness's `SIDECARSET_CLUSTER_DIR` / `SIDECARSET_KEEP_CLUSTER`.
+//! kubelet takes to restart a sidecar, default its 700 ms), `SIDECARSET_BENCH_TIMELINE` (a file for
+//! the per-second timeline as CSV), `SIDECARSET_RECONCILER_BIN` (required), and the harness's
+//! `SIDECARSET_CLUSTER_DIR` / `SIDECARSET_KEEP_CLUSTER`.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -287,6 +288,10 @@ async fn bench(env: &BenchEnv, t: &TestNs, started: Instant, bin: &str) -> Resul
     tokio::time::sleep(Duration::from_secs(5)).await;
     let proc_after_rollout = ProcStatus::read(pid)?;
     let metrics = rec.metrics()?;
+    // Whether what the rollout allocated is given back once the reconciler has nothing to do.
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    let proc_idle = ProcStatus::read(pid)?;
+    rec.check_running()?;
     let samples = sampler.stop().await;
     let seen = tracker.snapshot();
 
@@ -354,6 +359,7 @@ async fn bench(env: &BenchEnv, t: &TestNs, started: Instant, bin: &str) -> Resul
         rollout,
         status_caught_up,
         proc_after_rollout,
+        proc_idle,
         seen: &seen,
         samples: &samples,
         metrics: &metrics,
@@ -808,6 +814,7 @@ struct Report<'a> {
     rollout: Duration,
     status_caught_up: Duration,
     proc_after_rollout: ProcStatus,
+    proc_idle: ProcStatus,
     seen: &'a Tracked,
     samples: &'a [(Instant, ProcStatus)],
     metrics: &'a str,
@@ -913,6 +920,11 @@ impl std::fmt::Display for Report<'_> {
             "RSS after the rollout (+5 s)               {} (peak over the run {})",
             mib(self.proc_after_rollout.rss_kib),
             mib(self.proc_after_rollout.hwm_kib)
+        )?;
+        writeln!(
+            f,
+            "RSS 30 s after the rollout (idle)          {}",
+            mib(self.proc_idle.rss_kib)
         )?;
         writeln!(
             f,
@@ -1058,6 +1070,48 @@ impl Report<'_> {
             started_so_far += b.started;
         }
         let active = bins.iter().filter(|b| b.started > 0).count();
+        if let Some(path) = std::env::var_os("SIDECARSET_BENCH_TIMELINE").filter(|p| !p.is_empty())
+        {
+            let mut csv =
+                String::from("second,started,finished,min_unavailable,max_unavailable,rss_kib\n");
+            for (i, b) in bins.iter().enumerate() {
+                csv += &format!(
+                    "{i},{},{},{},{},{}\n",
+                    b.started,
+                    b.finished,
+                    b.min_unavailable.unwrap_or(0),
+                    b.max_unavailable,
+                    rss_at(i + 1)
+                );
+            }
+            match std::fs::write(&path, csv) {
+                Ok(()) => writeln!(
+                    f,
+                    "per-second timeline written to {}",
+                    path.to_string_lossy()
+                )?,
+                Err(e) => writeln!(f, "could not write {}: {e}", path.to_string_lossy())?,
+            }
+        }
+        let pauses = pauses(bins, self.n);
+        if !pauses.is_empty() {
+            let shown: Vec<String> = pauses
+                .iter()
+                .take(12)
+                .map(|(from, len)| format!("{from}s+{len}s"))
+                .collect();
+            writeln!(
+                f,
+                "pauses of 2 s or more with no upgrade started while Pods waited ({}): {}{}",
+                pauses.len(),
+                shown.join(", "),
+                if pauses.len() > shown.len() {
+                    ", ..."
+                } else {
+                    ""
+                }
+            )?;
+        }
         writeln!(
             f,
             "upgrades started: peak {peak}/s, mean {:.1}/s over {} s; {active} seconds with starts, {idle} seconds with none while Pods waited and the budget had room (longest run {longest_idle} s)",
@@ -1065,6 +1119,30 @@ impl Report<'_> {
             bins.len()
         )
     }
+}
+
+/// Runs of whole seconds in which no upgrade started although some Pods were still to start:
+/// `(first second, length)`, the runs of at least 2 s.
+fn pauses(bins: &[Bin], n: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut started = 0;
+    let mut run: Option<usize> = None;
+    for (i, b) in bins.iter().enumerate() {
+        if b.started == 0 && started < n {
+            run.get_or_insert(i);
+        } else if let Some(from) = run.take()
+            && i - from >= 2
+        {
+            out.push((from, i - from));
+        }
+        started += b.started;
+    }
+    if let Some(from) = run
+        && bins.len() - from >= 2
+    {
+        out.push((from, bins.len() - from));
+    }
+    out
 }
 
 fn cores() -> usize {
