@@ -792,7 +792,7 @@ impl Sampler {
 
     async fn stop(self) -> Vec<(Instant, ProcStatus)> {
         self.task.abort();
-        let _ = (&mut { self.task }).await;
+        let _ = self.task.await;
         std::mem::take(&mut *lock(&self.samples))
     }
 }
