@@ -7,7 +7,7 @@ KWHOST := $(CARGO_TARGET_DIR)/host/kwhost
 OCI_REPO ?=
 SOURCES_PATH ?=
 
-.PHONY: all fmt lint test e2e-tests cluster-test bench example push oci-repo-given clean wasm-target
+.PHONY: all fmt lint test e2e-tests cluster-test bench bench-cluster example push oci-repo-given clean wasm-target
 
 all: policy.wasm
 
@@ -63,6 +63,17 @@ cluster-test:
 bench: | wasm-target
 	cargo build --locked --target=wasm32-wasip1 --release -p sidecarset-policy -p noop-policy
 	cargo bench --locked --workspace
+
+# The reconciler at fleet scale (README "Numbers"), not part of `make test` or CI: 10,000 injected
+# Pods on the test kube-apiserver, a settings change rolled out under maxUnavailable 20%, a report
+# of memory, latency, progress and API requests. The reconciler is built with the Dockerfile's
+# profile (`host`), not a debug build. SIDECARSET_BENCH_PODS (default 10000) and
+# SIDECARSET_BENCH_RECONCILER_ARGS (extra `run` flags, e.g. a write budget) change the run.
+bench-cluster:
+	hack/cluster/build-apiserver.sh
+	cargo build --locked --profile host -p sidecarset-reconciler --bin sidecarset-reconciler
+	SIDECARSET_RECONCILER_BIN="$(abspath $(CARGO_TARGET_DIR))/host/sidecarset-reconciler" \
+		cargo bench --locked -p sidecarset-cluster-tests --features cluster --bench cluster
 
 # e2e.bats with kwctl, or with the test host (built here) where kwctl is missing.
 e2e-tests: annotated-policy.wasm

@@ -9,6 +9,10 @@
 //!
 //! Status is written with a strategic merge patch of the status subresource, so `conditions` merge by
 //! type and the reconciler's `SidecarSetUpgradable` condition survives.
+//!
+//! Every 100 ms it looks at the Pods the watch reported changed and those with a restart under way,
+//! and writes their status up to 16 at a time, so it keeps up with thousands of Pods (the cluster
+//! benchmark starts 10,000).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -97,6 +101,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Status writes in flight at once: a kubelet per node writes in parallel, and one writer in
+/// sequence would take minutes to start thousands of Pods.
+const PARALLEL_WRITES: usize = 16;
+
 async fn run(
     api: Api<Pod>,
     config: Arc<Mutex<KubeletConfig>>,
@@ -104,23 +112,44 @@ async fn run(
     restarts: Arc<Mutex<u64>>,
 ) {
     let (store, writer) = reflector::store::<Pod>();
+    // Only Pods the watch reports changed are looked at again (and those with a restart under way),
+    // so a tick costs what changed, not the whole namespace.
+    let dirty = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let marks = dirty.clone();
     let watch = reflector::reflector(writer, watcher(api.clone(), watcher::Config::default()))
         .default_backoff()
         .applied_objects()
-        .for_each(|_| futures::future::ready(()));
+        .for_each(move |p| {
+            if let Ok(p) = p {
+                lock(&marks).insert(p.name_any());
+            }
+            futures::future::ready(())
+        });
     tokio::spawn(watch);
     let _ = store.wait_until_ready().await;
     let mut state = State::default();
     let debug = std::env::var_os("SIDECARSET_KUBELET_DEBUG").is_some();
+    let ns = api.namespace().unwrap_or_default().to_string();
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let cfg = lock(&config).clone();
-        for pod in store.state() {
+        let mut names: Vec<String> = std::mem::take(&mut *lock(&dirty)).into_iter().collect();
+        names.extend(state.restarting_pods.iter().cloned());
+        names.sort();
+        names.dedup();
+        let mut patches = Vec::new();
+        for name in names {
+            let Some(pod) = store.get(&reflector::ObjectRef::new(&name).within(&ns)) else {
+                state.restarting_pods.remove(&name);
+                continue;
+            };
             if pod.metadata.deletion_timestamp.is_some() {
+                state.restarting_pods.remove(&name);
                 continue;
             }
             let uid = pod.uid().unwrap_or_default();
             // Our last write has not reached the cache yet: do not act twice on the same status.
+            // Its watch event marks the Pod again.
             let rv: u64 = pod
                 .resource_version()
                 .and_then(|r| r.parse().ok())
@@ -128,24 +157,33 @@ async fn run(
             if state.written.get(&uid).is_some_and(|w| rv < *w) {
                 continue;
             }
-            let Some((patch, finished)) = state.next_status(&pod, &cfg) else {
+            let next = state.next_status(&pod, &cfg);
+            if state.restarting.contains_key(&uid) {
+                state.restarting_pods.insert(name.clone());
+            } else {
+                state.restarting_pods.remove(&name);
+            }
+            let Some((patch, finished)) = next else {
                 continue;
             };
             if debug {
-                eprintln!(
-                    "fake-kubelet {}/{} rv {rv}: {patch}",
-                    pod.namespace().unwrap_or_default(),
-                    pod.name_any()
-                );
+                eprintln!("fake-kubelet {ns}/{name} rv {rv}: {patch}");
             }
-            match api
-                .patch_status(
-                    &pod.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Strategic(patch),
-                )
-                .await
-            {
+            patches.push((name, uid, patch, finished));
+        }
+        let api = &api;
+        let results: Vec<_> = futures::stream::iter(patches)
+            .map(|(name, uid, patch, finished)| async move {
+                let res = api
+                    .patch_status(&name, &PatchParams::default(), &Patch::Strategic(patch))
+                    .await;
+                (name, uid, finished, res)
+            })
+            .buffer_unordered(PARALLEL_WRITES)
+            .collect()
+            .await;
+        for (name, uid, finished, res) in results {
+            match res {
                 Ok(p) => {
                     let rv = p
                         .resource_version()
@@ -155,7 +193,11 @@ async fn run(
                     *lock(&restarts) += finished;
                 }
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => lock(&errors).push(format!("{}: {e}", pod.name_any())),
+                Err(e) => {
+                    lock(&errors).push(format!("{name}: {e}"));
+                    // Tried again next tick, as a kubelet retries its status sync.
+                    lock(&dirty).insert(name);
+                }
             }
         }
     }
@@ -163,8 +205,10 @@ async fn run(
 
 #[derive(Default)]
 struct State {
-    /// Containers restarting for a new image, since when.
-    restarting: HashMap<(String, String), Instant>,
+    /// Containers restarting for a new image, since when, by Pod UID and container name.
+    restarting: HashMap<String, HashMap<String, Instant>>,
+    /// Names of the Pods with a container in `restarting`: looked at every tick until it is done.
+    restarting_pods: HashSet<String>,
     /// resourceVersion of our last status write, per Pod UID.
     written: HashMap<String, u64>,
 }
@@ -204,13 +248,20 @@ impl State {
         for (c, native) in sidecars_and_apps {
             let image = c.image.clone().unwrap_or_default();
             let broken = cfg.broken_images.contains(&image);
-            let key = (uid.clone(), c.name.clone());
+            let since = self
+                .restarting
+                .get(&uid)
+                .and_then(|r| r.get(&c.name))
+                .copied();
             let st = match old.get(&c.name) {
                 Some(cur) if started && cur["image"] == image.as_str() => cur.clone(),
-                Some(cur) if started => match self.restarting.get(&key) {
+                Some(cur) if started => match since {
                     None => {
                         // The runtime stops the old container: not ready, same image ID until the new one runs.
-                        self.restarting.insert(key, Instant::now());
+                        self.restarting
+                            .entry(uid.clone())
+                            .or_default()
+                            .insert(c.name.clone(), Instant::now());
                         changed = true;
                         let mut s = cur.clone();
                         s["ready"] = json!(false);
@@ -219,7 +270,12 @@ impl State {
                         s
                     }
                     Some(t) if t.elapsed() >= cfg.restart_delay => {
-                        self.restarting.remove(&key);
+                        if let Some(r) = self.restarting.get_mut(&uid) {
+                            r.remove(&c.name);
+                            if r.is_empty() {
+                                self.restarting.remove(&uid);
+                            }
+                        }
                         changed = true;
                         finished += 1;
                         let restarts = cur["restartCount"].as_i64().unwrap_or(0) + 1;

@@ -162,6 +162,11 @@ impl Reconciler {
         Ok(())
     }
 
+    /// The process ID while it runs (for `/proc/PID/status`: the cluster benchmark reads its memory).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `/metrics` as text (OpenMetrics).
     pub fn metrics(&self) -> Result<String> {
         http_get(self.metrics_addr, "/metrics")
