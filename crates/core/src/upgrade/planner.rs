@@ -276,7 +276,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
                 skipped: Vec::new(),
                 warnings: Vec::new(),
             },
-            reasons: HashMap::new(),
+            reasons: Vec::new(),
         };
         let st = self.idx.counts.status;
         if strategy.is_not_update() || strategy.paused {
@@ -295,7 +295,8 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
         if every_reason {
             self.every_reason(&mut out);
         } else {
-            let reasons = std::mem::take(&mut out.reasons);
+            let mut reasons = std::mem::take(&mut out.reasons);
+            reasons.sort_unstable_by_key(|(id, _)| *id);
             out.plan.skipped = reasons
                 .into_iter()
                 .filter_map(|(id, r)| {
@@ -344,7 +345,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
                     patch: d.into_patch(),
                 }),
                 Err(r) => {
-                    out.reasons.insert(id, r);
+                    out.reasons.push((id, r));
                 }
             }
         }
@@ -447,7 +448,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
                     break;
                 }
                 out.reasons
-                    .insert(id, Reason::KeptByPartition { partition });
+                    .push((id, Reason::KeptByPartition { partition }));
             } else if !stopped.is_empty() {
                 // Past the first Pod the budget stopped: all wait, ready or not (as Kruise).
                 if !every_reason {
@@ -469,18 +470,18 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
             }
         }
         for id in stopped {
-            out.reasons.insert(
+            out.reasons.push((
                 id,
                 Reason::MaxUnavailableReached {
                     max_unavailable,
                     unavailable,
                 },
-            );
+            ));
         }
         if chosen.len() > max_upgrades {
             for id in chosen.split_off(max_upgrades) {
                 out.reasons
-                    .insert(id, Reason::WaitingForWriteBudget { max_upgrades });
+                    .push((id, Reason::WaitingForWriteBudget { max_upgrades }));
             }
         }
         chosen
@@ -493,10 +494,10 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
     }
 }
 
-/// What a round builds besides the plan: the reasons it found for Pods it looked at.
+/// What a round builds besides the plan: the reasons it found for Pods it looked at (one each).
 struct RoundOut {
     plan: Plan,
-    reasons: HashMap<usize, Reason>,
+    reasons: Vec<(usize, Reason)>,
 }
 
 fn pod_ref(m: &Matched<'_>) -> PodRef {
@@ -674,7 +675,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
                 });
             }
             Err(r) => {
-                out.reasons.insert(id, r);
+                out.reasons.push((id, r));
             }
         }
     }
@@ -689,18 +690,30 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
             .chain(&out.plan.upgrades)
             .map(|p| p.pod.index)
             .collect();
+        let mut found = std::mem::take(&mut out.reasons);
+        found.sort_unstable_by_key(|(id, _)| *id);
+        let mut found = found.into_iter().peekable();
+        out.plan.skipped.reserve(self.pods.len() - written.len());
         for (id, e) in &self.pods {
+            let mut reason = None;
+            while let Some((fid, _)) = found.peek() {
+                if fid > id {
+                    break;
+                }
+                let (fid, r) = found.next().expect("peeked");
+                if fid == *id {
+                    reason = Some(r);
+                }
+            }
             if written.contains(id) {
                 continue;
             }
-            let reason = match &e.class {
-                Class::Unmatched(r) => r.clone(),
-                Class::Matched(m) => match out.reasons.remove(id) {
+            let reason = match (&e.class, reason) {
+                (Class::Unmatched(r), _) => r.clone(),
+                (Class::Matched(_), Some(r)) => r,
+                (Class::Matched(m), None) => match matched_reason(m, round) {
                     Some(r) => r,
-                    None => match matched_reason(m, round) {
-                        Some(r) => r,
-                        None => continue,
-                    },
+                    None => continue,
                 },
             };
             let pod = e.pod.borrow();
