@@ -614,7 +614,7 @@ fn fate(ctx: &SetCtx<'_>, m: &Matched<'_>, selected: bool, u: Option<Upgradabili
 }
 
 impl<P: Borrow<PodDigest>> SetPlanner<P> {
-    /// §4.7: the patch that upgrades one chosen Pod, and its condition.
+    /// The patch that upgrades one chosen Pod (Kruise's `updateSidecarImageAndHash`), and its condition.
     fn write_upgrade(
         &self,
         ctx: &SetCtx<'_>,
