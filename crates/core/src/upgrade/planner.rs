@@ -212,16 +212,34 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
         Some(old.pod)
     }
 
-    /// New Namespace labels: every Pod is classified again.
+    /// New Namespace labels: the Pods of the Namespaces whose labels changed (appeared, went) are
+    /// classified again, when the set has a `namespaceSelector`.
     pub fn set_namespaces(&mut self, namespaces: BTreeMap<String, selector::Labels>) {
         if namespaces == self.namespaces {
             return;
         }
+        let changed: BTreeSet<String> = namespaces
+            .keys()
+            .chain(self.namespaces.keys())
+            .filter(|ns| namespaces.get(*ns) != self.namespaces.get(*ns))
+            .cloned()
+            .collect();
         self.namespaces = namespaces;
         self.ns_memo.clear();
-        let pods = std::mem::take(&mut self.pods);
-        self.idx = Indexes::default();
-        self.extend(pods.into_iter().map(|(id, e)| (id, e.pod)));
+        if !self.set.needs_namespace_labels() {
+            return;
+        }
+        let again: Vec<usize> = self
+            .pods
+            .iter()
+            .filter(|(_, e)| changed.contains(e.pod.borrow().namespace()))
+            .map(|(id, _)| *id)
+            .collect();
+        let pods: Vec<(usize, P)> = again
+            .into_iter()
+            .filter_map(|id| Some((id, self.remove(id)?)))
+            .collect();
+        self.extend(pods);
     }
 
     pub fn len(&self) -> usize {
