@@ -427,17 +427,19 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
         let Some(terms) = strategy.scatter_strategy.as_ref().filter(|t| !t.is_empty()) else {
             return Box::new(self.idx.candidates.iter().map(|(_, id)| *id));
         };
-        let mut ids: Vec<usize> = Vec::new();
-        let mut view: Vec<&PodDigest> = Vec::new();
-        let mut at: HashMap<usize, usize> = HashMap::new();
-        for (id, e) in &self.pods {
-            if matches!(e.class, Class::Matched(_)) {
-                at.insert(*id, view.len());
-                ids.push(*id);
-                view.push(e.pod.borrow());
-            }
-        }
-        let cand: Vec<usize> = self.idx.candidates.iter().map(|(_, id)| at[id]).collect();
+        // The matched Pods in id order: a candidate's place in `view` is found by its id.
+        let (ids, view): (Vec<usize>, Vec<&PodDigest>) = self
+            .pods
+            .iter()
+            .filter(|(_, e)| matches!(e.class, Class::Matched(_)))
+            .map(|(id, e)| (*id, e.pod.borrow()))
+            .unzip();
+        let cand: Vec<usize> = self
+            .idx
+            .candidates
+            .iter()
+            .filter_map(|(_, id)| ids.binary_search(id).ok())
+            .collect();
         let spread = order::scatter(terms, &view, cand);
         Box::new(spread.into_iter().map(move |i| ids[i]))
     }

@@ -151,8 +151,7 @@ impl<'a> Matched<'a> {
             Err(e) => (Err(e.to_string()), false),
         };
         let state = InplaceState::of(pod, ctx.name());
-        let all: Vec<&Tracked> = ctx.tracked.iter().collect();
-        let consistent = state_consistent(pod, &state, &all);
+        let consistent = state_consistent(pod, &state, &ctx.tracked);
         let mut m = Matched {
             index,
             pod,
@@ -226,7 +225,7 @@ impl<'a> Matched<'a> {
             .iter()
             .filter(|t| {
                 container_ready(self.pod, &t.name, t.native)
-                    && !state_consistent(self.pod, &self.state, &[t])
+                    && !state_consistent(self.pod, &self.state, &[*t])
             })
             .map(|t| t.name.clone())
             .collect()
@@ -248,19 +247,24 @@ pub(crate) fn container_ready(pod: &PodDigest, name: &str, native: bool) -> bool
 
 /// Kruise's `IsPodStateConsistent` for the listed containers (§10.3), extended to native sidecars
 /// (walked after the containers, completed through `status.initContainerStatuses`).
-pub(crate) fn state_consistent(
+pub(crate) fn state_consistent<T: std::borrow::Borrow<Tracked>>(
     pod: &PodDigest,
     state: &InplaceState<'_>,
-    names: &[&Tracked],
+    names: &[T],
 ) -> bool {
     if pod.containers.len() != pod.statuses.len() {
         return false;
     }
-    let has_native = names.iter().any(|t| t.native);
+    let has_native = names.iter().any(|t| t.borrow().native);
     if has_native && pod.init_containers.len() != pod.init_statuses.len() {
         return false;
     }
-    let listed = |n: &str, native: bool| names.iter().any(|t| t.native == native && t.name == n);
+    let listed = |n: &str, native: bool| {
+        names.iter().any(|t| {
+            let t = t.borrow();
+            t.native == native && t.name == n
+        })
+    };
     let mut all_digest = true;
     'walk: for (specs, native) in [(&pod.containers, false), (&pod.init_containers, true)] {
         if native && !has_native {
