@@ -221,15 +221,6 @@ fn condition_write(c: ConditionUpdate, rv: &impl Fn(usize) -> String) -> PodWrit
     }
 }
 
-impl Plan {
-    /// Whether the plan leaves this Pod alone because it already runs the current sidecars.
-    pub fn is_updated(&self, uid: &str) -> bool {
-        self.left_alone
-            .iter()
-            .any(|l| l.uid == uid && l.code == Reason::AlreadyUpdated.code())
-    }
-}
-
 /// A sidecar this process upgraded, and the image ID its container reported before.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Upgraded {

@@ -12,7 +12,7 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use kube::runtime::watcher::Event;
+use kube::{Resource, runtime::watcher::Event};
 use serde_json::Value;
 use sidecarset_core::upgrade::{Interner, PodDigest};
 
@@ -64,6 +64,18 @@ pub enum Changes {
 
 fn key(p: &PodDigest) -> Box<str> {
     format!("{}/{}", p.namespace(), p.name()).into_boxed_str()
+}
+
+/// [`key`] of the Pod a deletion names, without reading it into a digest (the digest's namespace
+/// is `default` when empty, as here).
+fn watched_key(p: &WatchedPod) -> Box<str> {
+    let m = p.meta();
+    let ns = m
+        .namespace
+        .as_deref()
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or("default");
+    format!("{ns}/{}", m.name.as_deref().unwrap_or("")).into_boxed_str()
 }
 
 impl State {
@@ -149,8 +161,7 @@ impl PodIndex {
                 vec![d]
             }
             Event::Delete(p) => {
-                let d = PodDigest::new(&p.raw, &mut st.interner);
-                let Some(id) = st.ids.remove(&key(&d)) else {
+                let Some(id) = st.ids.remove(&watched_key(&p)) else {
                     return Vec::new();
                 };
                 st.changed(id);
@@ -194,12 +205,6 @@ impl PodIndex {
             .map(|id| (*id, st.pods.get(id).cloned()))
             .collect();
         (Changes::Pods(pods), now)
-    }
-
-    /// The cached Pods that `keep` selects, in no particular order.
-    pub fn select(&self, keep: impl Fn(&PodDigest) -> bool) -> Vec<Arc<PodDigest>> {
-        let st = self.state.read().unwrap_or_else(|p| p.into_inner());
-        st.pods.values().filter(|p| keep(p)).cloned().collect()
     }
 
     /// Whether the cache holds this Pod (same namespace, name and UID), in any version.
@@ -268,8 +273,8 @@ mod tests {
         idx.apply(Event::Apply(pod("b", "2")));
         idx.apply(Event::Apply(pod("a", "3")));
         assert_eq!(idx.len(), 2);
-        let a = idx.select(|p| p.name() == "a");
-        assert_eq!(a[0].resource_version(), "3");
+        let (a, _) = idx.all(|p| p.name() == "a");
+        assert_eq!(a[0].1.resource_version(), "3");
         // A relist after a watch gap: "a" was deleted meanwhile.
         idx.apply(Event::Init);
         idx.apply(Event::InitApply(pod("b", "4")));

@@ -178,18 +178,27 @@ fn pod(name: &str, labels: Value, hash_without_image: &str) -> PodDigest {
     PodDigest::new(&pod, &mut Interner::default())
 }
 
-#[test]
-fn plan_says_what_it_would_upgrade_and_why_every_other_pod_waits() {
-    let dir = std::env::temp_dir().join(format!("sidecarset-plan-test-{}", std::process::id()));
+/// The Filebeat set (7.16.3, `app: web`) with `extra` settings, as a `--settings` file in its own
+/// directory (removed by the test).
+fn settings_file(tag: &str, extra: &str) -> (std::path::PathBuf, Target) {
+    let dir = std::env::temp_dir().join(format!("sidecarset-plan-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("settings.yaml");
     std::fs::write(
         &file,
-        "name: filebeat\nselector: {matchLabels: {app: web}}\n\
-         containers: [{name: filebeat, image: 'elastic/filebeat:7.16.3'}]\n",
+        format!(
+            "name: filebeat\nselector: {{matchLabels: {{app: web}}}}\n{extra}\
+             containers: [{{name: filebeat, image: 'elastic/filebeat:7.16.3'}}]\n"
+        ),
     )
     .unwrap();
     let target = Target::from_file(&file).unwrap();
+    (dir, target)
+}
+
+#[test]
+fn plan_says_what_it_would_upgrade_and_why_every_other_pod_waits() {
+    let (dir, target) = settings_file("test", "");
     let set = target.set.as_ref().unwrap();
     let web = json!({"app": "web"});
     let pods = vec![
@@ -236,17 +245,7 @@ fn plan_says_what_it_would_upgrade_and_why_every_other_pod_waits() {
 
 #[test]
 fn plan_says_loudly_when_max_unavailable_lets_every_pod_go() {
-    let dir = std::env::temp_dir().join(format!("sidecarset-plan-150-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("settings.yaml");
-    std::fs::write(
-        &file,
-        "name: filebeat\nselector: {matchLabels: {app: web}}\n\
-         updateStrategy: {maxUnavailable: '150%'}\n\
-         containers: [{name: filebeat, image: 'elastic/filebeat:7.16.3'}]\n",
-    )
-    .unwrap();
-    let target = Target::from_file(&file).unwrap();
+    let (dir, target) = settings_file("150", "updateStrategy: {maxUnavailable: '150%'}\n");
     let set = target.set.as_ref().unwrap();
     let pods: Vec<PodDigest> = (0..3)
         .map(|i| {

@@ -178,10 +178,6 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
         &self.set
     }
 
-    pub fn namespaces(&self) -> &BTreeMap<String, selector::Labels> {
-        &self.namespaces
-    }
-
     /// Puts in (or replaces) the Pod `id`.
     pub fn upsert(&mut self, id: usize, pod: P) {
         self.extend([(id, pod)]);
@@ -324,18 +320,12 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
                     })
                 })
                 .collect();
-            out.plan.skipped.sort_by_key(|s| s.pod.index);
         }
         out.plan
     }
 
     fn pod_ref(&self, id: usize) -> Option<PodRef> {
-        let pod = self.pods.get(&id)?.pod.borrow();
-        Some(PodRef {
-            index: id,
-            namespace: pod.namespace().to_string(),
-            name: pod.name().to_string(),
-        })
+        Some(pod_ref(id, self.pods.get(&id)?.pod.borrow()))
     }
 
     fn matched(&self, ctx: &SetCtx<'_>, id: usize) -> Option<Matched<'_>> {
@@ -356,7 +346,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
             };
             match patch::flip(ctx, &m, now) {
                 Ok(d) => out.plan.flips.push(PodPatch {
-                    pod: pod_ref(&m),
+                    pod: pod_ref(m.index, m.pod),
                     changes: d.changes.clone(),
                     pull_policy_followed_tag: false,
                     condition: None,
@@ -520,11 +510,11 @@ struct RoundOut {
     reasons: Vec<(usize, Reason)>,
 }
 
-fn pod_ref(m: &Matched<'_>) -> PodRef {
+fn pod_ref(index: usize, pod: &PodDigest) -> PodRef {
     PodRef {
-        index: m.index,
-        namespace: m.pod.namespace().to_string(),
-        name: m.pod.name().to_string(),
+        index,
+        namespace: pod.namespace().to_string(),
+        name: pod.name().to_string(),
     }
 }
 
@@ -643,16 +633,9 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
         options: &Options<'_>,
         out: &mut RoundOut,
     ) {
-        let Some(e) = self.pods.get(&id) else {
+        let Some(m) = self.matched(ctx, id) else {
             return;
         };
-        let pod = e.pod.borrow();
-        let working = if ctx.has_hot {
-            working_map(pod)
-        } else {
-            BTreeMap::new()
-        };
-        let m = Matched::new(ctx, id, pod, working);
         let verdict = {
             let mut rule = self.rule.lock().unwrap_or_else(|p| p.into_inner());
             upgradability(ctx, &m, &mut rule, now)
@@ -670,24 +653,24 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
         };
         match patch::upgrade(ctx, &m, &input) {
             Ok(d) => {
-                let old = pod.upgradable_condition.as_deref();
+                let old = m.pod.upgradable_condition.as_deref();
                 let condition = match upgradable_condition(old, ctx.name(), true, now) {
                     Ok(c) => c.map(|c| ConditionUpdate {
-                        pod: pod_ref(&m),
+                        pod: pod_ref(m.index, m.pod),
                         upgradable: true,
                         patch: condition_patch(&c),
                         condition: c,
                     }),
                     Err(message) => {
                         out.plan.warnings.push(Warning {
-                            pod: pod_ref(&m),
+                            pod: pod_ref(m.index, m.pod),
                             message,
                         });
                         None
                     }
                 };
                 out.plan.upgrades.push(PodPatch {
-                    pod: pod_ref(&m),
+                    pod: pod_ref(m.index, m.pod),
                     changes: d.changes.clone(),
                     patch: d.into_patch(),
                     pull_policy_followed_tag,
@@ -736,13 +719,8 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
                     None => continue,
                 },
             };
-            let pod = e.pod.borrow();
             out.plan.skipped.push(Skipped {
-                pod: PodRef {
-                    index: *id,
-                    namespace: pod.namespace().to_string(),
-                    name: pod.name().to_string(),
-                },
+                pod: pod_ref(*id, e.pod.borrow()),
                 reason,
             });
         }
