@@ -225,14 +225,30 @@ impl Context {
         let (pods, cursor) = self.pods.all(keep);
         let mut planner = SetPlanner::new(set.clone(), namespaces);
         planner.extend(pods.into_iter().map(|(id, p)| (id, overlay.resolve(&p))));
-        Planned { planner, cursor }
+        Planned {
+            planner,
+            cursor,
+            used: std::time::Instant::now(),
+        }
     }
 
-    fn keep_planner(&self, key: &str, planned: Planned) {
+    /// Keeps the set's planner for its next round. A planner whose set had no round for two resync
+    /// periods is dropped: its policy was deleted (every live set has a round at least once a
+    /// period), and it would otherwise hold the digests of all its Pods.
+    fn keep_planner(&self, key: &str, mut planned: Planned) {
+        planned.used = std::time::Instant::now();
+        let idle = self.config.resync * 2;
+        let mut planners = self.planners.lock().unwrap_or_else(|p| p.into_inner());
+        planners.retain(|_, p| p.used.elapsed() < idle);
+        planners.insert(key.to_string(), planned);
+    }
+
+    /// Forgets the set's planner (its settings turned invalid: no round until they are fixed).
+    fn drop_planner(&self, key: &str) {
         self.planners
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key.to_string(), planned);
+            .remove(key);
     }
 }
 
@@ -240,6 +256,8 @@ impl Context {
 struct Planned {
     planner: SetPlanner<Arc<PodDigest>>,
     cursor: Cursor,
+    /// When its last round ended.
+    used: std::time::Instant,
 }
 
 fn pod_reference(p: &PodDigest) -> ObjectReference {
@@ -382,6 +400,7 @@ pub async fn reconcile_target(target: &Target, ctx: &Context) -> Result<Next> {
 }
 
 async fn invalid_settings(target: &Target, message: &str, ctx: &Context) -> Result<Next> {
+    ctx.drop_planner(&target.key);
     let status = SetStatus::invalid(target.generation, message.to_string());
     ctx.metrics.set_status(&target.key, &status);
     // No budget applies while no Pod is touched.
