@@ -60,6 +60,7 @@ fn main() -> ExitCode {
         invalid_settings_events_follow_the_error,
         max_unavailable_over_100_percent_is_warned,
         writes_are_paced,
+        uninjected_pods_are_counted_never_patched,
     ];
     if args.list {
         let trials = tests
@@ -1220,6 +1221,80 @@ async fn writes_are_paced(t: Arc<TestNs>) -> Result<()> {
         rollout.len(),
         rollout.len() as f64 / 4.0,
         audit::summary(&rollout.iter().map(|r| (*r).clone()).collect::<Vec<_>>())
+    );
+    rec.check_running()?;
+    Ok(())
+}
+
+/// Two Pods the set selects but created before it (no sidecar): counted in `uninjectedPods` and the
+/// gauge, announced by a Warning Event on the policy, and never written while the others are upgraded.
+async fn uninjected_pods_are_counted_never_patched(t: Arc<TestNs>) -> Result<()> {
+    let settings = filebeat(json!(3))?;
+    let policy = t.policy(&settings).await?;
+    let (_kubelet, _) =
+        filebeat_pods(&t, &settings, 3, |_| vec![], KubeletConfig::default()).await?;
+    for name in ["bare-0", "bare-1"] {
+        pods::create(&t.client, &t.ns, &pods::nginx_pod(name, &[])?).await?;
+    }
+    all_available(&t, 5).await?;
+    let mut rec = t.reconciler(&t.policy_source(), &[], None)?;
+    wait_status(&policy, "status: 3 matched, 2 uninjected", |s| {
+        s["matchedPods"] == 3 && s["uninjectedPods"] == 2
+    })
+    .await?;
+    let events = wait::until(
+        Duration::from_secs(30),
+        "an UninjectedPods Event on the policy",
+        || async {
+            let e = t
+                .events("default", "UninjectedPods", Some(&policy.name))
+                .await?;
+            Ok((!e.is_empty()).then_some(e))
+        },
+        async || rec.log_tail(20),
+    )
+    .await?;
+    let note = events[0].note.clone().unwrap_or_default();
+    ensure!(
+        events[0].type_.as_deref() == Some("Warning"),
+        "{:?}",
+        events[0]
+    );
+    ensure!(
+        note.starts_with("2 Pod(s) match the set")
+            && note.contains(&format!("{}/bare-0", t.ns))
+            && note.contains(&format!("{}/bare-1", t.ns)),
+        "{note}"
+    );
+    let gauge = metric_value(
+        &rec.metrics()?,
+        "sidecarset_reconciler_uninjected_pods",
+        &[("set", &policy.name)],
+    );
+    ensure!(gauge == 2.0, "uninjected_pods gauge {gauge}");
+
+    let generation = policy
+        .set_settings(&with_image(&settings, "filebeat", FILEBEAT_NEW)?)
+        .await?;
+    wait_status(&policy, "the 3 injected Pods upgraded", |s| {
+        s["observedGeneration"] == generation && s["updatedReadyPods"] == 3
+    })
+    .await?;
+    ensure_untouched(&t, &["bare-0", "bare-1"])?;
+    let later = pods::by_name(&t.client, &t.ns).await?;
+    for name in ["bare-0", "bare-1"] {
+        let p = &later[name];
+        ensure!(
+            p.spec.as_ref().is_some_and(|s| s.containers.len() == 1),
+            "{name} was given containers: {p:?}"
+        );
+    }
+    let again = t
+        .events("default", "UninjectedPods", Some(&policy.name))
+        .await?;
+    ensure!(
+        again.len() == 1 && again[0].series.is_none(),
+        "the same count was announced again: {again:?}"
     );
     rec.check_running()?;
     Ok(())

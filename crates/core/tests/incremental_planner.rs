@@ -59,6 +59,10 @@ fn variants() -> Vec<Value> {
     );
     out.push(changed);
     out.push(with(&old, "/metadata/namespace", json!("frozen")));
+    // Selected, but created without the sidecars.
+    let mut bare = old.clone();
+    bare["metadata"]["annotations"] = json!({});
+    out.push(bare);
     out
 }
 
@@ -217,6 +221,14 @@ proptest! {
                 let kept: Vec<&str> = planner.not_upgradable().map(|(_, p, _)| p.name()).collect();
                 prop_assert_eq!(kept, stuck, "the not-upgradable Pods the reconciler announces");
             }
+            let uninjected: Vec<&str> = fresh
+                .skipped
+                .iter()
+                .filter(|s| s.reason.is_uninjected())
+                .map(|s| s.pod.name.as_str())
+                .collect();
+            let kept: Vec<&str> = planner.uninjected().map(|(_, p, _)| p.name()).collect();
+            prop_assert_eq!(kept, uninjected, "the uninjected Pods the reconciler announces");
             let waits = |p: &Plan| p.skipped.iter().any(|s| s.reason.code() == "WaitingForWriteBudget");
             prop_assert_eq!(waits(&lean), waits(&fresh), "both tell that more is to be written");
         }

@@ -103,7 +103,8 @@ fn filebeat_story_upgrades_six_pods_one_at_a_time_in_place() {
             updated_pods: 6,
             ready_pods: 6,
             updated_ready_pods: 6,
-            not_upgradable_pods: 0
+            not_upgradable_pods: 0,
+            uninjected_pods: 0,
         }
     );
 
@@ -188,7 +189,8 @@ fn filebeat_story_upgrades_six_pods_one_at_a_time_in_place() {
             updated_pods: 6,
             ready_pods: 6,
             updated_ready_pods: 6,
-            not_upgradable_pods: 0
+            not_upgradable_pods: 0,
+            uninjected_pods: 0,
         }
     );
     upgraded.sort();
@@ -271,6 +273,10 @@ fn matched_pods_need_selector_active_injected_and_every_sidecar() {
     c.pods.push(json!("not a Pod"));
     let plan = c.plan(&set(&agent("agent:2")));
     assert_eq!(plan.status.matched_pods, 2, "web-0 and web-7");
+    assert_eq!(
+        plan.status.uninjected_pods, 2,
+        "web-4 and web-5: selected and active, without the sidecars"
+    );
     let r = reasons(&plan);
     assert_eq!(r["web-1"], "NotSelected");
     assert_eq!(r["web-2"], "NotActive");
@@ -349,7 +355,8 @@ fn status_counts_updated_ready_and_consistent_pods() {
             updated_pods: 0,
             ready_pods: 3,
             updated_ready_pods: 0,
-            not_upgradable_pods: 0
+            not_upgradable_pods: 0,
+            uninjected_pods: 0,
         }
     );
     // The not-ready Pod is taken for free, then two within the budget.

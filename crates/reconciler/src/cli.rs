@@ -342,14 +342,15 @@ pub fn print_text(reports: &[serde_json::Value], out: &mut impl Write) {
         let st = &r["status"];
         let _ = writeln!(
             out,
-            "  set {}: round {}; matched {} updated {} ready {} updatedReady {} notUpgradable {}",
+            "  set {}: round {}; matched {} updated {} ready {} updatedReady {} notUpgradable {} uninjected {}",
             s(&r["set"]),
             s(&r["round"]),
             st["matchedPods"],
             st["updatedPods"],
             st["readyPods"],
             st["updatedReadyPods"],
-            st["notUpgradablePods"]
+            st["notUpgradablePods"],
+            st["uninjectedPods"]
         );
         if let Some(w) = r["budgetWarning"].as_str() {
             let _ = writeln!(out, "  WARNING: {w}");
@@ -392,6 +393,8 @@ pub fn print_text(reports: &[serde_json::Value], out: &mut impl Write) {
         }
         let left = r["leftAlone"].as_array().cloned().unwrap_or_default();
         let (matched, other): (Vec<_>, Vec<_>) = left.iter().partition(|l| l["matched"] == true);
+        let (uninjected, other): (Vec<_>, Vec<_>) =
+            other.into_iter().partition(|l| l["uninjected"] == true);
         let _ = writeln!(out, "  left alone ({} matched):", matched.len());
         for l in &matched {
             let _ = writeln!(
@@ -402,6 +405,22 @@ pub fn print_text(reports: &[serde_json::Value], out: &mut impl Write) {
                 s(&l["message"]),
                 s(&l["code"])
             );
+        }
+        if !uninjected.is_empty() {
+            let _ = writeln!(
+                out,
+                "  selected but created without the sidecars ({}), never patched: recreate them to inject:",
+                uninjected.len()
+            );
+            for l in &uninjected {
+                let _ = writeln!(
+                    out,
+                    "    {}/{}: {}",
+                    s(&l["namespace"]),
+                    s(&l["name"]),
+                    s(&l["code"])
+                );
+            }
         }
         let mut counted = std::collections::BTreeMap::<String, usize>::new();
         let listed: Vec<_> = other

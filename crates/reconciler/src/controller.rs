@@ -31,7 +31,7 @@ use kube::{
 use serde_json::json;
 use sidecarset_core::{
     SidecarSet,
-    upgrade::{Options, PodDigest, Reason, SetPlanner},
+    upgrade::{self, Options, PodDigest, Reason, SetPlanner},
 };
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -74,6 +74,8 @@ pub struct Config {
 #[derive(Debug, Default)]
 struct SetMemory {
     not_upgradable: BTreeSet<String>,
+    /// The uninjected count last announced (the Pods themselves may be many: not kept by name).
+    uninjected: u32,
     /// Pods whose upgrade was started and not yet seen finished, by UID.
     in_flight: HashMap<String, InFlight>,
     invalid: Option<String>,
@@ -187,16 +189,15 @@ impl Context {
     /// last round are classified again (our own newer writes laid over the cache), or, for new
     /// settings, a relist or a planner this process does not have yet, every Pod.
     ///
-    /// Only Pods whose injected list names the set are put in: no other Pod can match it, so leaving
-    /// them out changes neither the status nor the writes, and spares classifying every other Pod of
-    /// the cluster. `plan` passes every Pod, to give each its reason.
+    /// Only the Pods the set concerns are put in ([`upgrade::concerns`]: injected by it, or selected
+    /// by its labels). `plan` passes every Pod, to give each its reason.
     fn planner(&self, key: &str, set: &SidecarSet, namespaces: plan::NamespaceLabels) -> Planned {
         let keep = |p: &PodDigest| {
             self.config
                 .namespace
                 .as_deref()
                 .is_none_or(|ns| p.namespace() == ns)
-                && p.injected_by(set.name())
+                && upgrade::concerns(set, p)
         };
         let mut overlay = self.overlay.lock().unwrap_or_else(|p| p.into_inner());
         overlay.retain(|p| self.pods.holds(p));
@@ -375,6 +376,7 @@ pub async fn reconcile_target(target: &Target, ctx: &Context) -> Result<Next> {
         return Ok(Next::Busy);
     }
     announce_not_upgradable(target, &plan, ctx).await;
+    announce_uninjected(target, &plan.status, &planned.planner, ctx).await;
     announce_budget(target, budget_warning.as_ref(), ctx).await;
     let applied = apply(target, &plan, &mut planned.planner, ctx).await;
     announce_finished(target, &plan, &planned.planner, ctx).await;
@@ -520,6 +522,44 @@ async fn announce_not_upgradable(target: &Target, plan: &Plan, ctx: &Context) {
             ..Default::default()
         };
         ctx.event(&r, events::pod_not_upgradable(&plan.set_name, &l.message))
+            .await;
+    }
+}
+
+/// How many uninjected Pods an Event names.
+const UNINJECTED_EXAMPLES: usize = 3;
+
+/// A Warning on the policy when the number of selected Pods without the sidecars changes (to a
+/// non-zero number): they are never patched, so only a person recreating them helps.
+async fn announce_uninjected(
+    target: &Target,
+    status: &SetStatus,
+    planner: &SetPlanner<Arc<PodDigest>>,
+    ctx: &Context,
+) {
+    let count = status.uninjected_pods;
+    let changed = {
+        let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let m = mem.entry(target.key.clone()).or_default();
+        let changed = m.uninjected != count;
+        m.uninjected = count;
+        changed
+    };
+    if !changed || count == 0 {
+        return;
+    }
+    let examples: Vec<String> = planner
+        .uninjected()
+        .take(UNINJECTED_EXAMPLES)
+        .map(|(_, p, _)| format!("{}/{}", p.namespace(), p.name()))
+        .collect();
+    warn!(
+        count,
+        ?examples,
+        "Pods selected by the set lack its sidecars"
+    );
+    if let Some(r) = policy_reference(target) {
+        ctx.event(&r, events::uninjected_pods(count as usize, &examples))
             .await;
     }
 }

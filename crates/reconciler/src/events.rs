@@ -64,6 +64,21 @@ pub fn not_upgradable_pods(count: usize, example: &str) -> Notice {
     notice(EventType::Normal, "NotUpgradablePods", "Plan", note)
 }
 
+/// On the policy, when the number of selected Pods without the set's sidecars changes; `examples` are
+/// a few of them as `namespace/name`.
+pub fn uninjected_pods(count: usize, examples: &[String]) -> Notice {
+    let mut note = format!(
+        "{count} Pod(s) match the set but were created without its sidecars (before the set existed, \
+         or while the webhook failed open); a running Pod cannot be given containers, so they are \
+         left alone: recreate them (e.g. kubectl rollout restart) to inject"
+    );
+    if !examples.is_empty() {
+        note.push_str(". For example: ");
+        note.push_str(&examples.join(", "));
+    }
+    notice(EventType::Warning, "UninjectedPods", "Plan", note)
+}
+
 /// On a Pod the set cannot upgrade in place.
 pub fn pod_not_upgradable(set: &str, why: &str) -> Notice {
     notice(

@@ -46,6 +46,7 @@ pub struct Metrics {
     pub ready: Family<SetLabels, Gauge>,
     pub updated_ready: Family<SetLabels, Gauge>,
     pub not_upgradable: Family<SetLabels, Gauge>,
+    pub uninjected: Family<SetLabels, Gauge>,
     pub invalid: Family<SetLabels, Gauge>,
     pub max_unavailable_all_pods: Family<SetLabels, Gauge>,
     pub leader: Gauge,
@@ -68,6 +69,7 @@ impl Default for Metrics {
         let ready = Family::<SetLabels, Gauge>::default();
         let updated_ready = Family::<SetLabels, Gauge>::default();
         let not_upgradable = Family::<SetLabels, Gauge>::default();
+        let uninjected = Family::<SetLabels, Gauge>::default();
         let invalid = Family::<SetLabels, Gauge>::default();
         let max_unavailable_all_pods = Family::<SetLabels, Gauge>::default();
         let leader = Gauge::default();
@@ -112,6 +114,11 @@ impl Default for Metrics {
             not_upgradable.clone(),
         );
         registry.register(
+            "uninjected_pods",
+            "Pods the set selects that were created without its sidecars",
+            uninjected.clone(),
+        );
+        registry.register(
             "invalid_settings",
             "1 when the set's settings are invalid",
             invalid.clone(),
@@ -152,6 +159,7 @@ impl Default for Metrics {
             ready,
             updated_ready,
             not_upgradable,
+            uninjected,
             invalid,
             max_unavailable_all_pods,
             leader,
@@ -183,6 +191,9 @@ impl Metrics {
         self.not_upgradable
             .get_or_create(&l)
             .set(s.not_upgradable_pods.into());
+        self.uninjected
+            .get_or_create(&l)
+            .set(s.uninjected_pods.into());
         self.invalid
             .get_or_create(&l)
             .set(i64::from(s.error.is_some()));

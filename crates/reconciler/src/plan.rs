@@ -29,6 +29,8 @@ pub struct LeftAlone {
     pub message: String,
     /// Whether the Pod counts in `matchedPods`.
     pub matched: bool,
+    /// Selected, but created without the set's sidecars (counted in `uninjectedPods`).
+    pub uninjected: bool,
     /// The core's reason with its fields, for `plan -o json`.
     pub detail: Value,
 }
@@ -93,6 +95,7 @@ pub fn from_round(
                 code: reason.code().to_string(),
                 message: reason.to_string(),
                 matched: true,
+                uninjected: false,
                 detail: serde_json::to_value(&reason).unwrap_or(Value::Null),
             });
         }
@@ -136,6 +139,7 @@ pub fn convert<'a>(
         ready_pods: count(c.ready_pods),
         updated_ready_pods: count(c.updated_ready_pods),
         not_upgradable_pods: count(c.not_upgradable_pods),
+        uninjected_pods: count(c.uninjected_pods),
         hash: set.hash().to_string(),
         paused: strategy.paused,
         update_type: strategy
@@ -172,6 +176,7 @@ pub fn convert<'a>(
             code: s.reason.code().to_string(),
             message: s.reason.to_string(),
             matched: s.reason.is_matched(),
+            uninjected: s.reason.is_uninjected(),
             detail: serde_json::to_value(&s.reason).unwrap_or(Value::Null),
         })
         .collect();
@@ -493,7 +498,7 @@ mod tests {
     /// original Pod (as listed, ready or not), planned with the case's settings and with every
     /// sidecar image bumped, give the same plan as the core's planner over the full JSON Pods.
     #[test]
-    fn digests_from_the_watch_and_only_injected_pods_change_no_plan() {
+    fn digests_from_the_watch_and_only_the_pods_the_set_concerns_change_no_plan() {
         use kube::runtime::watcher::Event;
 
         use crate::{pod_index::PodIndex, snapshot::WatchedPod};
@@ -555,10 +560,10 @@ mod tests {
                     "{}: the index's digests changed the plan",
                     dir.display()
                 );
-                // The controller plans only the Pods whose injected list names the set.
+                // The controller plans only the Pods the set concerns.
                 let only: Vec<_> = watched
                     .iter()
-                    .filter(|p| p.injected_by(s.name()))
+                    .filter(|p| upgrade::concerns(s, p))
                     .cloned()
                     .collect();
                 let c = upgrade::plan_digests(s, &only, &ns, "2026-07-01T00:00:00Z", &opts);

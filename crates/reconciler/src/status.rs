@@ -22,6 +22,10 @@ pub struct SetStatus {
     /// Matched Pods whose recorded image-less hash differs from the settings': only recreating
     /// them applies the change (semantics §4.4).
     pub not_upgradable_pods: u32,
+    /// Pods the set selects that were created without its sidecars (before the set, or while the
+    /// webhook failed open): not matched, never patched; recreating them injects them.
+    #[serde(default)]
+    pub uninjected_pods: u32,
     /// Kruise's `kruise.io/sidecarset-hash` of the current settings.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hash: String,
@@ -81,7 +85,7 @@ mod tests {
         let s = SetStatus::invalid(4, "containers[0].image: required".into());
         assert_eq!(
             s.to_annotation(),
-            r#"{"observedGeneration":4,"matchedPods":0,"updatedPods":0,"readyPods":0,"updatedReadyPods":0,"notUpgradablePods":0,"paused":false,"error":"containers[0].image: required"}"#
+            r#"{"observedGeneration":4,"matchedPods":0,"updatedPods":0,"readyPods":0,"updatedReadyPods":0,"notUpgradablePods":0,"uninjectedPods":0,"paused":false,"error":"containers[0].image: required"}"#
         );
     }
 }

@@ -178,6 +178,18 @@ fn pod(name: &str, labels: Value, hash_without_image: &str) -> PodDigest {
     PodDigest::new(&pod, &mut Interner::default())
 }
 
+/// A `web` Pod created before the set existed: no sidecar, no Kruise annotation.
+fn uninjected(name: &str) -> PodDigest {
+    let pod = json!({
+        "metadata": {"name": name, "namespace": "shop", "uid": format!("u-{name}"),
+            "resourceVersion": "5", "creationTimestamp": "2026-01-01T00:00:00Z",
+            "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "app", "image": "nginx"}]},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    });
+    PodDigest::new(&pod, &mut Interner::default())
+}
+
 /// The Filebeat set (7.16.3, `app: web`) with `extra` settings, as a `--settings` file in its own
 /// directory (removed by the test).
 fn settings_file(tag: &str, extra: &str) -> (std::path::PathBuf, Target) {
@@ -206,6 +218,7 @@ fn plan_says_what_it_would_upgrade_and_why_every_other_pod_waits() {
         pod("web-1", web.clone(), set.hash_without_image()),
         pod("web-2", web, "changed-resources"),
         pod("db-0", json!({"app": "db"}), set.hash_without_image()),
+        uninjected("web-9"),
     ];
     let reports = cli::reports(
         std::slice::from_ref(&target),
@@ -215,16 +228,19 @@ fn plan_says_what_it_would_upgrade_and_why_every_other_pod_waits() {
     )
     .unwrap();
     assert_eq!(reports[0]["status"]["matchedPods"], 3);
+    assert_eq!(reports[0]["status"]["uninjectedPods"], 1);
     let mut out = Vec::new();
     cli::print_text(&reports, &mut out);
     let text = String::from_utf8(out).unwrap();
     let expect = [
         "policy file:filebeat",
-        "  set filebeat: round Upgrade; matched 3 updated 0 ready 3 updatedReady 0 notUpgradable 1",
+        "  set filebeat: round Upgrade; matched 3 updated 0 ready 3 updatedReady 0 notUpgradable 1 uninjected 1",
         "    upgrade shop/web-0: filebeat elastic/filebeat:7.16.2 -> elastic/filebeat:7.16.3",
         "    not_upgradable shop/web-2: condition SidecarSetUpgradable=False ({\"filebeat\":false})",
         "  left alone (2 matched):",
         "    shop/web-1: updateStrategy.maxUnavailable reached (1 unavailable, at most 1) (MaxUnavailableReached)",
+        "  selected but created without the sidecars (1), never patched: recreate them to inject:",
+        "    shop/web-9: NotInjected",
         "  not matched (1):",
         "    1 Pod(s): NotSelected",
     ];

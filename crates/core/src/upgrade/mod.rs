@@ -136,6 +136,10 @@ pub struct Status {
     pub ready_pods: i32,
     pub updated_ready_pods: i32,
     pub not_upgradable_pods: i32,
+    /// Pods the set selects (active, Namespace and labels) that do not carry its sidecars: created
+    /// before the set, or while the webhook failed open. Not in `matchedPods`, as in Kruise; never
+    /// patched, since a running Pod's containers cannot be added to.
+    pub uninjected_pods: i32,
 }
 
 /// Which branch of Kruise's reconcile (§4.2) this round takes.
@@ -376,6 +380,18 @@ fn legacy_hash_without_image(m: &Matched<'_>) -> Option<annotations::HashMap> {
         return None;
     }
     annotations::parse_hash_map(raw).ok()
+}
+
+/// Whether a round of `set` needs to see `pod`: the set injected it, or the Pod's labels match the
+/// set's `selector` (an uninjected Pod, counted in [`Status::uninjected_pods`]). Leaving every other
+/// Pod out changes neither the status nor the writes, and spares classifying the rest of a cluster.
+pub fn concerns(set: &SidecarSet, pod: &PodDigest) -> bool {
+    pod.injected_by(set.name())
+        || set
+            .settings()
+            .selector
+            .as_ref()
+            .is_some_and(|sel| !selector::is_empty(sel) && selector_matches(sel, |k| pod.label(k)))
 }
 
 /// Plans one round of in-place upgrades for `set` over Pods as JSON: [`plan_digests`] over their

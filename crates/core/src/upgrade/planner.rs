@@ -91,8 +91,14 @@ struct Counts {
 
 impl Counts {
     fn add(&mut self, c: &Class, sign: i32) {
-        let Class::Matched(m) = c else { return };
         let s = &mut self.status;
+        let m = match c {
+            Class::Matched(m) => m,
+            Class::Unmatched(r) => {
+                s.uninjected_pods += sign * i32::from(r.is_uninjected());
+                return;
+            }
+        };
         s.matched_pods += sign;
         s.updated_pods += sign * i32::from(m.updated);
         s.ready_pods += sign * i32::from(m.ready_and_consistent);
@@ -124,13 +130,23 @@ struct Indexes {
     flips: BTreeSet<usize>,
     /// Matched Pods that cannot be upgraded in place (a condition written or not).
     stuck: BTreeSet<usize>,
+    /// Selected Pods without the set's sidecars ([`Reason::is_uninjected`]).
+    uninjected: BTreeSet<usize>,
     counts: Counts,
 }
 
 impl Indexes {
     fn add(&mut self, id: usize, class: &Class) {
         self.counts.add(class, 1);
-        let Class::Matched(m) = class else { return };
+        let m = match class {
+            Class::Matched(m) => m,
+            Class::Unmatched(r) => {
+                if r.is_uninjected() {
+                    self.uninjected.insert(id);
+                }
+                return;
+            }
+        };
         match &m.fate {
             Fate::Candidate(key) => {
                 self.candidates.insert((*key, id));
@@ -158,6 +174,7 @@ impl Indexes {
         self.marks.remove(&id);
         self.flips.remove(&id);
         self.stuck.remove(&id);
+        self.uninjected.remove(&id);
     }
 }
 
@@ -271,6 +288,17 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
                     _ => None,
                 },
                 Class::Unmatched(_) => None,
+            }
+        })
+    }
+
+    /// The Pods the set selects that lack its sidecars, and why, in id order.
+    pub fn uninjected(&self) -> impl Iterator<Item = (usize, &P, &Reason)> {
+        self.idx.uninjected.iter().filter_map(|id| {
+            let e = self.pods.get(id)?;
+            match &e.class {
+                Class::Unmatched(r) => Some((*id, &e.pod, r)),
+                Class::Matched(_) => None,
             }
         })
     }

@@ -75,6 +75,11 @@ impl Reason {
         )
     }
 
+    /// A Pod the set selects (active, Namespace and labels match) that does not carry its sidecars.
+    pub fn is_uninjected(&self) -> bool {
+        matches!(self, Reason::NotInjected | Reason::SidecarsMissing { .. })
+    }
+
     /// A short identifier, stable across releases, for logs and metrics labels.
     pub fn code(&self) -> &'static str {
         match self {
@@ -111,11 +116,14 @@ impl fmt::Display for Reason {
             ),
             Reason::NotSelected => f.write_str("the Pod's labels do not match selector"),
             Reason::NotInjected => {
-                f.write_str("the set is not in the Pod's kruise.io/sidecarset-injected-list")
+                f.write_str(
+                    "selected, but created without the set's sidecars (not in its \
+                     kruise.io/sidecarset-injected-list); recreate the Pod to inject them",
+                )
             }
             Reason::SidecarsMissing { containers } => write!(
                 f,
-                "the Pod lacks the set's sidecar(s) {}",
+                "selected, but the Pod lacks the set's sidecar(s) {}; recreate the Pod to inject them",
                 containers.join(", ")
             ),
             Reason::AlreadyUpdated => f.write_str("already runs the current sidecars"),

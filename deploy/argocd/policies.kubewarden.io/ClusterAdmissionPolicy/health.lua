@@ -228,4 +228,8 @@ if updatedReady < matched then
 end
 hs.status = "Healthy"
 hs.message = "all " .. matched .. " matched Pods updated and ready"
+if num(st.uninjectedPods) > 0 then
+  hs.message = hs.message .. "; " .. num(st.uninjectedPods) ..
+      " selected Pods were created without the sidecars (recreate them to inject)"
+end
 return hs
