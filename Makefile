@@ -61,7 +61,7 @@ cluster-test:
 
 # Criterion benchmarks (README "Numbers"): the wasm ones need both modules built first.
 bench: | wasm-target
-	cargo build --locked --target=wasm32-wasip1 --release -p sidecarset-policy -p noop-policy
+	cargo build --locked --target=wasm32-wasip1 --release -p sidecarset-policy -p noop-policy -p noop-mutator
 	cargo bench --locked --workspace
 
 # The reconciler at fleet scale (README "Numbers"), not part of `make test` or CI: 10,000 injected
