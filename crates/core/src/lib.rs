@@ -15,6 +15,7 @@ pub mod gojson;
 pub mod hash;
 pub mod image;
 pub mod inject;
+pub mod kruise_object;
 pub mod names;
 pub mod quantity;
 pub mod resources_expr;

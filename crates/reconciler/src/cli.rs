@@ -54,6 +54,11 @@ pub enum Command {
     /// Print, for the cluster as it is, which Pods a round would upgrade now and why each other Pod
     /// is left alone. Reads only.
     Plan(PlanArgs),
+    /// Write one ClusterAdmissionPolicy per Kruise SidecarSet (from the cluster, or --from-file),
+    /// and report per set what moving its Pods over would do: matched Pods, Pods the reconciler would
+    /// patch (none for a clean move), Pods selected without the sidecars. Reads only; fails when a
+    /// set cannot be converted or a move is not clean.
+    Migrate(crate::migrate::MigrateArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -228,34 +233,7 @@ fn hostname() -> String {
 /// The `plan` command: one list of each kind, one plan per set, nothing written.
 pub async fn plan(args: PlanArgs, out: &mut impl Write) -> Result<()> {
     let client = Client::try_default().await?;
-    let pod_api: Api<WatchedPod> = match &args.source.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let mut interner = Interner::default();
-    let pods: Vec<PodDigest> = pod_api
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .map(|p| PodDigest::new(&p.raw, &mut interner))
-        .collect();
-    let namespaces: NamespaceLabels = match &args.source.namespace {
-        Some(ns) => Api::<Namespace>::all(client.clone())
-            .get_opt(ns)
-            .await?
-            .into_iter()
-            .collect::<Vec<_>>(),
-        None => {
-            Api::<Namespace>::all(client.clone())
-                .list(&ListParams::default())
-                .await?
-                .items
-        }
-    }
-    .into_iter()
-    .filter_map(|n| Some((n.metadata.name?, n.metadata.labels.unwrap_or_default())))
-    .collect();
+    let (pods, namespaces) = read_cluster(&client, args.source.namespace.as_deref()).await?;
     let targets = match &args.source.settings {
         Some(path) => vec![Target::from_file(path)?],
         None => {
@@ -285,6 +263,42 @@ pub async fn plan(args: PlanArgs, out: &mut impl Write) -> Result<()> {
         Output::Text => print_text(&reports, out),
     }
     Ok(())
+}
+
+/// One list of the Pods (of `namespace`, or all) as digests, and of the Namespaces' labels.
+pub async fn read_cluster(
+    client: &Client,
+    namespace: Option<&str>,
+) -> Result<(Vec<PodDigest>, NamespaceLabels)> {
+    let pod_api: Api<WatchedPod> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let mut interner = Interner::default();
+    let pods: Vec<PodDigest> = pod_api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .map(|p| PodDigest::new(&p.raw, &mut interner))
+        .collect();
+    let namespaces: NamespaceLabels = match namespace {
+        Some(ns) => Api::<Namespace>::all(client.clone())
+            .get_opt(ns)
+            .await?
+            .into_iter()
+            .collect::<Vec<_>>(),
+        None => {
+            Api::<Namespace>::all(client.clone())
+                .list(&ListParams::default())
+                .await?
+                .items
+        }
+    }
+    .into_iter()
+    .filter_map(|n| Some((n.metadata.name?, n.metadata.labels.unwrap_or_default())))
+    .collect();
+    Ok((pods, namespaces))
 }
 
 /// One JSON report per set: its status, the writes a round would send now, and every other Pod with

@@ -25,6 +25,7 @@ pub mod controller;
 pub mod events;
 pub mod leader;
 pub mod metrics;
+pub mod migrate;
 pub mod pacing;
 pub mod plan;
 pub mod pod_index;

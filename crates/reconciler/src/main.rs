@@ -3,7 +3,7 @@
 use clap::Parser;
 use sidecarset_reconciler::{
     cli::{self, Cli, Command},
-    telemetry,
+    migrate, telemetry,
 };
 
 #[tokio::main]
@@ -13,6 +13,14 @@ async fn main() -> std::process::ExitCode {
     let res = match cli.command {
         Command::Run(args) => cli::run(args).await,
         Command::Plan(args) => cli::plan(args, &mut std::io::stdout().lock()).await,
+        Command::Migrate(args) => {
+            migrate::migrate(
+                &args,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )
+            .await
+        }
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,
