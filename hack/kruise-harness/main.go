@@ -6,6 +6,12 @@
 //
 //	hack/kruise-harness/build.sh
 //
+// For example, the ControllerRevision Kruise's controller makes of a set:
+//
+//	"$(hack/kruise-harness/build.sh)" revision <<<'{"sidecarSet": {"metadata": {"name": "filebeat"},
+//	  "spec": {"selector": {"matchLabels": {"app": "web"}}, "containers": [{"name": "filebeat",
+//	  "image": "docker.elastic.co/beats/filebeat:7.16.2"}]}}, "collisionCount": 0}'
+//
 // Run: `kruise-harness SUBCOMMAND < input`, JSON in, JSON out. Stdin may hold several JSON values
 // one after the other; each gets its own answer, one JSON line on stdout, in order, so that one
 // process serves every case of a test run. A value that cannot be processed gets
@@ -19,9 +25,11 @@
 //	          answers {"refusedSidecarSet": name, "message": ...}. The admitted sets are stored in a
 //	          controller-runtime fake client as Kruise's controller leaves them (status.latestRevision
 //	          and the ControllerRevision in Kruise's namespace), with the Namespaces, and the Pod
-//	          request goes through Kruise's Pod webhook (PodCreateHandler.Handle). Answer:
+//	          request goes through Kruise's Pod webhook (PodCreateHandler.Handle), which lists the
+//	          sets in name order (kruise-manager's informer gives no order). Answer:
 //	          {"allowed", "code", "message", "patch": [JSON patch ops], "pod": the request's object
-//	          with the patch applied, "revisions": {set: ControllerRevision name}}, or
+//	          (its encoding as Kruise's typed Pod, which is what the patch is relative to) with the
+//	          patch applied, "revisions": {set: ControllerRevision name}}, or
 //	          {"allowed": true, "code": 200, "notSent": why} when the API server would not call
 //	          Kruise's Pod webhook at all (its rules: CREATE of v1 pods, outside namespaces labelled
 //	          control-plane). Every hash entry's updateTimestamp written during the call is set to
@@ -33,13 +41,14 @@
 //	          a string), "revision"}.
 //	bench     inject's input plus "iterations": PodCreateHandler.Handle timed in a warm loop (after
 //	          a warm-up of a tenth of the iterations): {"nsPerOp", "iterations"}.
-//	stored    {"pod": Pod} -> {"pod": the Pod as the API server stores it}: decoded into core/v1's
-//	          Go type, defaulted (the scheme's defaulting functions, which the API server runs on
-//	          the object a mutating webhook's patch produced) and encoded again.
+//	stored    {"object": a Kubernetes object (core/v1, apps/v1, ...)} -> {"object": it as the API
+//	          server holds it}: decoded into its Go type, defaulted with the API server's defaulting
+//	          functions, encoded again. That is the form a webhook receives as a request's object,
+//	          and the form the API server stores after a mutating webhook's patch.
 //
 // Feature gates are Kruise's defaults (pkg/features/kruise_features.go); none needs changing for
 // the Pod or SidecarSet webhooks to run. The Kruise namespace is kruise-system (POD_NAMESPACE
-// unset).
+// unset). Kruise's klog lines are dropped unless KRUISE_HARNESS_LOG is set (to a -v level).
 //
 // Versions: github.com/openkruise/kruise v1.9.1 with its go.mod's replace block (k8s.io/* v0.32.10,
 // controller-runtime v0.20.2).
@@ -49,9 +58,12 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+
+	"k8s.io/klog/v2"
 )
 
 func usage() {
@@ -81,10 +93,25 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+	quietKlog()
 	if err := serve(os.Stdin, os.Stdout, run); err != nil {
 		fmt.Fprintf(os.Stderr, "kruise-harness %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
+}
+
+// quietKlog keeps Kruise's klog lines off stderr (they would drown a test's failure message)
+// unless KRUISE_HARNESS_LOG is set, e.g. KRUISE_HARNESS_LOG=4 for klog's -v=4.
+func quietKlog() {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	if v := os.Getenv("KRUISE_HARNESS_LOG"); v != "" {
+		_ = fs.Set("v", v)
+		return
+	}
+	_ = fs.Set("logtostderr", "false")
+	_ = fs.Set("stderrthreshold", "FATAL")
+	klog.SetOutput(io.Discard)
 }
 
 // serve answers every JSON value of in with one line on out.

@@ -10,7 +10,11 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	appsv1defaults "k8s.io/kubernetes/pkg/apis/apps/v1"
 	corev1defaults "k8s.io/kubernetes/pkg/apis/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -18,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	appsv1beta1 "github.com/openkruise/kruise/apis/apps/v1beta1"
+	"github.com/openkruise/kruise/pkg/util/controllerfinder"
 	"github.com/openkruise/kruise/pkg/util/fieldindex"
 	podmutating "github.com/openkruise/kruise/pkg/webhook/pod/mutating"
 )
@@ -105,6 +110,12 @@ func newCluster(ctx context.Context, in *injectInput) (*cluster, error) {
 			return c.List(ctx, list, opts...)
 		},
 	})
+
+	// kruise-manager's main sets this with InitControllerFinder; the Pod webhook's
+	// PodUnavailableBudget step reads it. Without a REST mapper the finder skips the scale
+	// subresource lookup (as in Kruise's own webhook tests), which only a PodUnavailableBudget
+	// on a custom workload would need.
+	controllerfinder.Finder = &controllerfinder.ControllerFinder{Client: c}
 
 	cl := &cluster{
 		client:    c,
@@ -194,6 +205,11 @@ func runInject(raw json.RawMessage) (any, error) {
 		return injectOutput{Allowed: true, Code: 200, Patch: []any{}, Pod: rawObject(req.Object.Raw), Revisions: cl.revisions, NotSent: why}, nil
 	}
 
+	decodedPod := &corev1.Pod{}
+	if err := cl.handler.Decoder.Decode(admission.Request{AdmissionRequest: *req}, decodedPod); err != nil {
+		return nil, fmt.Errorf("request.object is not a Pod: %w", err)
+	}
+
 	from := time.Now().UTC().Format(time.RFC3339)
 	resp := cl.handler.Handle(ctx, admission.Request{AdmissionRequest: *req})
 	to := time.Now().UTC().Format(time.RFC3339)
@@ -217,7 +233,13 @@ func runInject(raw json.RawMessage) (any, error) {
 	}
 	out.Patch = normaliseTimestamps(patches, from, to, in.Now)
 	if resp.Allowed {
-		pod := req.Object.Raw
+		// Kruise's patch is the difference between two encodings of its typed Pod
+		// (pod_create_update_handler.go Handle), so it applies to the Pod in the form the API
+		// server sends (the same encoding), not necessarily to a hand-written object.
+		pod, err := json.Marshal(decodedPod)
+		if err != nil {
+			return nil, err
+		}
 		if len(resp.Patches) > 0 {
 			if pod, err = applyPatches(pod, resp.Patches); err != nil {
 				return nil, fmt.Errorf("applying Kruise's patch to the request's object: %w", err)
@@ -312,48 +334,49 @@ func runBench(raw json.RawMessage) (any, error) {
 }
 
 type storedInput struct {
-	Pod json.RawMessage `json:"pod"`
+	Object json.RawMessage `json:"object"`
 }
 
-// podCodecs decode a Pod as the API server's JSON serializer does (case-sensitive keys, unknown
-// keys dropped), without defaulting: the defaults are applied next, explicitly.
-var podCodecs = serializer.NewCodecFactory(scheme)
+// storedScheme is client-go's types with the API server's defaulting functions for core/v1 and
+// apps/v1 (k8s.io/kubernetes/pkg/apis/{core,apps}/v1 RegisterDefaults).
+var storedScheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(corev1defaults.RegisterDefaults(s))
+	utilruntime.Must(appsv1defaults.RegisterDefaults(s))
+	return s
+}()
 
-// runStored: the Pod as stored, from the object a mutating webhook's patch produced. The API
-// server decodes the patched JSON into the Go type and runs the scheme's defaulting on it
-// (k8s.io/apiserver's mutating webhook dispatcher), then stores that: fields the type does not
-// know are gone, empty structs such as `resources: {}` are written, defaults are filled in.
+// storedCodecs decode as the API server's JSON serializer does (case-sensitive keys, unknown
+// keys dropped), without defaulting: the defaults are applied next, explicitly.
+var storedCodecs = serializer.NewCodecFactory(storedScheme)
+
+// stored is obj (JSON) as the API server holds it: decoded into its Go type (fields the type does
+// not know are gone), defaulted, encoded again (empty structs such as `resources: {}` written,
+// `metadata.creationTimestamp: null`). It is what a webhook receives as a request's object, and
+// what the API server stores from the object a mutating webhook's patch produced (k8s.io/apiserver
+// pkg/admission/plugin/webhook/mutating dispatcher: decode, then the scheme's defaulting).
+func stored(obj []byte) ([]byte, error) {
+	decoded, gvk, err := storedCodecs.UniversalDeserializer().Decode(obj, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("decoding the object: %w", err)
+	}
+	storedScheme.Default(decoded)
+	decoded.GetObjectKind().SetGroupVersionKind(*gvk)
+	return json.Marshal(decoded)
+}
+
 func runStored(raw json.RawMessage) (any, error) {
 	var in storedInput
 	if err := strictUnmarshal(raw, &in); err != nil {
 		return nil, err
 	}
-	var obj map[string]any
-	if err := json.Unmarshal(in.Pod, &obj); err != nil || obj == nil {
-		return nil, fmt.Errorf("stored: \"pod\" must be a Pod object")
+	if len(in.Object) == 0 {
+		return nil, fmt.Errorf("stored: the input has no \"object\"")
 	}
-	if _, ok := obj["apiVersion"]; !ok {
-		obj["apiVersion"] = "v1"
-	}
-	if _, ok := obj["kind"]; !ok {
-		obj["kind"] = "Pod"
-	}
-	b, err := json.Marshal(obj)
+	out, err := stored(in.Object)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("stored: %w", err)
 	}
-	decoded, _, err := podCodecs.UniversalDeserializer().Decode(b, nil, &corev1.Pod{})
-	if err != nil {
-		return nil, fmt.Errorf("stored: decoding the Pod: %w", err)
-	}
-	pod, ok := decoded.(*corev1.Pod)
-	if !ok {
-		return nil, fmt.Errorf("stored: not a Pod but %T", decoded)
-	}
-	corev1defaults.SetObjectDefaults_Pod(pod)
-	out, err := json.Marshal(pod)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"pod": rawObject(out)}, nil
+	return map[string]any{"object": rawObject(out)}, nil
 }

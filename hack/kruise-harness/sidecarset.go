@@ -24,7 +24,7 @@ import (
 	webhookutil "github.com/openkruise/kruise/pkg/webhook/util"
 )
 
-// scheme is kruise-manager's (main.go init): client-go's types plus Kruise's. Kruise also
+// scheme is kruise-manager's (Kruise's main.go, init): client-go's types plus Kruise's. Kruise also
 // registers its apps types into client-go's global scheme, which the history control's
 // patchCodec (pkg/control/sidecarcontrol/history_control.go) encodes SidecarSets with.
 var scheme = runtime.NewScheme()
@@ -36,6 +36,8 @@ func init() {
 	utilruntime.Must(appsv1alpha1.AddToScheme(scheme))
 	utilruntime.Must(appsv1beta1.AddToScheme(scheme))
 	utilruntime.Must(policyv1alpha1.AddToScheme(scheme))
+	// The admission decoder meets these in a request's `options`.
+	scheme.AddUnversionedTypes(metav1.SchemeGroupVersion, &metav1.UpdateOptions{}, &metav1.DeleteOptions{}, &metav1.CreateOptions{})
 }
 
 // refusal is a SidecarSet one of Kruise's SidecarSet webhooks refused.
