@@ -97,8 +97,7 @@ impl Harness {
         if !go.as_ref().is_ok_and(|o| o.status.success()) {
             panic!(
                 "the Kruise parity test runs OpenKruise's own Go code (hack/kruise-harness) and \
-                 needs Go >= 1.23: install Go (https://go.dev/dl/, or Debian's golang-go) and put \
-                 `go` on PATH ({})",
+                 needs Go >= 1.23: install Go (https://go.dev/dl/) and put `go` on PATH ({})",
                 go.map_or_else(|e| e.to_string(), |o| o.status.to_string())
             );
         }
