@@ -8,28 +8,21 @@
 //! (`namespace.json` / `namespace-error.txt`) carries `replay.yml` saying the same (found, not
 //! found, lookup error), and the module must ask for it.
 //!
-//! The module is built here with the same cargo command as `make policy.wasm` (cargo decides
-//! whether it is stale, so a plain `cargo test` never tests an old build), then annotated in
-//! memory with `metadata.yml` and the README as `make annotated-policy.wasm` does, so the
-//! `contextAwareResources` grant comes from the metadata users ship.
+//! How the module is built and loaded: `tests/support/policy_wasm.rs`.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use kwhost::{
-    CompilationCache, ContextAware, Error, Policy, PolicyMetadata, PolicyOptions, Replay,
-};
+use kwhost::{Error, Replay};
 use serde_json::{Value, json};
 use sidecarset_policy::{NamespaceSource, check_settings, evaluate};
 
+#[path = "support/policy_wasm.rs"]
+mod policy_wasm;
 mod support;
 
-/// The fixed clock of `tests/golden.rs`: timestamps the module writes during a run are set to it.
-const NOW: &str = "2026-11-25T10:00:00Z";
+use policy_wasm::{NOW, normalise_timestamps, policy, rfc3339, unix_now};
 
 /// How a failed host call reaches the policy: the SDK's prefix, then kwhost's (kwctl's) wording
 /// of a callback error, then the recorded message.
@@ -37,69 +30,6 @@ const LOOKUP_ERROR_PREFIX: &str = "error invoking host capability kubernetes.get
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `cargo build --locked --target=wasm32-wasip1 --release -p sidecarset-policy`, as the
-/// Makefile's `policy.wasm` target runs it; the path of the module comes from cargo itself.
-fn build_policy_wasm() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = support::without_test_cargo_env(&mut Command::new(&cargo))
-        .current_dir(root())
-        .args([
-            "build",
-            "--locked",
-            "--target=wasm32-wasip1",
-            "--release",
-            "-p",
-            "sidecarset-policy",
-            "--message-format=json-render-diagnostics",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", cargo.to_string_lossy()));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "building policy.wasm failed (is the target installed? `rustup target add wasm32-wasip1`):\n{stderr}"
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| {
-            m["reason"] == "compiler-artifact" && m["target"]["name"] == "sidecarset_policy"
-        })
-        .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
-        .filter_map(|f| f.as_str().map(PathBuf::from))
-        .find(|f| f.extension().is_some_and(|e| e == "wasm"))
-        .unwrap_or_else(|| panic!("cargo reported no sidecarset_policy.wasm artifact\n{stderr}"))
-}
-
-/// The annotated module, loaded once for every test of this file.
-fn policy() -> &'static Policy {
-    static POLICY: OnceLock<Policy> = OnceLock::new();
-    POLICY.get_or_init(|| {
-        let wasm = build_policy_wasm();
-        let module = fs::read(&wasm).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
-        let metadata = PolicyMetadata::from_yaml(&read(&root().join("metadata.yml")))
-            .unwrap_or_else(|e| panic!("metadata.yml: {e}"));
-        let usage = read(&root().join("README.md"));
-        let annotated = kwhost::annotate(&module, &metadata, Some(&usage))
-            .unwrap_or_else(|e| panic!("annotating {}: {e}", wasm.display()));
-        let options = PolicyOptions {
-            compilation_cache: CompilationCache::Directory(
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join("kwhost-wasmtime-cache"),
-            ),
-            context_aware: ContextAware::TrustMetadata,
-            ..PolicyOptions::default()
-        };
-        let policy = Policy::from_bytes_with(&annotated, options)
-            .unwrap_or_else(|e| panic!("loading {}: {e}", wasm.display()));
-        assert!(
-            policy.warnings().is_empty(),
-            "load warnings: {:?}",
-            policy.warnings()
-        );
-        policy
-    })
 }
 
 fn read(path: &Path) -> String {
@@ -118,64 +48,6 @@ fn settings_list(dir: &Path) -> Vec<Value> {
     match read_yaml(&dir.join("settings.yaml")) {
         Value::Array(items) => items,
         one => vec![one],
-    }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// RFC 3339 UTC, whole seconds (`metav1.Time`), which sorts as text.
-fn rfc3339(unix_secs: u64) -> String {
-    let days = (unix_secs / 86_400) as i64;
-    let rem = unix_secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// The module reads the real clock; golden.rs passes [`NOW`]. Every `updateTimestamp` written
-/// while the case ran (inside `[from, to]`) becomes [`NOW`]; recorded ones from the fixtures,
-/// outside the window, are left as they are so that keeping them is still checked.
-fn normalise_timestamps(pod: &mut Value, from: &str, to: &str) {
-    const KEY: &str = r#""updateTimestamp":""#;
-    let Some(annotations) = pod
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-    else {
-        return;
-    };
-    for value in annotations.values_mut() {
-        let Some(text) = value.as_str() else { continue };
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(at) = rest.find(KEY) {
-            let (head, tail) = rest.split_at(at + KEY.len());
-            out.push_str(head);
-            let ts = tail.get(..NOW.len()).unwrap_or("");
-            if ts.len() == NOW.len() && (from..=to).contains(&ts) {
-                out.push_str(NOW);
-                rest = &tail[NOW.len()..];
-            } else {
-                rest = tail;
-            }
-        }
-        out.push_str(rest);
-        *value = Value::String(out);
     }
 }
 

@@ -486,13 +486,13 @@ fn container(
             }
         }
     }
-    for (field, p, liveness_like) in [
-        ("livenessProbe", &c.liveness_probe, true),
-        ("readinessProbe", &c.readiness_probe, false),
-        ("startupProbe", &c.startup_probe, true),
+    for (field, p, kind) in [
+        ("livenessProbe", &c.liveness_probe, ProbeKind::Liveness),
+        ("readinessProbe", &c.readiness_probe, ProbeKind::Readiness),
+        ("startupProbe", &c.startup_probe, ProbeKind::Startup),
     ] {
         if let Some(p) = p {
-            probe(p, &format!("{path}.{field}"), liveness_like, errs);
+            probe(p, &format!("{path}.{field}"), kind, errs);
         }
     }
     let mut port_names = BTreeSet::new();
@@ -607,7 +607,26 @@ fn container(
     }
 }
 
-fn probe(p: &Probe, path: &str, liveness_like: bool, errs: &mut SettingsErrors) {
+#[derive(Clone, Copy, PartialEq)]
+enum ProbeKind {
+    Liveness,
+    Readiness,
+    Startup,
+}
+
+/// The checks Kubernetes' Pod validation makes of a probe (`validateProbe`, `validateHTTPGetAction`
+/// and the liveness and startup `successThreshold` rule), which Kruise's SidecarSet webhook runs
+/// on the sidecars (`pkg/webhook/sidecarset/validating/sidecarset_create_update_handler.go`
+/// `validateContainersForSidecarSet`, through `ValidatePodCreate`). Kruise defaults the liveness
+/// and readiness probes first but not the startup probe (`apis/apps/defaults/v1beta1.go`
+/// `setDefaultContainerV1beta1`), so a startup probe without `successThreshold` or without its
+/// `httpGet` `path` and `scheme` is refused there: here too, saying what to write.
+fn probe(p: &Probe, path: &str, kind: ProbeKind, errs: &mut SettingsErrors) {
+    let not_defaulted = if kind == ProbeKind::Startup {
+        " (Kruise does not default a startup probe)"
+    } else {
+        ""
+    };
     let handlers = [
         p.exec.is_some(),
         p.http_get.is_some(),
@@ -623,6 +642,21 @@ fn probe(p: &Probe, path: &str, liveness_like: bool, errs: &mut SettingsErrors) 
             format!("must have exactly one of exec, httpGet, tcpSocket or grpc, got {handlers}"),
         );
     }
+    if let Some(g) = &p.http_get {
+        if g.path.as_deref().unwrap_or("").is_empty() {
+            errs.push(
+                format!("{path}.httpGet.path"),
+                format!("required{not_defaulted}: write the path to probe, e.g. path: /"),
+            );
+        }
+        let scheme = g.scheme.as_deref().unwrap_or("");
+        if !matches!(scheme, "HTTP" | "HTTPS") {
+            errs.push(
+                format!("{path}.httpGet.scheme"),
+                format!("must be HTTP or HTTPS{not_defaulted}, got {scheme:?}"),
+            );
+        }
+    }
     for (f, v) in [
         ("initialDelaySeconds", p.initial_delay_seconds),
         ("timeoutSeconds", p.timeout_seconds),
@@ -634,11 +668,18 @@ fn probe(p: &Probe, path: &str, liveness_like: bool, errs: &mut SettingsErrors) 
             errs.push(format!("{path}.{f}"), format!("must be 0 or more, got {v}"));
         }
     }
-    if liveness_like && p.success_threshold.is_some_and(|s| s != 1) {
-        errs.push(
-            format!("{path}.successThreshold"),
-            "must be 1 for liveness and startup probes",
-        );
+    if kind != ProbeKind::Readiness {
+        match p.success_threshold {
+            Some(1) => {}
+            Some(s) => errs.push(
+                format!("{path}.successThreshold"),
+                format!("must be 1 for liveness and startup probes, got {s}"),
+            ),
+            None => errs.push(
+                format!("{path}.successThreshold"),
+                format!("must be 1{not_defaulted}: write successThreshold: 1"),
+            ),
+        }
     }
 }
 
@@ -991,6 +1032,62 @@ mod tests {
         expect(
             json!({"containers": [{"name": "a", "image": "i", "resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "2"}}}]}),
             "containers[0].resources.requests.cpu: must be less than or equal to the cpu limit (1)",
+        );
+    }
+
+    #[test]
+    fn a_startup_probe_is_not_defaulted_so_it_must_be_complete() {
+        let startup = |probe: Value| {
+            errors_with(json!({"containers": [{"name": "a", "image": "i", "startupProbe": probe}]}))
+        };
+        assert_eq!(
+            startup(json!({"httpGet": {"port": 8080}})),
+            vec![
+                "containers[0].startupProbe.httpGet.path: required (Kruise does not default a startup probe): write the path to probe, e.g. path: /",
+                "containers[0].startupProbe.httpGet.scheme: must be HTTP or HTTPS (Kruise does not default a startup probe), got \"\"",
+                "containers[0].startupProbe.successThreshold: must be 1 (Kruise does not default a startup probe): write successThreshold: 1",
+            ]
+        );
+        assert_eq!(
+            startup(
+                json!({"httpGet": {"port": 8080, "path": "/", "scheme": "HTTPS"}, "successThreshold": 1})
+            ),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            startup(json!({"exec": {"command": ["true"]}, "successThreshold": 2})),
+            vec![
+                "containers[0].startupProbe.successThreshold: must be 1 for liveness and startup probes, got 2"
+            ]
+        );
+        // Timeouts, periods and thresholds of 0 pass Kubernetes' Pod validation (non-negative).
+        assert_eq!(
+            startup(json!({"tcpSocket": {"port": 80}, "successThreshold": 1})),
+            Vec::<String>::new()
+        );
+        // Init containers (native sidecars) are checked the same way.
+        expect(
+            json!({"initContainers": [{"name": "n", "image": "i", "restartPolicy": "Always", "startupProbe": {"exec": {"command": ["true"]}}}]}),
+            "initContainers[0].startupProbe.successThreshold: must be 1 (Kruise does not default a startup probe): write successThreshold: 1",
+        );
+    }
+
+    #[test]
+    fn liveness_and_readiness_probes_are_defaulted_then_checked() {
+        // Defaulting fills path, scheme and successThreshold in: nothing to complain about.
+        for field in ["livenessProbe", "readinessProbe"] {
+            assert_eq!(
+                errors_with(
+                    json!({"containers": [{"name": "a", "image": "i", field: {"httpGet": {"port": 80}}}]})
+                ),
+                Vec::<String>::new(),
+                "{field}"
+            );
+        }
+        // A value that was written is checked.
+        expect(
+            json!({"containers": [{"name": "a", "image": "i", "readinessProbe": {"httpGet": {"port": 80, "scheme": "FTP"}}}]}),
+            "containers[0].readinessProbe.httpGet.scheme: must be HTTP or HTTPS, got \"FTP\"",
         );
     }
 

@@ -1228,3 +1228,35 @@ fn a_plan_is_a_function_of_its_input_and_never_panics_on_junk() {
     assert_eq!(plan.status.matched_pods, 5);
     assert_eq!(plan.skipped.len(), pods.len() - plan.upgrades.len());
 }
+
+#[test]
+fn the_empty_structs_of_a_stored_container_are_not_changes() {
+    // Injection writes, and the API server stores on every container, `resources: {}` and a
+    // resourceFieldRef's `divisor: "0"`; the settings have neither.
+    let env = json!({
+        "name": "logs",
+        "selector": {"matchLabels": {"app": "web"}},
+        "containers": [{
+            "name": "agent",
+            "image": "agent:1",
+            "env": [{"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}]
+        }]
+    });
+    let c = Cluster::web(&set(&env), 1);
+    let pod_agent = &c.pods[0]["spec"]["containers"][0];
+    assert_eq!(pod_agent["resources"], json!({}));
+    assert_eq!(
+        pod_agent["env"][0]["valueFrom"]["resourceFieldRef"]["divisor"],
+        "0"
+    );
+    let changed = with(&env, "/containers/0/command", json!(["run"]));
+    assert_eq!(
+        c.plan(&set(&changed)).reason_of("web-0"),
+        Some(&Reason::NotUpgradable {
+            changed: vec![Change::Field {
+                container: "agent".into(),
+                field: "command".into()
+            }]
+        })
+    );
+}

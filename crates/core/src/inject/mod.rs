@@ -2,6 +2,7 @@
 //! the raw Pod, write the annotations. The Pod stays a `serde_json::Value` throughout, so every field
 //! this code does not touch, known to k8s-openapi or not, reaches the API server as the user wrote it.
 
+pub(crate) mod go_encoding;
 mod metadata;
 mod sidecar;
 

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use regex_lite::Regex;
 use serde_json::{Map, Value, json};
 
+use super::go_encoding;
 use crate::SidecarSet;
 use crate::annotations;
 use crate::error::InjectError;
@@ -168,7 +169,9 @@ fn container(
             continue;
         }
         if let Some(v) = set.volumes.iter().flatten().find(|v| v.name == name) {
-            volumes.push(serde_json::to_value(v).unwrap_or_else(|_| json!({"name": name})));
+            let mut v = serde_json::to_value(v).unwrap_or_else(|_| json!({"name": name}));
+            go_encoding::volume(&mut v);
+            volumes.push(v);
         }
     }
 
@@ -231,6 +234,7 @@ fn container(
         }
     }
     obj.insert("env".into(), Value::Array(env));
+    go_encoding::container(obj);
     Ok(c)
 }
 

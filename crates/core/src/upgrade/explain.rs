@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::inject::{IS_INJECTED, SIDECARSET_VERSION, SIDECARSET_VERSION_ALT};
+use crate::inject::{IS_INJECTED, SIDECARSET_VERSION, SIDECARSET_VERSION_ALT, go_encoding};
 use crate::settings::SidecarContainer;
 
 use super::pod::str_at;
@@ -64,7 +64,12 @@ pub(crate) fn changes(ctx: &SetCtx<'_>, m: &Matched<'_>) -> Vec<Change> {
 }
 
 fn compare(sc: &SidecarContainer, pod_c: &Value, out: &mut Vec<Change>) {
-    let want = serde_json::to_value(&sc.container).unwrap_or(Value::Null);
+    let mut want = serde_json::to_value(&sc.container).unwrap_or(Value::Null);
+    // As injected, and as the API server stores any container: `resources: {}` when unset, a
+    // divisor on every resourceFieldRef.
+    if let Some(w) = want.as_object_mut() {
+        go_encoding::container(w);
+    }
     let (Some(want), Some(have)) = (want.as_object(), pod_c.as_object()) else {
         return;
     };
