@@ -5,7 +5,7 @@
 //! Both get the same request: the case's, with its object as the API server sends it to a
 //! webhook (decoded, defaulted and encoded again by the harness's `stored`, so that Kruise's
 //! patch, which is relative to that encoding, applies). Kruise gets the case's settings as
-//! SidecarSets ([`sidecar_set`]), created in order through its SidecarSet defaulting and
+//! SidecarSets ([`kruise_harness::sidecar_set`]), created in order through its SidecarSet defaulting and
 //! validating webhooks and stored as its controller leaves them, and sees every set in one call
 //! of its Pod webhook; the policy gets one policy per set, called in order, as the API server
 //! calls one webhook per policy.
@@ -30,9 +30,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use kwhost::Replay;
 use serde_json::{Map, Value, json};
@@ -41,16 +39,10 @@ use serde_json::{Map, Value, json};
 mod policy_wasm;
 mod support;
 
+use kruise_harness::{Harness, kruise_configuration, sidecar_set};
 use policy_wasm::{normalise_timestamps, policy, rfc3339, unix_now};
 
 const DIFFERENCES: &str = "test_data/kruise-differences.yaml";
-
-/// Kruise's namespace (kruise-manager's POD_NAMESPACE), where its configuration ConfigMap lives.
-const KRUISE_NAMESPACE: &str = "kruise-system";
-
-/// A label given to a SidecarSet with `patchPodMetadata`, so that the kruise-configuration rule
-/// made from its `allowedPatchPodMetadataKeys` applies to it alone.
-const WHITELIST_LABEL: &str = "sidecarset.kubewarden.io/policy";
 
 /// The hash annotations, whose entries the `everywhere` normalisations edit.
 const HASH_ANNOTATIONS: [&str; 2] = [
@@ -88,165 +80,7 @@ fn pretty(v: &Value) -> String {
 
 // === the harness ===
 
-struct Harness(PathBuf);
-
-impl Harness {
-    /// `hack/kruise-harness/build.sh`: the cached binary, or a build of it.
-    fn build() -> Self {
-        let go = Command::new("go").arg("version").output();
-        if !go.as_ref().is_ok_and(|o| o.status.success()) {
-            panic!(
-                "the Kruise parity test runs OpenKruise's own Go code (hack/kruise-harness) and \
-                 needs Go >= 1.23: install Go (https://go.dev/dl/) and put `go` on PATH ({})",
-                go.map_or_else(|e| e.to_string(), |o| o.status.to_string())
-            );
-        }
-        let script = root().join("hack/kruise-harness/build.sh");
-        let output = Command::new(&script)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            output.status.success(),
-            "{} failed:\n{}",
-            script.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        assert!(
-            Path::new(&path).is_file(),
-            "{} printed {path:?}, which is not a file",
-            script.display()
-        );
-        Harness(PathBuf::from(path))
-    }
-
-    /// One process for every input: one answer line per input value, in order.
-    fn call(&self, subcommand: &str, inputs: &[Value]) -> Vec<Value> {
-        if inputs.is_empty() {
-            return Vec::new();
-        }
-        let mut child = Command::new(&self.0)
-            .arg(subcommand)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.0.display()));
-        let mut stdin = child.stdin.take().unwrap();
-        let mut text = String::new();
-        for input in inputs {
-            text.push_str(&serde_json::to_string(input).unwrap());
-            text.push('\n');
-        }
-        // Written from another thread: the harness answers each input before reading the next,
-        // so a large input written here would fill both pipes.
-        let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
-        let output = child.wait_with_output().unwrap();
-        writer.join().unwrap().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success(),
-            "kruise-harness {subcommand} failed: {}\n{stderr}",
-            output.status
-        );
-        let answers: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .map(|l| {
-                serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("kruise-harness {subcommand}: {e}: {l}"))
-            })
-            .collect();
-        assert_eq!(
-            answers.len(),
-            inputs.len(),
-            "kruise-harness {subcommand}: one answer per input\n{stderr}"
-        );
-        for (input, answer) in inputs.iter().zip(&answers) {
-            if let Some(e) = answer.get("error") {
-                panic!(
-                    "kruise-harness {subcommand}: {e}\ninput: {}",
-                    serde_json::to_string(input).unwrap()
-                );
-            }
-        }
-        answers
-    }
-
-    /// Objects as the API server holds them (see the harness's `stored`).
-    fn stored(&self, objects: &[&Value]) -> Vec<Value> {
-        let inputs: Vec<Value> = objects.iter().map(|o| json!({"object": o})).collect();
-        self.call("stored", &inputs)
-            .into_iter()
-            .map(|a| a["object"].clone())
-            .collect()
-    }
-}
-
 // === settings as Kruise sees them ===
-
-/// A policy's settings as the SidecarSet a Kruise user would create: `name` becomes
-/// `metadata.name`, the rest is the `spec`, except for the project's own keys:
-/// - v1alpha1's `namespace` becomes the `namespaceSelector` Kruise's conversion makes of it
-///   (`apis/apps/v1alpha1/sidecarset_conversion.go` `ConvertTo`: it wins over a
-///   `namespaceSelector` beside it);
-/// - `allowedPatchPodMetadataKeys` becomes a rule of the kruise-configuration ConfigMap
-///   ([`kruise_configuration`]), selected by a label on the set.
-fn sidecar_set(settings: &Value) -> Value {
-    let mut spec = settings.as_object().cloned().unwrap_or_default();
-    let name = spec.remove("name").unwrap_or(Value::Null);
-    spec.remove("allowedPatchPodMetadataKeys");
-    if let Some(ns) = spec.remove("namespace") {
-        spec.insert(
-            "namespaceSelector".into(),
-            json!({"matchLabels": {"kubernetes.io/metadata.name": ns}}),
-        );
-    }
-    let mut metadata = json!({"name": name});
-    if spec.contains_key("patchPodMetadata") {
-        metadata["labels"] = json!({WHITELIST_LABEL: name});
-    }
-    json!({
-        "apiVersion": "apps.kruise.io/v1beta1",
-        "kind": "SidecarSet",
-        "metadata": metadata,
-        "spec": spec,
-    })
-}
-
-/// Kruise reads the keys `patchPodMetadata` may write from a cluster-wide list in its
-/// configuration ConfigMap (`pkg/control/sidecarcontrol/util.go`
-/// `ValidateSidecarSetPatchMetadataWhitelist`; without a list it refuses every set with
-/// `patchPodMetadata`). The policy's `allowedPatchPodMetadataKeys` is that list for one set; an
-/// absent or empty one allows any key, which is the expression `.*`.
-fn kruise_configuration(settings: &[Value]) -> Option<Value> {
-    let rules: Vec<Value> = settings
-        .iter()
-        .filter(|s| s.get("patchPodMetadata").is_some())
-        .map(|s| {
-            let keys = s
-                .get("allowedPatchPodMetadataKeys")
-                .and_then(Value::as_array)
-                .filter(|k| !k.is_empty())
-                .cloned()
-                .unwrap_or_else(|| vec![json!(".*")]);
-            json!({
-                "selector": {"matchLabels": {WHITELIST_LABEL: s["name"]}},
-                "allowedAnnotationKeyExprs": keys,
-            })
-        })
-        .collect();
-    (!rules.is_empty()).then(|| {
-        json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "kruise-configuration", "namespace": KRUISE_NAMESPACE},
-            "data": {
-                "SidecarSet_PatchPodMetadata_WhiteList":
-                    serde_json::to_string(&json!({"rules": rules})).unwrap(),
-            },
-        })
-    })
-}
 
 // === cases and outcomes ===
 
@@ -736,50 +570,6 @@ fn golden_cases_against_kruise() {
         problems.len(),
         problems.join("\n\n")
     );
-}
-
-#[test]
-fn settings_become_the_sidecar_set_kruise_would_see() {
-    let settings = json!({
-        "name": "log",
-        "namespace": "team-a",
-        "namespaceSelector": {"matchLabels": {"x": "y"}},
-        "selector": {"matchLabels": {"app": "web"}},
-        "containers": [{"name": "c", "image": "busybox"}],
-        "patchPodMetadata": [{"annotations": {"a/b": "c"}, "patchPolicy": "Retain"}],
-        "allowedPatchPodMetadataKeys": ["^a/"],
-    });
-    assert_eq!(
-        sidecar_set(&settings),
-        json!({
-            "apiVersion": "apps.kruise.io/v1beta1",
-            "kind": "SidecarSet",
-            "metadata": {"name": "log", "labels": {WHITELIST_LABEL: "log"}},
-            "spec": {
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "team-a"}},
-                "selector": {"matchLabels": {"app": "web"}},
-                "containers": [{"name": "c", "image": "busybox"}],
-                "patchPodMetadata": [{"annotations": {"a/b": "c"}, "patchPolicy": "Retain"}],
-            },
-        })
-    );
-    let no_keys = json!({"name": "other", "patchPodMetadata": []});
-    let plain = json!({"name": "plain"});
-    let cm = kruise_configuration(&[settings, no_keys, plain.clone()]).unwrap();
-    let list: Value = serde_json::from_str(
-        cm["data"]["SidecarSet_PatchPodMetadata_WhiteList"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        list,
-        json!({"rules": [
-            {"selector": {"matchLabels": {WHITELIST_LABEL: "log"}}, "allowedAnnotationKeyExprs": ["^a/"]},
-            {"selector": {"matchLabels": {WHITELIST_LABEL: "other"}}, "allowedAnnotationKeyExprs": [".*"]},
-        ]})
-    );
-    assert_eq!(kruise_configuration(&[plain]), None);
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! A Kruise `SidecarSet` object (`apps.kruise.io/v1alpha1` or `v1beta1`) as this project's
-//! settings: the `spec` at the top level plus `name`, which is what a policy carries. The
-//! `sidecarset-reconciler migrate` command is built on it.
+//! settings: the `spec` at the top level plus `name`, which is what a policy carries
+//! ([`settings_from_object`], what `sidecarset-reconciler migrate` is built on), and back
+//! ([`object_from_settings`], the SidecarSet a Kruise user would create: what the Kruise parity
+//! tests give Kruise's own webhooks).
 //!
 //! v1alpha1 objects are converted as Kruise's conversion webhook converts them to v1beta1
 //! (`apis/apps/v1alpha1/sidecarset_conversion.go` `ConvertTo`): a non-empty `spec.namespace` becomes
@@ -92,6 +94,28 @@ pub fn settings_from_object(object: &Value) -> Result<Converted, NotASidecarSet>
         name: name.to_string(),
         settings,
         notes,
+    })
+}
+
+/// The v1beta1 SidecarSet with these settings: `name` becomes `metadata.name`, the rest the `spec`,
+/// except v1alpha1's `namespace`, which becomes the `namespaceSelector` Kruise's conversion makes of
+/// it, and `allowedPatchPodMetadataKeys`, this project's own key (Kruise keeps that list in its
+/// cluster-wide configuration ConfigMap).
+pub fn object_from_settings(settings: &Value) -> Value {
+    let mut spec = settings.as_object().cloned().unwrap_or_default();
+    let name = spec.remove("name").unwrap_or(Value::Null);
+    spec.remove("allowedPatchPodMetadataKeys");
+    if let Some(ns) = spec.remove("namespace").filter(|n| n.as_str() != Some("")) {
+        spec.insert(
+            "namespaceSelector".into(),
+            json!({"matchLabels": {NAMESPACE_NAME_LABEL: ns}}),
+        );
+    }
+    json!({
+        "apiVersion": "apps.kruise.io/v1beta1",
+        "kind": "SidecarSet",
+        "metadata": {"name": name},
+        "spec": spec,
     })
 }
 
@@ -202,6 +226,25 @@ mod tests {
             m.starts_with("SidecarSet filebeat: ") && m.contains("containers[0].podInjectPolicy"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn settings_and_objects_convert_both_ways() {
+        let o = filebeat("apps.kruise.io/v1beta1");
+        let c = settings_from_object(&o).unwrap();
+        let back = object_from_settings(&c.settings);
+        assert_eq!(back["metadata"], json!({"name": "filebeat"}));
+        assert_eq!(back["spec"], o["spec"]);
+        let mut s = c.settings.clone();
+        s["namespace"] = json!("shop");
+        s["allowedPatchPodMetadataKeys"] = json!(["^a$"]);
+        let back = object_from_settings(&s);
+        assert_eq!(
+            back["spec"]["namespaceSelector"],
+            json!({"matchLabels": {"kubernetes.io/metadata.name": "shop"}})
+        );
+        assert!(back["spec"].get("namespace").is_none());
+        assert!(back["spec"].get("allowedPatchPodMetadataKeys").is_none());
     }
 
     #[test]
