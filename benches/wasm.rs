@@ -143,12 +143,12 @@ fn main() {
 /// sends to webhooks.
 fn kruise_input(harness: &Harness) -> Value {
     let mut request = support::request(support::MATCHING);
-    let stored = harness.stored(&[&request["request"]["object"]]);
-    request["request"]["object"] = stored[0].clone();
+    let stored = harness.stored(&[&request["object"]]);
+    request["object"] = stored[0].clone();
     json!({
         "sidecarSets": [kruise_harness::sidecar_set(&support::settings(support::MATCHING))],
         "namespaces": [],
-        "request": request["request"],
+        "request": request,
     })
 }
 

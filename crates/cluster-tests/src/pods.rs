@@ -25,14 +25,19 @@ pub fn golden_settings(case: &str) -> Result<Value> {
     Ok(serde_yaml::from_str(&text)?)
 }
 
-/// The Pod object of `test_data/golden/<case>/request.json`.
-pub fn golden_pod(case: &str) -> Result<Value> {
+/// The AdmissionRequest of `test_data/golden/<case>/request.json`.
+pub fn golden_request(case: &str) -> Result<Value> {
     let p = repo_root()
         .join("test_data/golden")
         .join(case)
         .join("request.json");
-    let req: Value = serde_json::from_str(&std::fs::read_to_string(&p)?)?;
-    Ok(req["object"].clone())
+    let text = std::fs::read_to_string(&p).with_context(|| p.display().to_string())?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// The Pod object of `test_data/golden/<case>/request.json`.
+pub fn golden_pod(case: &str) -> Result<Value> {
+    Ok(golden_request(case)?["object"].clone())
 }
 
 /// The Filebeat story's nginx Pod (the golden request's object), named, without its owner (nothing

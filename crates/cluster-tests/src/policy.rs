@@ -55,6 +55,21 @@ impl ClusterPolicy {
         })
     }
 
+    /// Creates a whole policy object as given (e.g. one `migrate` wrote), with [`TEST_LABEL`] added.
+    pub async fn create_object(client: &Client, test_ns: &str, mut obj: Value) -> Result<Self> {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &api_resource());
+        obj["metadata"]["labels"][TEST_LABEL] = json!(test_ns);
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .context("policy without metadata.name")?
+            .to_string();
+        let obj: DynamicObject = serde_json::from_value(obj)?;
+        api.create(&PostParams::default(), &obj)
+            .await
+            .with_context(|| format!("creating ClusterAdmissionPolicy {name}"))?;
+        Ok(ClusterPolicy { api, name })
+    }
+
     /// Replaces `spec.settings` (read, change, PUT with the resourceVersion read; a merge patch would
     /// merge into the old settings instead of replacing them). Returns the new generation.
     pub async fn set_settings(&self, settings: &Value) -> Result<i64> {

@@ -86,6 +86,28 @@ pub struct Reconciler {
     pub metrics_addr: SocketAddr,
 }
 
+/// Runs `sidecarset-reconciler <args>` to completion as `user` (a one-shot command such as
+/// `migrate` or `plan`), with the same environment as [`Reconciler::start`].
+pub fn run_once(
+    cluster: &Cluster,
+    user: &str,
+    name: &str,
+    args: &[&str],
+) -> Result<std::process::Output> {
+    let bin = binary()?;
+    let kubeconfig = cluster.scratch.join(format!("{name}.kubeconfig"));
+    cluster.impersonating_kubeconfig(user, None, &kubeconfig)?;
+    Command::new(&bin)
+        .args(args)
+        .env("KUBECONFIG", &kubeconfig)
+        .env("RUST_LOG", "warn")
+        .env_remove("WATCH_NAMESPACE")
+        .env_remove("POD_NAMESPACE")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {} {}", bin.display(), args.join(" ")))
+}
+
 impl Reconciler {
     /// Starts `sidecarset-reconciler run` for one namespace, as `user` (an impersonated identity, so
     /// the audit log tells its requests apart). `log_name` names the log file in the scratch dir;

@@ -106,6 +106,27 @@ impl TestNs {
         Ok(p)
     }
 
+    /// [`TestNs::policy`] for a whole policy object.
+    pub async fn policy_object(&self, obj: Value) -> Result<ClusterPolicy> {
+        let p = ClusterPolicy::create_object(&self.client, &self.ns, obj).await?;
+        self.policies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(p.name.clone());
+        Ok(p)
+    }
+
+    /// Runs `sidecarset-reconciler <args>` once against the cluster, as this test's user.
+    pub fn reconciler_command(&self, args: &[&str]) -> Result<std::process::Output> {
+        let n = self.logs.lock().unwrap_or_else(|p| p.into_inner()).len();
+        crate::reconciler::run_once(
+            &self.cluster,
+            &self.user,
+            &format!("{}-command-{n}", self.ns),
+            args,
+        )
+    }
+
     /// The reconciler's requests in this namespace, from the audit log.
     pub fn audit(&self) -> Result<Vec<audit::Request>> {
         audit::requests(&self.cluster.audit_log, &self.user, Some(&self.ns))

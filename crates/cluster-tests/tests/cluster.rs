@@ -61,6 +61,7 @@ fn main() -> ExitCode {
         max_unavailable_over_100_percent_is_warned,
         writes_are_paced,
         uninjected_pods_are_counted_never_patched,
+        kruise_sidecarset_migrated_with_zero_patches,
     ];
     if args.list {
         let trials = tests
@@ -862,10 +863,11 @@ async fn kruise_injected_pod_is_adopted(t: Arc<TestNs>) -> Result<()> {
             &annotation(p, sidecarset_core::annotations::HASH).context("hash")?,
         )?;
         ensure!(h["log-agent"]["hash"] == new_hash.as_str(), "{n}: {h}");
+        let recorded: Value = serde_json::from_str(
+            &annotation(&before[n], sidecarset_core::annotations::HASH).context("hash")?,
+        )?;
         ensure!(
-            // Kruise's legacy `"<set>": "<hash>"` entry may be converted to the current shape (Kruise
-            // and this project's injection do), never dropped or changed.
-            h["other-set"] == "legacyhash" || h["other-set"]["hash"] == "legacyhash",
+            h["other-set"] == recorded["other-set"],
             "{n}: another set's entry was not kept: {h}"
         );
         ensure!(
@@ -1296,6 +1298,120 @@ async fn uninjected_pods_are_counted_never_patched(t: Arc<TestNs>) -> Result<()>
         again.len() == 1 && again[0].series.is_none(),
         "the same count was announced again: {again:?}"
     );
+    rec.check_running()?;
+    Ok(())
+}
+
+/// `migrate` against a cluster where Kruise ran: a v1beta1 SidecarSet object, three Pods exactly as
+/// Kruise's own Pod webhook injects them (hack/kruise-harness, not hand-written) and one Pod created
+/// before the set. The report is clean (3 matched, nothing to patch, the bare Pod listed); the
+/// policy it writes, once applied, adopts the Pods with zero Pod writes.
+async fn kruise_sidecarset_migrated_with_zero_patches(t: Arc<TestNs>) -> Result<()> {
+    let mut settings = pods::golden_settings("filebeat-story")?;
+    // SidecarSets are cluster-scoped: a name of this test's own.
+    let set_name = format!("fb-{}", t.ns);
+    settings["name"] = json!(set_name);
+    let object = kruise_harness::sidecar_set(&settings);
+    let harness = kruise_harness::Harness::build();
+    let mut bare = pods::nginx_pod("bare-0", &[])?;
+    bare["metadata"]["namespace"] = json!(t.ns);
+    let stored = harness.stored(&[&bare]).remove(0);
+    // The golden CREATE request (Kruise's hooks read its options), for this Pod in this namespace.
+    let mut request = pods::golden_request("filebeat-story")?;
+    request["namespace"] = json!(t.ns);
+    request["object"] = stored;
+    let answer = harness
+        .call(
+            "inject",
+            &[json!({"sidecarSets": [object], "namespaces": [], "request": request})],
+        )
+        .remove(0);
+    ensure!(answer["allowed"] == true, "Kruise refused: {answer}");
+    let kruise_pod = answer["pod"].clone();
+    ensure!(
+        kruise_pod["spec"]["containers"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["name"] == "filebeat")),
+        "Kruise did not inject: {answer}"
+    );
+
+    let ar = kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("apps.kruise.io", "v1beta1", "SidecarSet"),
+        "sidecarsets",
+    );
+    let sets: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(t.client.clone(), &ar);
+    sets.create(&Default::default(), &serde_json::from_value(object)?)
+        .await
+        .context("creating the Kruise SidecarSet")?;
+    let result = migrate_and_adopt(&t, &set_name, &kruise_pod, &bare).await;
+    let _ = sets.delete(&set_name, &Default::default()).await;
+    result
+}
+
+async fn migrate_and_adopt(
+    t: &TestNs,
+    set_name: &str,
+    kruise_pod: &Value,
+    bare: &Value,
+) -> Result<()> {
+    let _kubelet = t.kubelet(KubeletConfig::default());
+    for i in 0..3 {
+        let mut p = kruise_pod.clone();
+        pods::named(&mut p, &format!("kruise-{i}"), &[]);
+        pods::create(&t.client, &t.ns, &p).await?;
+    }
+    let mut b = bare.clone();
+    pods::named(&mut b, "bare-0", &[]);
+    pods::create(&t.client, &t.ns, &b).await?;
+    all_available(t, 4).await?;
+
+    let dir = tempfile::tempdir()?;
+    let (policies, report) = (
+        dir.path().join("policies.yaml"),
+        dir.path().join("report.json"),
+    );
+    let out = t.reconciler_command(&[
+        "migrate",
+        "--sidecarset",
+        set_name,
+        "-o",
+        policies.to_str().context("path")?,
+        "--report-json",
+        report.to_str().context("path")?,
+    ])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.success(),
+        "migrate failed: {}\n{stderr}",
+        out.status
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+    let r = &report["sets"][0];
+    ensure!(
+        r["matchedPods"] == 3
+            && r["updatedPods"] == 3
+            && r["wouldPatch"] == json!([])
+            && r["uninjected"] == json!([format!("{}/bare-0", t.ns)]),
+        "report: {report}\n{stderr}"
+    );
+    ensure!(
+        stderr.contains("clean: no Pod would be patched"),
+        "{stderr}"
+    );
+    let policy: Value = serde_yaml::from_str(&std::fs::read_to_string(&policies)?)?;
+    ensure!(
+        policy["spec"]["settings"]["name"] == set_name,
+        "migrated policy: {policy}"
+    );
+    let policy = t.policy_object(policy).await?;
+    let mut rec = t.reconciler(&t.policy_source(), &[], None)?;
+    wait_status(
+        &policy,
+        "status: 3 matched and updated, 1 uninjected",
+        |s| s["matchedPods"] == 3 && s["updatedReadyPods"] == 3 && s["uninjectedPods"] == 1,
+    )
+    .await?;
+    ensure_untouched(t, &["kruise-0", "kruise-1", "kruise-2", "bare-0"])?;
     rec.check_running()?;
     Ok(())
 }
