@@ -18,6 +18,7 @@ pub mod inject;
 pub mod names;
 pub mod quantity;
 pub mod resources_expr;
+pub mod revision;
 pub mod selector;
 pub mod settings;
 mod sidecarset;
