@@ -62,8 +62,10 @@ pub fn compute<P: Borrow<PodDigest>>(
     set_version: &str,
     max_upgrades: Option<usize>,
 ) -> Plan {
+    // `plan` reads no revision history: it names the revision as the policy does (collision count
+    // 0), which is what the reconciler records unless the set ever had a hash collision.
     let options = upgrade::Options {
-        controller_revision: "",
+        controller_revision: set.revision_name(),
         hot_upgrade_version: set_version.parse().ok(),
         max_upgrades,
     };
@@ -137,6 +139,9 @@ pub fn convert<'a>(
         updated_ready_pods: count(c.updated_ready_pods),
         not_upgradable_pods: count(c.not_upgradable_pods),
         hash: set.hash().to_string(),
+        // The round's caller knows the revision history (crate::revisions).
+        latest_revision: String::new(),
+        collision_count: 0,
         paused: strategy.paused,
         update_type: strategy
             .type_

@@ -249,6 +249,11 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
         self.revisions.contains_key(name)
     }
 
+    /// The ControllerRevisions the Pods name (see [`Self::revision_in_use`]), sorted.
+    pub fn revisions_in_use(&self) -> impl Iterator<Item = &str> {
+        self.revisions.keys().map(|k| &**k)
+    }
+
     /// New Namespace labels: the Pods of the Namespaces whose labels changed (appeared, went) are
     /// classified again, when the set has a `namespaceSelector`.
     pub fn set_namespaces(&mut self, namespaces: BTreeMap<String, selector::Labels>) {
