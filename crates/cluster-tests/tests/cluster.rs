@@ -1287,10 +1287,10 @@ fn ensure_pods_name(m: &BTreeMap<String, Pod>, revision: &str) -> Result<()> {
     Ok(())
 }
 
-/// A settings change records a second revision (number 2), a rollback bumps the first to 3; the
-/// revisions are Kruise's (name, labels, annotations, data bytes), controlled by the policy, and the
-/// Pods' hash entries name the revision they run, from injection (the policy) and from each upgrade
-/// (the reconciler).
+/// A settings change records a second revision (number 2), a rollback bumps the first to 3, a
+/// customVersion labels the latest; the revisions are Kruise's (name, labels, annotations, data
+/// bytes), controlled by the policy, and the Pods' hash entries name the revision they run, from
+/// injection (the policy) and from each upgrade (the reconciler).
 async fn revision_history_follows_the_settings(t: Arc<TestNs>) -> Result<()> {
     let v1 = filebeat(json!(2))?;
     let v2 = with_image(&v1, "filebeat", FILEBEAT_NEW)?;
@@ -1344,6 +1344,36 @@ async fn revision_history_follows_the_settings(t: Arc<TestNs>) -> Result<()> {
     ensure_pods_name(&after, &first)?;
     ensure!(count_with_image(&after, "filebeat", FILEBEAT_OLD) == 2);
 
+    // customVersion is not in the data: no new revision, the latest one is labelled.
+    let mut tagged = v1.clone();
+    tagged["customVersion"] = json!("v1-final");
+    policy.set_settings(&tagged).await?;
+    wait::until(
+        ROLLOUT,
+        "the latest revision labelled with the custom version",
+        || {
+            let (t, first) = (&t, &first);
+            async move {
+                let revs = revisions(t, "filebeat").await?;
+                let label = revs
+                    .get(first)
+                    .and_then(|r| r.metadata.labels.as_ref())
+                    .and_then(|l| l.get("apps.kruise.io/sidecarset-custom-version"))
+                    .cloned();
+                Ok((label.as_deref() == Some("v1-final") && revs.len() == 2).then_some(()))
+            }
+        },
+        async || {
+            format!(
+                "{:?}",
+                revisions(&t, "filebeat")
+                    .await
+                    .map(|r| r.into_values().map(|r| r.metadata).collect::<Vec<_>>())
+            )
+        },
+    )
+    .await?;
+
     let text = rec.metrics()?;
     let writes = |kind: &str| {
         metric_value(
@@ -1353,8 +1383,8 @@ async fn revision_history_follows_the_settings(t: Arc<TestNs>) -> Result<()> {
         )
     };
     ensure!(
-        writes("revision_create") == 2.0 && writes("revision_patch") == 1.0,
-        "two creations and one bump expected:\n{text}"
+        writes("revision_create") == 2.0 && writes("revision_patch") == 2.0,
+        "two creations, one bump and one relabel expected:\n{text}"
     );
     ensure!(
         writes("revision_delete") == 0.0,

@@ -36,6 +36,7 @@ use sidecarset_core::{
         CUSTOM_VERSION_LABEL, Revision, SET_NAME_LABEL,
         history::{self, HistoryPlan, Latest, OverLimit, Recorded, Wanted},
     },
+    settings::InjectRevision,
 };
 use tracing::{info, warn};
 
@@ -75,9 +76,40 @@ struct Known {
     owner_uid: Option<String>,
     set_name: String,
     listed: Instant,
-    revisions: Vec<ControllerRevision>,
+    /// What the history planner reads of each revision.
+    revisions: Vec<Recorded>,
     /// The highest collision count seen: the status annotation may lag our own write of it.
     collision_count: i32,
+    /// The last round that had nothing to write, and what it was planned from: a round with the same
+    /// settings and the same revisions in use has nothing to write either (most rounds are such).
+    settled: Option<Settled>,
+}
+
+struct Settled {
+    inputs: Inputs,
+    in_use: BTreeSet<String>,
+    registered: Registered,
+}
+
+/// The settings a history plan reads.
+#[derive(PartialEq)]
+struct Inputs {
+    data: String,
+    custom_version: Option<String>,
+    history_limit: Option<i32>,
+    pinned: Option<InjectRevision>,
+}
+
+impl Inputs {
+    fn of(set: &SidecarSet) -> Inputs {
+        let s = set.settings();
+        Inputs {
+            data: set.revision_data().to_string(),
+            custom_version: s.custom_version.clone(),
+            history_limit: s.revision_history_limit,
+            pinned: s.injection_strategy.revision.clone(),
+        }
+    }
 }
 
 pub struct Revisions {
@@ -124,10 +156,10 @@ impl Revisions {
         let mut known = self.take_known(&s).await?;
         let res = self.register_known(&s, in_use, &mut known).await;
         if res.is_ok() {
-            self.known
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(s.key.to_string(), known);
+            let mut all = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            // A live set lists again within a relist period; an older entry is a deleted policy's.
+            all.retain(|_, k| k.listed.elapsed() < self.relist * 2);
+            all.insert(s.key.to_string(), known);
         }
         res
     }
@@ -139,7 +171,17 @@ impl Revisions {
         known: &mut Known,
     ) -> Result<Registered> {
         let cc = known.collision_count.max(s.collision_count);
+        let inputs = Inputs::of(s.set);
+        if let Some(done) = known.settled.as_ref().filter(|d| {
+            d.inputs == inputs && &d.in_use == in_use && d.registered.collision_count == cc
+        }) {
+            return Ok(done.registered.clone());
+        }
+        known.settled = None;
         let plan = plan(s.set, &known.revisions, in_use);
+        let writes = !matches!(plan.latest, Latest::Reuse { .. })
+            || plan.relabel.is_some()
+            || !plan.delete.is_empty();
         let mut reg = Registered {
             latest: String::new(),
             collision_count: cc,
@@ -152,13 +194,13 @@ impl Revisions {
                 let body = json!({"revision": revision});
                 let cr = self.patch(s.key, name, &body).await?;
                 info!(revision = %name, number = revision, "rolled back to an earlier revision: its number bumped");
-                replace(&mut known.revisions, cr);
+                replace(&mut known.revisions, &cr);
                 name.clone()
             }
             Latest::Create { revision } => {
                 let cr = self.create(s, *revision, &mut reg).await?;
                 let name = cr.metadata.name.clone().unwrap_or_default();
-                replace(&mut known.revisions, cr);
+                replace(&mut known.revisions, &cr);
                 name
             }
         };
@@ -166,16 +208,21 @@ impl Revisions {
         if let Some(version) = &plan.relabel {
             let body = json!({"metadata": {"labels": {CUSTOM_VERSION_LABEL: version}}});
             let cr = self.patch(s.key, &latest, &body).await?;
-            replace(&mut known.revisions, cr);
+            replace(&mut known.revisions, &cr);
         }
         for name in &plan.delete {
             if self.delete(s.key, name).await {
-                known
-                    .revisions
-                    .retain(|r| r.metadata.name.as_deref() != Some(name));
+                known.revisions.retain(|r| &r.name != name);
             }
         }
         reg.latest = latest;
+        if !writes {
+            known.settled = Some(Settled {
+                inputs,
+                in_use: in_use.clone(),
+                registered: reg.clone(),
+            });
+        }
         Ok(reg)
     }
 
@@ -205,8 +252,9 @@ impl Revisions {
         })?;
         let revisions = listed
             .items
-            .into_iter()
+            .iter()
             .filter(|r| controlled_by(r, owner_uid.as_deref()))
+            .map(recorded)
             .collect();
         Ok(Known {
             owner_uid,
@@ -214,6 +262,7 @@ impl Revisions {
             listed: Instant::now(),
             revisions,
             collision_count: 0,
+            settled: None,
         })
     }
 
@@ -308,12 +357,7 @@ impl Revisions {
 }
 
 /// The core's history plan over the listed revisions.
-fn plan(
-    set: &SidecarSet,
-    revisions: &[ControllerRevision],
-    in_use: &BTreeSet<String>,
-) -> HistoryPlan {
-    let recorded: Vec<Recorded> = revisions.iter().map(recorded).collect();
+fn plan(set: &SidecarSet, recorded: &[Recorded], in_use: &BTreeSet<String>) -> HistoryPlan {
     let data: Value = serde_json::from_str(set.revision_data()).unwrap_or(Value::Null);
     let s = set.settings();
     let pinned = s.injection_strategy.revision.as_ref();
@@ -324,7 +368,7 @@ fn plan(
         pinned_name: pinned.and_then(|r| r.revision_name.as_deref()),
         pinned_custom_version: pinned.and_then(|r| r.custom_version.as_deref()),
     };
-    history::plan(&recorded, &wanted, |name| in_use.contains(name))
+    history::plan(recorded, &wanted, |name| in_use.contains(name))
 }
 
 fn recorded(r: &ControllerRevision) -> Recorded {
@@ -360,9 +404,10 @@ fn controlled_by(r: &ControllerRevision, owner_uid: Option<&str>) -> bool {
 }
 
 /// Puts the API server's answer in place of the revision of the same name.
-fn replace(revisions: &mut Vec<ControllerRevision>, cr: ControllerRevision) {
-    revisions.retain(|r| r.metadata.name != cr.metadata.name);
-    revisions.push(cr);
+fn replace(revisions: &mut Vec<Recorded>, cr: &ControllerRevision) {
+    let r = recorded(cr);
+    revisions.retain(|old| old.name != r.name);
+    revisions.push(r);
 }
 
 /// The request body, with `data` spliced in as the core's bytes: a `serde_json::Value` would print
@@ -494,14 +539,18 @@ mod tests {
         same.data = Some(RawExtension(
             serde_json::from_str(s.revision_data()).unwrap(),
         ));
-        let p = plan(&s, &[same], &BTreeSet::new());
+        let p = plan(&s, &[recorded(&same)], &BTreeSet::new());
         assert_eq!(
             p.latest,
             Latest::Reuse {
                 name: "log-1".into()
             }
         );
-        let p = plan(&set("busybox:2"), &[cr("log-1", None)], &BTreeSet::new());
+        let p = plan(
+            &set("busybox:2"),
+            &[recorded(&cr("log-1", None))],
+            &BTreeSet::new(),
+        );
         assert_eq!(p.latest, Latest::Create { revision: 2 });
     }
 }
