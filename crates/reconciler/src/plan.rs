@@ -70,7 +70,9 @@ pub fn compute<P: Borrow<PodDigest>>(
         max_upgrades,
     };
     let core = upgrade::plan_digests(set, pods, namespaces, now, &options);
-    convert(set, generation, |i| pods.get(i).map(Borrow::borrow), core)
+    let mut plan = convert(set, generation, |i| pods.get(i).map(Borrow::borrow), core);
+    plan.status.latest_revision = set.revision_name().to_string();
+    plan
 }
 
 /// The reconciler's plan from its incremental planner's round (which names only the Pods it looked

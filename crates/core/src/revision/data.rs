@@ -1,4 +1,5 @@
-//! A revision's `data`: the bytes Kruise's `sidecarcontrol.getPatch` stores and hashes.
+//! A revision's `data`: the bytes Kruise's `getPatch` (`pkg/control/sidecarcontrol/history_control.go`)
+//! stores and hashes.
 //!
 //! `getPatch` encodes the whole SidecarSet with Go's `encoding/json`, decodes that into a
 //! `map[string]interface{}`, copies five fields of `spec` (`copySidecarSetSpecRevision`) next to

@@ -3,9 +3,10 @@
 //! `kruise.io/sidecarset-hash` entries (`controllerRevision`) mean the same thing whichever of the
 //! two wrote them.
 //!
-//! - [`data`]: the revision's `data` bytes (Kruise's `sidecarcontrol.getPatch`).
-//! - [`revision_hash`] and [`revision_name`]: Kubernetes' `history.HashControllerRevision` and
-//!   `history.ControllerRevisionName`, which Kruise's `NewRevision` and `CreateControllerRevision` use.
+//! - [`data`]: the revision's `data` bytes (Kruise's `getPatch`, `pkg/control/sidecarcontrol/history_control.go`).
+//! - [`revision_hash`] and [`revision_name`]: Kubernetes' `HashControllerRevision` and
+//!   `ControllerRevisionName` (`pkg/controller/history/controller_history.go`), which Kruise's
+//!   `NewRevision` and `CreateControllerRevision` use.
 //! - [`Revision`]: a whole revision as `NewRevision` builds it (name, labels, annotations, data).
 //! - [`history`]: what to do with the set's existing revisions (Kruise's `registerLatestRevision` and
 //!   `truncateHistory`), as a pure plan the reconciler applies.
