@@ -229,7 +229,7 @@ fn load_differences(problems: &mut Vec<String>) -> Differences {
                     "{DIFFERENCES}: {at}: `{key}` must say {}",
                     match key {
                         "differs" => "what differs",
-                        "why" => "why the difference stays (or `pending: <branch>`)",
+                        "why" => "why the difference stays",
                         "hashEntryField" => "which field of the hash entries to leave out",
                         _ => "one of the kinds",
                     }

@@ -175,6 +175,21 @@ pub fn recorded_hash(pod: &Pod, set: &str) -> Option<String> {
     }
 }
 
+/// The ControllerRevision this Pod's `kruise.io/sidecarset-hash` entry for `set` names.
+pub fn recorded_revision(pod: &Pod, set: &str) -> Option<String> {
+    let v: Value =
+        serde_json::from_str(&annotation(pod, sidecarset_core::annotations::HASH)?).ok()?;
+    v[set]["controllerRevision"].as_str().map(str::to_string)
+}
+
+/// The ControllerRevision name of `settings` as the policy writes it (collision count 0).
+pub fn settings_revision(settings: &Value) -> Result<String> {
+    Ok(SidecarSet::new(settings)
+        .map_err(|e| anyhow!("settings: {e}"))?
+        .revision_name()
+        .to_string())
+}
+
 /// The current hash of `settings` (what an updated Pod records).
 pub fn settings_hash(settings: &Value) -> Result<String> {
     Ok(SidecarSet::new(settings)

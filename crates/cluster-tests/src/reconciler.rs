@@ -130,6 +130,8 @@ impl Reconciler {
         let mut cmd = Command::new(&bin);
         cmd.arg("run")
             .args(["--namespace", namespace])
+            // Each test's revision history in its own namespace: tests share set names.
+            .args(["--revision-namespace", namespace])
             .args(["--metrics-addr", &metrics_addr.to_string()])
             .arg("--no-leader-election")
             // Rounds come quickly while an upgrade is in flight, so tests do not wait on the default 2 s.

@@ -7,7 +7,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, ensure};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::{apps::v1::ControllerRevision, core::v1::Pod};
 use kube::{
     Api,
     api::{Patch, PatchParams},
@@ -62,6 +62,8 @@ fn main() -> ExitCode {
         writes_are_paced,
         uninjected_pods_are_counted_never_patched,
         kruise_sidecarset_migrated_with_zero_patches,
+        revision_history_follows_the_settings,
+        revision_history_is_truncated_around_pods_in_use,
     ];
     if args.list {
         let trials = tests
@@ -892,10 +894,10 @@ async fn kruise_injected_pod_is_adopted(t: Arc<TestNs>) -> Result<()> {
 /// A native sidecar (init container with restartPolicy Always) upgraded in place; the plain init
 /// container and the app are left alone.
 async fn native_sidecar_upgraded_in_place(t: Arc<TestNs>) -> Result<()> {
-    let settings = pods::golden_settings("native-sidecar-init-container")?;
+    let settings = pods::golden_settings("native-sidecar-rolling-update")?;
     let _kubelet = t.kubelet(KubeletConfig::default());
     for i in 0..2 {
-        let mut pod = pods::golden_pod("native-sidecar-init-container")?;
+        let mut pod = pods::golden_pod("native-sidecar-rolling-update")?;
         pods::named(&mut pod, &format!("native-{i}"), &[]);
         let injected = pods::inject(&settings, &pod, &t.ns)?;
         pods::create(&t.client, &t.ns, &injected).await?;
@@ -1305,7 +1307,8 @@ async fn uninjected_pods_are_counted_never_patched(t: Arc<TestNs>) -> Result<()>
 /// `migrate` against a cluster where Kruise ran: a v1beta1 SidecarSet object, three Pods exactly as
 /// Kruise's own Pod webhook injects them (hack/kruise-harness, not hand-written) and one Pod created
 /// before the set. The report is clean (3 matched, nothing to patch, the bare Pod listed); the
-/// policy it writes, once applied, adopts the Pods with zero Pod writes.
+/// policy it writes, once applied, adopts the Pods with zero Pod writes and records the settings'
+/// ControllerRevision under Kruise's name.
 async fn kruise_sidecarset_migrated_with_zero_patches(t: Arc<TestNs>) -> Result<()> {
     let mut settings = pods::golden_settings("filebeat-story")?;
     // SidecarSets are cluster-scoped: a name of this test's own.
@@ -1323,7 +1326,7 @@ async fn kruise_sidecarset_migrated_with_zero_patches(t: Arc<TestNs>) -> Result<
     let answer = harness
         .call(
             "inject",
-            &[json!({"sidecarSets": [object], "namespaces": [], "request": request})],
+            &[json!({"sidecarSets": [&object], "namespaces": [], "request": request})],
         )
         .remove(0);
     ensure!(answer["allowed"] == true, "Kruise refused: {answer}");
@@ -1343,7 +1346,11 @@ async fn kruise_sidecarset_migrated_with_zero_patches(t: Arc<TestNs>) -> Result<
     sets.create(&Default::default(), &serde_json::from_value(object)?)
         .await
         .context("creating the Kruise SidecarSet")?;
-    let result = migrate_and_adopt(&t, &set_name, &kruise_pod, &bare).await;
+    let kruise_revision = answer["revisions"][&set_name]
+        .as_str()
+        .context("the harness names Kruise's revision")?
+        .to_string();
+    let result = migrate_and_adopt(&t, &set_name, &kruise_pod, &bare, &kruise_revision).await;
     let _ = sets.delete(&set_name, &Default::default()).await;
     result
 }
@@ -1353,6 +1360,7 @@ async fn migrate_and_adopt(
     set_name: &str,
     kruise_pod: &Value,
     bare: &Value,
+    kruise_revision: &str,
 ) -> Result<()> {
     let _kubelet = t.kubelet(KubeletConfig::default());
     for i in 0..3 {
@@ -1412,6 +1420,286 @@ async fn migrate_and_adopt(
     )
     .await?;
     ensure_untouched(t, &["kruise-0", "kruise-1", "kruise-2", "bare-0"])?;
+    // The reconciler records the settings' revision under the name Kruise's controller gave it.
+    wait_revisions(
+        t,
+        set_name,
+        &format!("the settings' revision recorded as Kruise's {kruise_revision}"),
+        &[(kruise_revision, 1)],
+    )
+    .await?;
+    rec.check_running()?;
+    Ok(())
+}
+
+// === revision history ===
+
+/// The set's ControllerRevisions in the test's namespace (the reconciler's --revision-namespace).
+async fn revisions(t: &TestNs, set: &str) -> Result<BTreeMap<String, ControllerRevision>> {
+    let api: Api<ControllerRevision> = Api::namespaced(t.client.clone(), &t.ns);
+    let lp = kube::api::ListParams::default().labels(&format!("kruise.io/sidecarset-name={set}"));
+    Ok(api
+        .list(&lp)
+        .await?
+        .items
+        .into_iter()
+        .map(|r| (r.metadata.name.clone().unwrap_or_default(), r))
+        .collect())
+}
+
+/// Waits until the set's revisions are exactly `want` (name → `.revision`).
+async fn wait_revisions(
+    t: &TestNs,
+    set: &str,
+    what: &str,
+    want: &[(&str, i64)],
+) -> Result<BTreeMap<String, ControllerRevision>> {
+    let want: BTreeMap<String, i64> = want.iter().map(|(n, r)| (n.to_string(), *r)).collect();
+    let want = &want;
+    wait::until(
+        ROLLOUT,
+        what,
+        || async move {
+            let revs = revisions(t, set).await?;
+            let now: BTreeMap<String, i64> =
+                revs.iter().map(|(n, r)| (n.clone(), r.revision)).collect();
+            Ok((&now == want).then_some(revs))
+        },
+        async || {
+            revisions(t, set).await.map_or_else(
+                |e| format!("{e:#}"),
+                |r| {
+                    format!(
+                        "{:?}",
+                        r.iter().map(|(n, r)| (n, r.revision)).collect::<Vec<_>>()
+                    )
+                },
+            )
+        },
+    )
+    .await
+}
+
+/// Every Pod's hash entry names `revision`.
+fn ensure_pods_name(m: &BTreeMap<String, Pod>, revision: &str) -> Result<()> {
+    for (name, p) in m {
+        let got = pods::recorded_revision(p, "filebeat");
+        ensure!(
+            got.as_deref() == Some(revision),
+            "{name}: controllerRevision {got:?}, want {revision}"
+        );
+    }
+    Ok(())
+}
+
+/// A settings change records a second revision (number 2), a rollback bumps the first to 3, a
+/// customVersion labels the latest; the revisions are Kruise's (name, labels, annotations, data
+/// bytes), controlled by the policy, and the Pods' hash entries name the revision they run, from
+/// injection (the policy) and from each upgrade (the reconciler).
+async fn revision_history_follows_the_settings(t: Arc<TestNs>) -> Result<()> {
+    let v1 = filebeat(json!(2))?;
+    let v2 = with_image(&v1, "filebeat", FILEBEAT_NEW)?;
+    let (first, second) = (pods::settings_revision(&v1)?, pods::settings_revision(&v2)?);
+    let policy = t.policy(&v1).await?;
+    let (_kubelet, before) =
+        filebeat_pods(&t, &v1, 2, |_| vec![], KubeletConfig::default()).await?;
+    ensure_pods_name(&before, &first)?;
+    let mut rec = t.reconciler(&t.policy_source(), &[], None)?;
+    wait_status(
+        &policy,
+        "status: latestRevision of the first settings",
+        |s| s["latestRevision"] == first.as_str() && s["collisionCount"] == 0,
+    )
+    .await?;
+    let revs = wait_revisions(&t, "filebeat", "one revision", &[(&first, 1)]).await?;
+    check_revision(&t, &revs[&first], &v1, &policy).await?;
+
+    let g2 = policy.set_settings(&v2).await?;
+    wait_status(&policy, "status: the second revision, Pods upgraded", |s| {
+        s["observedGeneration"] == g2
+            && s["latestRevision"] == second.as_str()
+            && s["updatedReadyPods"] == 2
+    })
+    .await?;
+    let revs = wait_revisions(
+        &t,
+        "filebeat",
+        "a second revision numbered 2",
+        &[(&first, 1), (&second, 2)],
+    )
+    .await?;
+    check_revision(&t, &revs[&second], &v2, &policy).await?;
+    ensure_pods_name(&all_available(&t, 2).await?, &second)?;
+
+    let g3 = policy.set_settings(&v1).await?;
+    wait_status(&policy, "status: rolled back, Pods upgraded", |s| {
+        s["observedGeneration"] == g3
+            && s["latestRevision"] == first.as_str()
+            && s["updatedReadyPods"] == 2
+    })
+    .await?;
+    wait_revisions(
+        &t,
+        "filebeat",
+        "the first revision bumped to 3",
+        &[(&first, 3), (&second, 2)],
+    )
+    .await?;
+    let after = all_available(&t, 2).await?;
+    ensure_pods_name(&after, &first)?;
+    ensure!(count_with_image(&after, "filebeat", FILEBEAT_OLD) == 2);
+
+    // customVersion is not in the data: no new revision, the latest one is labelled.
+    let mut tagged = v1.clone();
+    tagged["customVersion"] = json!("v1-final");
+    policy.set_settings(&tagged).await?;
+    wait::until(
+        ROLLOUT,
+        "the latest revision labelled with the custom version",
+        || {
+            let (t, first) = (&t, &first);
+            async move {
+                let revs = revisions(t, "filebeat").await?;
+                let label = revs
+                    .get(first)
+                    .and_then(|r| r.metadata.labels.as_ref())
+                    .and_then(|l| l.get("apps.kruise.io/sidecarset-custom-version"))
+                    .cloned();
+                Ok((label.as_deref() == Some("v1-final") && revs.len() == 2).then_some(()))
+            }
+        },
+        async || {
+            format!(
+                "{:?}",
+                revisions(&t, "filebeat")
+                    .await
+                    .map(|r| r.into_values().map(|r| r.metadata).collect::<Vec<_>>())
+            )
+        },
+    )
+    .await?;
+
+    let text = rec.metrics()?;
+    let writes = |kind: &str| {
+        metric_value(
+            &text,
+            "sidecarset_reconciler_writes_total",
+            &[("kind", kind), ("result", "ok")],
+        )
+    };
+    ensure!(
+        writes("revision_create") == 2.0 && writes("revision_patch") == 2.0,
+        "two creations, one bump and one relabel expected:\n{text}"
+    );
+    ensure!(
+        writes("revision_delete") == 0.0,
+        "nothing to truncate:\n{text}"
+    );
+    rec.check_running()?;
+    Ok(())
+}
+
+/// One recorded revision against the core's: labels, annotations, the policy as controller, and the
+/// data bytes as the API server holds them.
+async fn check_revision(
+    t: &TestNs,
+    r: &ControllerRevision,
+    settings: &Value,
+    policy: &sidecarset_cluster_tests::policy::ClusterPolicy,
+) -> Result<()> {
+    let set = sidecarset_core::SidecarSet::new(settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let want = sidecarset_core::revision::Revision::new(&set, r.revision, 0);
+    let name = r.metadata.name.clone().unwrap_or_default();
+    ensure!(name == want.name, "name {name} != {}", want.name);
+    ensure!(
+        r.metadata.labels.as_ref() == Some(&want.labels),
+        "{name}: labels {:?}",
+        r.metadata.labels
+    );
+    ensure!(
+        r.metadata.annotations.as_ref() == Some(&want.annotations),
+        "{name}: annotations {:?}",
+        r.metadata.annotations
+    );
+    let uid = policy.get().await?.metadata.uid;
+    let owners = r.metadata.owner_references.clone().unwrap_or_default();
+    ensure!(
+        owners.len() == 1
+            && owners[0].api_version == "policies.kubewarden.io/v1"
+            && owners[0].kind == "ClusterAdmissionPolicy"
+            && owners[0].name == policy.name
+            && Some(&owners[0].uid) == uid.as_ref()
+            && owners[0].controller == Some(true)
+            && owners[0].block_owner_deletion == Some(true),
+        "{name}: owner references {owners:?}"
+    );
+    // The data as the API server returns it, bytes and all.
+    let api: Api<ControllerRevision> = Api::namespaced(t.client.clone(), &t.ns);
+    let req = kube::core::Request::new(api.resource_url())
+        .get(&name, &kube::api::GetParams::default())?;
+    let text = t.client.request_text(req).await?;
+    ensure!(
+        text.contains(&format!("\"data\":{},", want.data))
+            || text.contains(&format!("\"data\":{}}}", want.data)),
+        "{name}: the stored data is not the core's bytes:\n{text}\nwant {}",
+        want.data
+    );
+    Ok(())
+}
+
+/// revisionHistoryLimit 1: a revision the Pods still name is kept past the limit (paused, they stay
+/// on it), one no Pod names is deleted, and the kept one goes once the Pods moved on.
+async fn revision_history_is_truncated_around_pods_in_use(t: Arc<TestNs>) -> Result<()> {
+    let mut a = filebeat(json!(2))?;
+    a["revisionHistoryLimit"] = json!(1);
+    a["updateStrategy"]["paused"] = json!(true);
+    let b = with_image(&a, "filebeat", FILEBEAT_NEW)?;
+    let c = with_image(&a, "filebeat", "docker.elastic.co/beats/filebeat:7.17.0")?;
+    let [ra, rb, rc] = [&a, &b, &c].map(|s| pods::settings_revision(s).unwrap_or_default());
+    let policy = t.policy(&a).await?;
+    let (_kubelet, before) = filebeat_pods(&t, &a, 2, |_| vec![], KubeletConfig::default()).await?;
+    ensure_pods_name(&before, &ra)?;
+    let mut rec = t.reconciler(&t.policy_source(), &[], None)?;
+    wait_revisions(&t, "filebeat", "the first revision", &[(&ra, 1)]).await?;
+
+    policy.set_settings(&b).await?;
+    wait_status(&policy, "latestRevision b", |s| {
+        s["latestRevision"] == rb.as_str()
+    })
+    .await?;
+    wait_revisions(
+        &t,
+        "filebeat",
+        "b recorded, a kept past the limit (the paused Pods name it)",
+        &[(&ra, 1), (&rb, 2)],
+    )
+    .await?;
+
+    policy.set_settings(&c).await?;
+    wait_status(&policy, "latestRevision c", |s| {
+        s["latestRevision"] == rc.as_str()
+    })
+    .await?;
+    wait_revisions(
+        &t,
+        "filebeat",
+        "c recorded, b deleted (no Pod names it), a kept",
+        &[(&ra, 1), (&rc, 3)],
+    )
+    .await?;
+    ensure_pods_name(&pods::by_name(&t.client, &t.ns).await?, &ra)?;
+
+    let mut resumed = c.clone();
+    resumed["updateStrategy"]["paused"] = json!(false);
+    let g = policy.set_settings(&resumed).await?;
+    wait_status(&policy, "Pods upgraded to c", |s| {
+        s["observedGeneration"] == g && s["updatedReadyPods"] == 2
+    })
+    .await?;
+    // Unpausing is no new revision (updateStrategy is not in the data); a is deleted once no Pod
+    // names it.
+    wait_revisions(&t, "filebeat", "only c left", &[(&rc, 3)]).await?;
+    ensure_pods_name(&all_available(&t, 2).await?, &rc)?;
     rec.check_running()?;
     Ok(())
 }

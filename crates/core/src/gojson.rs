@@ -9,9 +9,17 @@
 //! (`restartPolicyRules`, `lifecycle.stopSignal`, `env[].valueFrom.fileKeyRef`, …) therefore never
 //! reach the hash, exactly as on a Kruise built against v0.32.
 //!
-//! `hack/hash-vectors` cross-checks this against real Go; `tests/hash_vectors.rs` replays it.
+//! The same schema approach encodes the rest of a SidecarSet spec that Kruise's revision history
+//! records (`volumes`, `imagePullSecrets`, `patchPodMetadata`: [`encode_list`]), and
+//! [`write_go_interface`] prints a document the way Go re-encodes it after decoding it into
+//! `interface{}` (what `sidecarcontrol.getPatch` does with the SidecarSet).
+//!
+//! `hack/hash-vectors` cross-checks the hash input against real Go; `tests/hash_vectors.rs` replays
+//! it, and `tests/revision_vectors.rs` does the same for the revision data.
 
 use serde_json::{Map, Value};
+
+mod volume;
 
 /// Go encoding of `{"containers": …, "initContainers": …}` as Kruise builds it.
 ///
@@ -57,6 +65,111 @@ fn write_container_list(out: &mut String, list: Option<&[Value]>, without_image:
     out.push(']');
 }
 
+/// A list field of Kruise's v1beta1 `SidecarSetSpec`, for [`encode_list`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpecList {
+    /// `containers` and `initContainers`: `[]SidecarContainer`.
+    Containers,
+    /// `volumes`: `[]core/v1.Volume`.
+    Volumes,
+    /// `imagePullSecrets`: `[]core/v1.LocalObjectReference`.
+    ImagePullSecrets,
+    /// `patchPodMetadata`: `[]SidecarSetPatchPodMetadata`.
+    PatchPodMetadata,
+}
+
+/// Go's encoding of one of the spec's lists, each item decoded into its Go struct first. `None` is a
+/// nil slice and prints `null`.
+pub fn encode_list(kind: SpecList, items: Option<&[Value]>) -> String {
+    let fields = match kind {
+        SpecList::Containers => SIDECAR_CONTAINER,
+        SpecList::Volumes => volume::VOLUME,
+        SpecList::ImagePullSecrets => volume::LOCAL_OBJECT_REFERENCE,
+        SpecList::PatchPodMetadata => PATCH_POD_METADATA,
+    };
+    let mut out = String::with_capacity(256);
+    match items {
+        None => out.push_str("null"),
+        Some(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_struct(&mut out, item.as_object(), fields, None);
+            }
+            out.push(']');
+        }
+    }
+    out
+}
+
+/// Go's `json.Marshal` of a document decoded into `interface{}`: object keys sorted, every number a
+/// `float64` (so `2^53 + 1` prints `9007199254740992` and `1e21` prints `1e+21`), Go's string
+/// escaping. This is how Kruise's `getPatch` re-encodes a SidecarSet for its revision data.
+pub fn write_go_interface(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => write_go_float(out, n.as_f64().unwrap_or(0.0)),
+        Value::String(s) => write_go_string(out, s),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_go_interface(out, x);
+            }
+            out.push(']');
+        }
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_go_string(out, k);
+                out.push(':');
+                if let Some(x) = o.get(k.as_str()) {
+                    write_go_interface(out, x);
+                }
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// `encoding/json`'s `floatEncoder` for a `float64`: the shortest text that reads back as the same
+/// number, in plain notation from 1e-6 to below 1e21 and in exponent notation (`1e+21`, `1e-7`)
+/// outside. A non-finite number cannot come out of JSON; it prints `0` rather than fail.
+pub fn write_go_float(out: &mut String, f: f64) {
+    use std::fmt::Write as _;
+    if !f.is_finite() {
+        out.push('0');
+        return;
+    }
+    let abs = f.abs();
+    // Writing to a String cannot fail.
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let text = format!("{f:e}");
+        // Rust prints `1e21` and `1e-7`; Go `1e+21` and `1e-07`, which its encoder trims to `1e-7`.
+        match text.split_once('e') {
+            Some((mantissa, exp)) if !exp.starts_with('-') => {
+                let _ = write!(out, "{mantissa}e+{exp}");
+            }
+            _ => out.push_str(&text),
+        }
+    } else {
+        let _ = write!(out, "{f}");
+    }
+}
+
+/// Kruise v1beta1 `SidecarSetPatchPodMetadata`.
+const PATCH_POD_METADATA: &[Field] = &[opt("annotations", StrMap), opt("patchPolicy", Str)];
+
 /// Appends `s` as Go's encoder does with HTML escaping on (the `json.Marshal` default).
 pub fn write_go_string(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -96,6 +209,12 @@ enum Ty {
     /// `resource.Quantity`: a struct (never omitted) that prints as a string; zero prints `"0"`.
     Quantity,
     StrList,
+    /// `map[string]string`: keys sorted, as Go prints maps.
+    StrMap,
+    /// `metav1.Time`: a struct (never omitted) that prints `null` when zero, else its RFC 3339 text.
+    Time,
+    /// `metav1.FieldsV1` and other raw JSON: printed as Go re-encodes a decoded document.
+    Raw,
     /// `core/v1.ResourceList`, `map[ResourceName]Quantity`.
     QuantityMap,
     Struct(&'static [Field]),
@@ -151,7 +270,10 @@ const fn ptr_req(name: &'static str, ty: Ty) -> Field {
     }
 }
 
-use Ty::{Bool, Int, IntOrString, Quantity, QuantityMap, Str, StrList, Struct, StructList};
+use Ty::{
+    Bool, Int, IntOrString, Quantity, QuantityMap, Raw, Str, StrList, StrMap, Struct, StructList,
+    Time,
+};
 
 // Embedded structs (`json:",inline"`) are flattened in place: Go promotes their fields into the
 // parent's JSON object at the embedding's position.
@@ -411,9 +533,10 @@ fn is_zero(value: Option<&Value>, ty: Ty) -> bool {
         },
         Bool => !as_bool(value),
         StrList | StructList(_) => value.and_then(Value::as_array).is_none_or(Vec::is_empty),
-        QuantityMap => value.and_then(Value::as_object).is_none_or(Map::is_empty),
+        QuantityMap | StrMap => value.and_then(Value::as_object).is_none_or(Map::is_empty),
+        Raw => value.is_none(),
         // Structs are never empty to encoding/json, whatever they hold.
-        IntOrString | Quantity | Struct(_) => false,
+        IntOrString | Quantity | Struct(_) | Time => false,
     }
 }
 
@@ -449,24 +572,15 @@ fn write_value(out: &mut String, value: Option<&Value>, ty: Ty) {
                 out.push(']');
             }
         },
-        QuantityMap => match value.and_then(Value::as_object) {
+        QuantityMap => write_map(out, value, write_quantity),
+        StrMap => write_map(out, value, |out, v| write_go_string(out, as_str(v))),
+        Time => match value {
+            Some(Value::String(s)) if !s.is_empty() => write_go_string(out, s),
+            _ => out.push_str("null"),
+        },
+        Raw => match value {
+            Some(v) => write_go_interface(out, v),
             None => out.push_str("null"),
-            Some(map) => {
-                // Go sorts map keys; sorting here keeps the output independent of serde_json's
-                // map ordering features.
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                out.push('{');
-                for (i, key) in keys.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write_go_string(out, key);
-                    out.push(':');
-                    write_quantity(out, map.get(key.as_str()));
-                }
-                out.push('}');
-            }
         },
         Struct(fields) => write_struct(out, value.and_then(Value::as_object), fields, None),
         StructList(fields) => match value.and_then(Value::as_array) {
@@ -483,6 +597,27 @@ fn write_value(out: &mut String, value: Option<&Value>, ty: Ty) {
             }
         },
     }
+}
+
+/// A Go map: `null` when nil, else keys sorted (Go sorts map keys; sorting here keeps the output
+/// independent of serde_json's map ordering features).
+fn write_map(out: &mut String, value: Option<&Value>, write: impl Fn(&mut String, Option<&Value>)) {
+    let Some(map) = value.and_then(Value::as_object) else {
+        out.push_str("null");
+        return;
+    };
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    out.push('{');
+    for (i, key) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_go_string(out, key);
+        out.push(':');
+        write(out, map.get(key.as_str()));
+    }
+    out.push('}');
 }
 
 fn write_int(out: &mut String, value: Option<&Value>) {
@@ -502,11 +637,18 @@ fn write_int(out: &mut String, value: Option<&Value>) {
     };
 }
 
-/// Quantities are printed as given: the settings' defaulting has already put them in Go's
-/// canonical form, which is what Go would print after parsing.
+/// Quantities are printed as Go prints them after decoding (`Quantity.UnmarshalJSON`, then
+/// `MarshalJSON`): the settings' defaulting has already done that for container resources, not for
+/// a volume's `sizeLimit` or a `divisor`. Text that does not parse is printed as given (Kubernetes
+/// would have refused it).
 fn write_quantity(out: &mut String, value: Option<&Value>) {
     match value {
-        Some(Value::String(s)) if !s.is_empty() => write_go_string(out, s),
+        Some(Value::String(s)) if !s.is_empty() => {
+            match crate::quantity::Quantity::from_json_str(s) {
+                Ok(q) => write_go_string(out, &q.to_go_string()),
+                Err(_) => write_go_string(out, s),
+            }
+        }
         Some(Value::Number(n)) => write_go_string(out, &n.to_string()),
         _ => out.push_str("\"0\""),
     }

@@ -19,6 +19,7 @@ pub mod kruise_object;
 pub mod names;
 pub mod quantity;
 pub mod resources_expr;
+pub mod revision;
 pub mod selector;
 pub mod settings;
 mod sidecarset;

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::error::SettingsErrors;
 use crate::settings::{Settings, SidecarContainer};
-use crate::{defaults, hash, validation};
+use crate::{defaults, hash, revision, validation};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SidecarSet {
@@ -14,6 +14,9 @@ pub struct SidecarSet {
     /// Each sidecar's core/v1 Container as JSON (`initContainers`, then `containers`): serialised
     /// once here rather than on every injection.
     container_values: Vec<Value>,
+    /// The revision's data (Kruise's `getPatch`) and its ControllerRevision name with collision count 0.
+    revision_data: String,
+    revision_name: String,
 }
 
 impl SidecarSet {
@@ -59,11 +62,16 @@ impl SidecarSet {
                     .unwrap_or_else(|_| serde_json::json!({"name": sc.name()}))
             })
             .collect();
+        let revision_data = revision::data(&settings);
+        let revision_name =
+            revision::revision_name(&settings.name, &revision::revision_hash(&revision_data, 0));
         Self {
             settings,
             hash,
             hash_without_image,
             container_values,
+            revision_data,
+            revision_name,
         }
     }
 
@@ -90,6 +98,15 @@ impl SidecarSet {
     /// The same hash with every image blanked: equal before and after an image-only change.
     pub fn hash_without_image(&self) -> &str {
         &self.hash_without_image
+    }
+    /// The `data` of the settings' ControllerRevision ([`revision::data`]).
+    pub fn revision_data(&self) -> &str {
+        &self.revision_data
+    }
+    /// The name of the settings' ControllerRevision as the reconciler records it while the set has had
+    /// no hash collision (collision count 0): what the policy writes as `controllerRevision`.
+    pub fn revision_name(&self) -> &str {
+        &self.revision_name
     }
     /// Whether matching a Pod needs its Namespace's labels.
     pub fn needs_namespace_labels(&self) -> bool {

@@ -40,7 +40,7 @@ pub fn validate(s: &Settings, errs: &mut SettingsErrors) {
     if s.injection_strategy.revision.is_some() {
         errs.push(
             "injectionStrategy.revision",
-            "is not supported yet: injecting a historic revision needs the revision history, which this policy does not keep yet; remove it to inject the current settings",
+            "is not supported yet: injecting a historic revision means reading the reconciler's ControllerRevisions at admission, which the policy does not do yet; remove it to inject the current settings",
         );
     }
     update_strategy(&s.update_strategy, errs);

@@ -234,3 +234,48 @@ proptest! {
         }
     }
 }
+
+/// The revisions the planner's Pods name follow the Pods: injected under one revision, upgraded to
+/// the next (the patch names it), removed.
+#[test]
+fn revisions_in_use_follow_the_pods() {
+    let s1 = set(&agent("agent:1"));
+    let s2 = set(&with(
+        &agent("agent:2"),
+        "/updateStrategy/maxUnavailable",
+        json!("100%"),
+    ));
+    let (r1, r2) = (
+        s1.revision_name().to_string(),
+        s2.revision_name().to_string(),
+    );
+    assert_ne!(r1, r2);
+    let mut c = Cluster::web(&s1, 2);
+    let mut interner = Interner::default();
+    let mut planner: SetPlanner<PodDigest> = SetPlanner::new(s2.clone(), BTreeMap::new());
+    for (i, p) in c.pods.iter().enumerate() {
+        planner.upsert(i, PodDigest::new(p, &mut interner));
+    }
+    assert!(planner.revision_in_use(&r1) && !planner.revision_in_use(&r2));
+
+    let options = Options {
+        controller_revision: &r2,
+        ..Options::default()
+    };
+    let plan = planner.round(upgrade_support::NOW, &options, false);
+    assert_eq!(plan.upgrades.len(), 2);
+    c.apply(&plan.upgrades[0]);
+    planner.upsert(0, PodDigest::new(&c.pods[0], &mut interner));
+    assert!(planner.revision_in_use(&r1) && planner.revision_in_use(&r2));
+    let entry: Value =
+        serde_json::from_str(upgrade_support::annotation(&c.pods[0], annotations::HASH).unwrap())
+            .unwrap();
+    assert_eq!(entry["agent"]["controllerRevision"], r2.as_str());
+
+    planner.remove(1);
+    assert!(
+        !planner.revision_in_use(&r1),
+        "the last Pod naming it is gone"
+    );
+    assert!(planner.revision_in_use(&r2));
+}

@@ -92,6 +92,17 @@ pub struct RunArgs {
         value_name = "NS"
     )]
     pub lease_namespace: String,
+    /// Namespace of the sets' revision history (apps/v1 ControllerRevisions, one per distinct
+    /// revision of a set's settings, as Kruise keeps them in its manager's namespace). Default: the
+    /// namespace the reconciler runs in ($POD_NAMESPACE, which the Deployment sets), else
+    /// sidecarset-system. The RBAC of deploy/reconciler grants controllerrevisions there only.
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        default_value = "sidecarset-system",
+        value_name = "NS"
+    )]
+    pub revision_namespace: String,
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "sidecarset-reconciler", value_name = "NAME")]
     pub lease_name: String,
@@ -169,6 +180,13 @@ impl RunArgs {
                 self.max_writes_per_second
             )));
         }
+        if self.revision_namespace.trim().is_empty() {
+            return Err(Error::Config(
+                "--revision-namespace must name a namespace (default: $POD_NAMESPACE, else \
+                 sidecarset-system)"
+                    .into(),
+            ));
+        }
         if self.max_write_burst == 0 {
             return Err(Error::Config(
                 "--max-write-burst must be at least 1, or no write could ever go".into(),
@@ -200,6 +218,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             per_second: args.max_writes_per_second,
             burst: args.max_write_burst,
         },
+        revision_namespace: args.revision_namespace.clone(),
     };
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));

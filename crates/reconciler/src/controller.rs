@@ -31,6 +31,7 @@ use kube::{
 use serde_json::json;
 use sidecarset_core::{
     SidecarSet,
+    revision::{Revision, history::OverLimit},
     upgrade::{self, Options, PodDigest, Reason, SetPlanner},
 };
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -45,6 +46,7 @@ use crate::{
     pod_index::{Changes, Cursor, PodIndex},
     policy::{self, STATUS_ANNOTATION, Target},
     recorder::Recorder,
+    revisions::{self, Registered, Revisions, SetRef},
     snapshot::{Overlay, WatchedPod, namespace_labels},
     status::SetStatus,
     writer::{Outcome, PodWrite, WriteKind, Writer},
@@ -68,6 +70,8 @@ pub struct Config {
     pub instance: String,
     /// The write budget shared by every Pod, status and Event write (not the Lease).
     pub writes: WriteRate,
+    /// Where the sets' ControllerRevisions live (`--revision-namespace`).
+    pub revision_namespace: String,
 }
 
 /// What one set's past rounds already announced, so Events are sent on change, not every round.
@@ -83,6 +87,8 @@ struct SetMemory {
     budget_warning: Option<String>,
     /// The last status logged in `--settings` mode, where there is no object to write it to.
     logged_status: Option<SetStatus>,
+    /// The history's size when the active revisions last kept it over `revisionHistoryLimit`.
+    over_limit: Option<OverLimit>,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +112,7 @@ pub struct Context {
     pub config: Config,
     pub budget: Arc<WriteBudget>,
     writer: Writer,
+    revisions: Revisions,
     overlay: Mutex<Overlay>,
     /// Each set's incremental planner between its rounds, by policy key.
     planners: Mutex<HashMap<String, Planned>>,
@@ -132,8 +139,16 @@ impl Context {
             },
             budget.clone(),
         );
+        let revisions = Revisions::new(
+            client.clone(),
+            budget.clone(),
+            metrics.clone(),
+            config.revision_namespace.clone(),
+            config.resync,
+        );
         Context {
             writer: Writer::new(client.clone(), budget.clone()),
+            revisions,
             budget,
             client,
             recorder,
@@ -339,18 +354,27 @@ pub async fn reconcile_target(target: &Target, ctx: &Context) -> Result<Next> {
 
     let ns = namespace_labels(&ctx.namespaces);
     let mut planned = ctx.planner(&target.key, set, ns);
+    let registered = match register_revision(target, set, &planned.planner, ctx).await {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.keep_planner(&target.key, planned);
+            return Err(e);
+        }
+    };
     let now = now_rfc3339();
     let set_version = target
         .metadata()
         .and_then(|m| m.resource_version.clone())
         .unwrap_or_else(|| "1".into());
     let options = Options {
-        controller_revision: "",
+        controller_revision: &registered.latest,
         hot_upgrade_version: set_version.parse().ok(),
         max_upgrades: Some(plan::upgrades_per_round(ctx.budget.rate().per_second)),
     };
     let core = planned.planner.round(&now, &options, false);
-    let plan = plan::from_round(set, target.generation, &planned.planner, core);
+    let mut plan = plan::from_round(set, target.generation, &planned.planner, core);
+    plan.status.latest_revision = registered.latest.clone();
+    plan.status.collision_count = registered.collision_count;
     for w in &plan.warnings {
         warn!(warning = %w, "planner");
     }
@@ -401,9 +425,81 @@ pub async fn reconcile_target(target: &Target, ctx: &Context) -> Result<Next> {
     })
 }
 
+/// The collision count the policy's status annotation carries.
+fn persisted_collision_count(target: &Target) -> i32 {
+    SetStatus::collision_count_in(
+        target
+            .metadata()
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.get(STATUS_ANNOTATION))
+            .map(String::as_str),
+    )
+}
+
+/// Records the settings' revision (leader only) and says which it is; Events for a failure and a
+/// name collision, a log line when active revisions keep the history over its limit.
+async fn register_revision(
+    target: &Target,
+    set: &SidecarSet,
+    planner: &SetPlanner<Arc<PodDigest>>,
+    ctx: &Context,
+) -> Result<Registered> {
+    let persisted = persisted_collision_count(target);
+    if !ctx.leadership.is_leader() {
+        // A standby writes nothing: the name only feeds patches it does not send.
+        return Ok(Registered {
+            latest: Revision::new(set, 0, persisted).name,
+            collision_count: persisted,
+            collided: Vec::new(),
+            over_limit: None,
+        });
+    }
+    let in_use = planner.revisions_in_use().map(str::to_string).collect();
+    let s = SetRef {
+        key: &target.key,
+        set,
+        owner: target.policy.as_ref().and_then(revisions::owner_reference),
+        collision_count: persisted,
+    };
+    let reg = match ctx.revisions.register(s, &in_use).await {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(r) = policy_reference(target) {
+                ctx.event(&r, events::revision_failed(&e.to_string())).await;
+            }
+            return Err(e);
+        }
+    };
+    for taken in &reg.collided {
+        warn!(taken = %taken, latest = %reg.latest, collision_count = reg.collision_count, "revision name collision");
+        if let Some(r) = policy_reference(target) {
+            let n = events::revision_name_collision(
+                taken,
+                &reg.latest,
+                reg.collision_count,
+                set.revision_name(),
+            );
+            ctx.event(&r, n).await;
+        }
+    }
+    let changed = {
+        let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let m = mem.entry(target.key.clone()).or_default();
+        std::mem::replace(&mut m.over_limit, reg.over_limit) != reg.over_limit
+    };
+    if let Some(o) = reg.over_limit.filter(|_| changed) {
+        warn!(limit = o.limit, kept = o.kept, namespace = %ctx.revisions.namespace(), "Pods still name more revisions than revisionHistoryLimit keeps; they are kept until no Pod names them");
+    }
+    Ok(reg)
+}
+
 async fn invalid_settings(target: &Target, message: &str, ctx: &Context) -> Result<Next> {
     ctx.drop_planner(&target.key);
-    let status = SetStatus::invalid(target.generation, message.to_string());
+    let status = SetStatus::invalid(
+        target.generation,
+        message.to_string(),
+        persisted_collision_count(target),
+    );
     ctx.metrics.set_status(&target.key, &status);
     // No budget applies while no Pod is touched.
     ctx.metrics

@@ -154,6 +154,34 @@ pub fn hot_upgrade_reset(set: &str, containers: &str) -> Notice {
     )
 }
 
+/// On the policy: a write of its revision history failed, so the round stopped before any Pod write
+/// (as Kruise's `registerLatestRevision` failure does); it is retried.
+pub fn revision_failed(error: &str) -> Notice {
+    notice(
+        EventType::Warning,
+        "RevisionFailed",
+        "Record",
+        format!("could not record the settings' revision, no Pod is touched until it is: {error}"),
+    )
+}
+
+/// On the policy: the name of a new revision was taken by other data (two revisions of the set hash
+/// alike), so the collision count went up. The policy names revisions with collision count 0 and
+/// cannot see this, so new Pods name `policy_name` until the reconciler upgrades them.
+pub fn revision_name_collision(taken: &str, latest: &str, count: i32, policy_name: &str) -> Notice {
+    notice(
+        EventType::Warning,
+        "RevisionNameCollision",
+        "Record",
+        format!(
+            "ControllerRevision {taken} already holds other settings (a hash collision); the \
+             current settings are recorded as {latest} (collisionCount {count}). Pods the policy \
+             injects name {policy_name} in their kruise.io/sidecarset-hash entry; the reconciler \
+             writes {latest} when it upgrades a Pod"
+        ),
+    )
+}
+
 /// Cuts `s` to at most `n` bytes on a character boundary, marking the cut.
 pub fn truncate(s: &str, n: usize) -> String {
     if s.len() <= n {
@@ -229,6 +257,29 @@ mod tests {
             hot_upgrade_reset("fb", "a-1").reason,
             "ResetContainerSucceed"
         );
+    }
+
+    #[test]
+    fn revision_events_are_warnings_naming_both_names() {
+        let n = revision_name_collision("fb-1", "fb-2", 1, "fb-1");
+        assert_eq!(
+            (n.type_, n.reason),
+            (EventType::Warning, "RevisionNameCollision")
+        );
+        assert!(
+            n.note
+                .starts_with("ControllerRevision fb-1 already holds other settings"),
+            "{}",
+            n.note
+        );
+        assert!(
+            n.note.contains("recorded as fb-2 (collisionCount 1)"),
+            "{}",
+            n.note
+        );
+        let n = revision_failed("403 forbidden");
+        assert_eq!((n.type_, n.reason), (EventType::Warning, "RevisionFailed"));
+        assert!(n.note.ends_with(": 403 forbidden"));
     }
 
     #[test]

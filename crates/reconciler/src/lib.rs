@@ -31,6 +31,7 @@ pub mod plan;
 pub mod pod_index;
 pub mod policy;
 pub mod recorder;
+pub mod revisions;
 pub mod server;
 pub mod snapshot;
 pub mod status;
@@ -75,6 +76,24 @@ pub enum Error {
 
     #[error("serialising: {0}")]
     Json(#[from] serde_json::Error),
+
+    #[error(
+        "ControllerRevision {namespace}/{name}: {action} failed: {source} (the reconciler needs \
+         list, get, create, patch and delete on controllerrevisions in its --revision-namespace)"
+    )]
+    Revision {
+        namespace: String,
+        name: String,
+        action: &'static str,
+        #[source]
+        source: Box<kube::Error>,
+    },
+
+    #[error(
+        "set {set}: every ControllerRevision name up to collision count {attempts} is taken by other \
+         data; delete the set's stale ControllerRevisions (label kruise.io/sidecarset-name={set})"
+    )]
+    RevisionCollision { set: String, attempts: i32 },
 }
 
 impl Error {
@@ -89,6 +108,8 @@ impl Error {
             Error::Config(_) => "config",
             Error::CacheSync(_) => "cache_sync",
             Error::Json(_) => "json",
+            Error::Revision { .. } => "revision",
+            Error::RevisionCollision { .. } => "revision_collision",
         }
     }
 }

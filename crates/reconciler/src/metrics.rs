@@ -29,7 +29,8 @@ pub struct ErrorLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WriteLabels {
     pub set: String,
-    /// `upgrade`, `flip`, `condition`, `status`.
+    /// `upgrade`, `flip`, `not_upgradable`, `status`, `revision_create`, `revision_patch`,
+    /// `revision_delete`.
     pub kind: String,
     /// `ok`, `conflict`, `error`.
     pub result: String,
@@ -273,6 +274,16 @@ mod tests {
             Error::Config("c".into()),
             Error::CacheSync(std::time::Duration::from_secs(1)),
             Error::Json(serde_json::from_str::<u8>("x").unwrap_err()),
+            Error::Revision {
+                namespace: "n".into(),
+                name: "r".into(),
+                action: "create",
+                source: Box::new(kube::Error::LinesCodecMaxLineLengthExceeded),
+            },
+            Error::RevisionCollision {
+                set: "s".into(),
+                attempts: 10,
+            },
         ];
         let labels: std::collections::BTreeSet<_> =
             errors.iter().map(Error::metric_label).collect();

@@ -64,13 +64,17 @@ pub fn compute<P: Borrow<PodDigest>>(
     set_version: &str,
     max_upgrades: Option<usize>,
 ) -> Plan {
+    // `plan` reads no revision history: it names the revision as the policy does (collision count
+    // 0), which is what the reconciler records unless the set ever had a hash collision.
     let options = upgrade::Options {
-        controller_revision: "",
+        controller_revision: set.revision_name(),
         hot_upgrade_version: set_version.parse().ok(),
         max_upgrades,
     };
     let core = upgrade::plan_digests(set, pods, namespaces, now, &options);
-    convert(set, generation, |i| pods.get(i).map(Borrow::borrow), core)
+    let mut plan = convert(set, generation, |i| pods.get(i).map(Borrow::borrow), core);
+    plan.status.latest_revision = set.revision_name().to_string();
+    plan
 }
 
 /// The reconciler's plan from its incremental planner's round (which names only the Pods it looked
@@ -141,6 +145,9 @@ pub fn convert<'a>(
         not_upgradable_pods: count(c.not_upgradable_pods),
         uninjected_pods: count(c.uninjected_pods),
         hash: set.hash().to_string(),
+        // The round's caller knows the revision history (crate::revisions).
+        latest_revision: String::new(),
+        collision_count: 0,
         paused: strategy.paused,
         update_type: strategy
             .type_

@@ -29,6 +29,14 @@ pub struct SetStatus {
     /// Kruise's `kruise.io/sidecarset-hash` of the current settings.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hash: String,
+    /// Kruise's `latestRevision`: the ControllerRevision recording the current settings (the name
+    /// the reconciler writes into Pods' hash entries as `controllerRevision`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub latest_revision: String,
+    /// Kruise's `collisionCount`: how many times a revision name of this set was found taken by other
+    /// data. Kept across rounds (and through invalid settings): new revisions are named with it.
+    #[serde(default)]
+    pub collision_count: i32,
     /// `updateStrategy.paused`, repeated so a health check need not parse the settings.
     #[serde(default)]
     pub paused: bool,
@@ -41,12 +49,22 @@ pub struct SetStatus {
 }
 
 impl SetStatus {
-    pub fn invalid(generation: i64, message: String) -> Self {
+    /// Invalid settings: no counts, the message, and the collision count kept (it names revisions to
+    /// come).
+    pub fn invalid(generation: i64, message: String, collision_count: i32) -> Self {
         SetStatus {
             observed_generation: generation,
             error: Some(message),
+            collision_count,
             ..Default::default()
         }
+    }
+
+    /// The collision count an annotation carries: 0 when there is none or it does not read.
+    pub fn collision_count_in(annotation: Option<&str>) -> i32 {
+        annotation
+            .and_then(|a| serde_json::from_str::<SetStatus>(a).ok())
+            .map_or(0, |s| s.collision_count.max(0))
     }
 
     pub fn to_annotation(&self) -> String {
@@ -82,10 +100,31 @@ mod tests {
 
     #[test]
     fn invalid_settings_carry_the_message() {
-        let s = SetStatus::invalid(4, "containers[0].image: required".into());
+        let s = SetStatus::invalid(4, "containers[0].image: required".into(), 2);
         assert_eq!(
             s.to_annotation(),
-            r#"{"observedGeneration":4,"matchedPods":0,"updatedPods":0,"readyPods":0,"updatedReadyPods":0,"notUpgradablePods":0,"uninjectedPods":0,"paused":false,"error":"containers[0].image: required"}"#
+            r#"{"observedGeneration":4,"matchedPods":0,"updatedPods":0,"readyPods":0,"updatedReadyPods":0,"notUpgradablePods":0,"uninjectedPods":0,"collisionCount":2,"paused":false,"error":"containers[0].image: required"}"#
         );
+    }
+
+    #[test]
+    fn the_collision_count_is_read_back_and_defaults_to_zero() {
+        let s = SetStatus {
+            latest_revision: "log-123".into(),
+            collision_count: 3,
+            ..Default::default()
+        };
+        let text = s.to_annotation();
+        assert!(
+            text.contains(r#""latestRevision":"log-123","collisionCount":3"#),
+            "{text}"
+        );
+        assert_eq!(SetStatus::collision_count_in(Some(&text)), 3);
+        assert_eq!(
+            SetStatus::collision_count_in(Some(r#"{"matchedPods":1}"#)),
+            0
+        );
+        assert_eq!(SetStatus::collision_count_in(Some("junk")), 0);
+        assert_eq!(SetStatus::collision_count_in(None), 0);
     }
 }

@@ -106,7 +106,7 @@ fn the_status_the_reconciler_writes_is_read_by_the_check() {
     object["metadata"]["annotations"]["sidecarset.kubewarden.io/status"] =
         done.to_annotation().into();
     assert_eq!(health(&script, &object).status, "Healthy");
-    let invalid = sidecarset_reconciler::status::SetStatus::invalid(2, "bad \u{1F600}".into());
+    let invalid = sidecarset_reconciler::status::SetStatus::invalid(2, "bad \u{1F600}".into(), 0);
     object["metadata"]["annotations"]["sidecarset.kubewarden.io/status"] =
         invalid.to_annotation().into();
     let got = health(&script, &object);

@@ -229,6 +229,9 @@ fn plan_says_what_it_would_upgrade_and_why_every_other_pod_waits() {
     .unwrap();
     assert_eq!(reports[0]["status"]["matchedPods"], 3);
     assert_eq!(reports[0]["status"]["uninjectedPods"], 1);
+    // `plan` names the revision as the policy does.
+    assert_eq!(reports[0]["status"]["latestRevision"], set.revision_name());
+    assert_eq!(reports[0]["status"]["collisionCount"], 0);
     let mut out = Vec::new();
     cli::print_text(&reports, &mut out);
     let text = String::from_utf8(out).unwrap();

@@ -90,15 +90,38 @@ fn rbac_grants_only_what_the_reconciler_uses() {
                 "patch",
                 ""
             ),
+            (
+                "policies.kubewarden.io",
+                "clusteradmissionpolicies/finalizers",
+                "update",
+                ""
+            ),
             ("events.k8s.io", "events", "create", ""),
             ("events.k8s.io", "events", "patch", ""),
         ])
     );
-    let role = kind(&rbac, "Role");
-    assert_eq!(role.len(), 1);
-    assert_eq!(role[0]["metadata"]["namespace"], "sidecarset-system");
+    let roles = kind(&rbac, "Role");
+    assert_eq!(roles.len(), 2);
+    let role = |name: &str| {
+        let r = roles
+            .iter()
+            .find(|r| r["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no Role {name}"));
+        assert_eq!(r["metadata"]["namespace"], "sidecarset-system");
+        grants(r)
+    };
     assert_eq!(
-        grants(role[0]),
+        role("sidecarset-reconciler-revisions"),
+        set(&[
+            ("apps", "controllerrevisions", "list", ""),
+            ("apps", "controllerrevisions", "get", ""),
+            ("apps", "controllerrevisions", "create", ""),
+            ("apps", "controllerrevisions", "patch", ""),
+            ("apps", "controllerrevisions", "delete", ""),
+        ])
+    );
+    assert_eq!(
+        role("sidecarset-reconciler-leader-election"),
         set(&[
             ("coordination.k8s.io", "leases", "create", ""),
             (

@@ -215,7 +215,14 @@ pub fn inject(set: &SidecarSet, pod: &Value, ctx: &PodContext<'_>) -> Result<Out
         sidecar_list: Some(built.sidecar_list.clone()),
         controller_revision: revision.to_string(),
     };
-    upsert_entry(&mut hashes, set.name(), entry(set.hash(), ""));
+    // Kruise's webhook (`buildSidecars`, `pkg/webhook/pod/mutating/sidecarset.go`) writes
+    // `sidecarSet.Status.LatestRevision` into the `kruise.io/sidecarset-hash` entry only; the image-less
+    // entry has none.
+    upsert_entry(
+        &mut hashes,
+        set.name(),
+        entry(set.hash(), set.revision_name()),
+    );
     upsert_entry(
         &mut hashes_no_image,
         set.name(),
@@ -262,9 +269,14 @@ pub fn inject(set: &SidecarSet, pod: &Value, ctx: &PodContext<'_>) -> Result<Out
     Ok(Outcome::Injected(pod))
 }
 
-/// Keeps the incoming entry's timestamp when nothing else changed, so that evaluating an injected Pod
-/// again (audit scans, a second policy run) yields no patch: the timestamp says when the sidecars
-/// were last set, not when the Pod was last looked at.
+/// Keeps the incoming entry's timestamp when the sidecars did not change, so that evaluating an
+/// injected Pod again (audit scans, a second policy run) yields no patch: the timestamp says when the
+/// sidecars were last set, not when the Pod was last looked at.
+///
+/// The revision name is always the current one, even when the hash is unchanged: a revision also
+/// records `volumes`, `imagePullSecrets` and `patchPodMetadata`, which the hash does not cover, and
+/// the Pod has just been injected from the current settings (as Kruise's webhook, which writes a whole
+/// new entry whenever it injects). Evaluating it again under the same settings changes nothing.
 fn upsert_entry(map: &mut annotations::HashMap, name: &str, mut new: HashEntry) {
     if let Some(old) = map.get(name) {
         let same = old.hash == new.hash
@@ -272,7 +284,6 @@ fn upsert_entry(map: &mut annotations::HashMap, name: &str, mut new: HashEntry) 
             && old.sidecar_set_name == new.sidecar_set_name;
         if same && old.update_timestamp.is_some() {
             new.update_timestamp = old.update_timestamp.clone();
-            new.controller_revision = old.controller_revision.clone();
         }
     }
     map.insert(name.to_string(), new);
@@ -404,5 +415,79 @@ fn put_object(pod: &mut Value, path: &[&str], value: Map<String, Value>) {
         && (!value.is_empty() || o.contains_key(path[path.len() - 1]))
     {
         o.insert(path[path.len() - 1].to_string(), Value::Object(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set(volume_path: &str) -> SidecarSet {
+        SidecarSet::new(&json!({
+            "name": "log", "selector": {"matchLabels": {"app": "web"}},
+            "containers": [{"name": "agent", "image": "agent:1",
+                            "volumeMounts": [{"name": "logs", "mountPath": "/logs"}]}],
+            "volumes": [{"name": "logs", "hostPath": {"path": volume_path}}],
+        }))
+        .unwrap()
+    }
+
+    fn run(set: &SidecarSet, pod: &Value, now: &str) -> Value {
+        let ctx = PodContext {
+            request_namespace: "default",
+            namespace_labels: &NamespaceLabels::NotNeeded,
+            now,
+        };
+        match inject(set, pod, &ctx).unwrap() {
+            Outcome::Injected(p) => p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn entry(pod: &Value, key: &str) -> HashEntry {
+        let raw = pod["metadata"]["annotations"][key].as_str().unwrap();
+        annotations::parse_hash_map(raw)
+            .unwrap()
+            .remove("log")
+            .unwrap()
+    }
+
+    fn web() -> Value {
+        json!({"metadata": {"name": "p", "labels": {"app": "web"}},
+               "spec": {"containers": [{"name": "app", "image": "nginx"}]}})
+    }
+
+    #[test]
+    fn the_hash_entry_names_the_revision_and_the_image_less_one_does_not() {
+        let s = set("/var/log");
+        let pod = run(&s, &web(), "2026-01-01T00:00:00Z");
+        assert_eq!(
+            entry(&pod, annotations::HASH).controller_revision,
+            s.revision_name()
+        );
+        assert!(s.revision_name().starts_with("log-"));
+        assert_eq!(
+            entry(&pod, annotations::HASH_WITHOUT_IMAGE).controller_revision,
+            ""
+        );
+        // Evaluated again under the same settings: nothing changes.
+        assert_eq!(run(&s, &pod, "2026-01-02T00:00:00Z"), pod);
+    }
+
+    #[test]
+    fn a_revision_change_the_hash_does_not_see_renames_the_revision_and_keeps_the_timestamp() {
+        let (a, b) = (set("/var/log"), set("/srv/log"));
+        assert_eq!(a.hash(), b.hash(), "volumes are not in the hash");
+        assert_ne!(
+            a.revision_name(),
+            b.revision_name(),
+            "but are in the revision"
+        );
+        let pod = run(&a, &web(), "2026-01-01T00:00:00Z");
+        let again = run(&b, &pod, "2026-01-02T00:00:00Z");
+        let e = entry(&again, annotations::HASH);
+        assert_eq!(e.controller_revision, b.revision_name());
+        assert_eq!(e.update_timestamp.as_deref(), Some("2026-01-01T00:00:00Z"));
     }
 }

@@ -119,6 +119,9 @@ pub struct SetPlanner<P> {
     rule: Mutex<PullPolicyRule>,
     pods: BTreeMap<usize, Entry<P>>,
     idx: Indexes,
+    /// How many of the Pods name each ControllerRevision in this set's hash entry: the revisions
+    /// history truncation must keep (Kruise's `filterActiveRevisions`).
+    revisions: BTreeMap<Str, usize>,
 }
 
 /// What the Pods contribute to a round, kept as they come and go.
@@ -178,6 +181,21 @@ impl Indexes {
     }
 }
 
+/// Counts (`add`) or uncounts the ControllerRevision `pod` names for `set`.
+fn count_revision(counts: &mut BTreeMap<Str, usize>, set: &str, pod: &PodDigest, add: bool) {
+    let Some(name) = pod.controller_revision(set) else {
+        return;
+    };
+    if add {
+        *counts.entry(Str::from(name)).or_default() += 1;
+    } else if let Some(n) = counts.get_mut(name) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(name);
+        }
+    }
+}
+
 impl<P: Borrow<PodDigest>> SetPlanner<P> {
     /// `namespaces`: Namespace labels by name, read only when the set has a `namespaceSelector`.
     pub fn new(set: SidecarSet, namespaces: BTreeMap<String, selector::Labels>) -> Self {
@@ -188,6 +206,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
             ns_memo: HashMap::new(),
             pods: BTreeMap::new(),
             idx: Indexes::default(),
+            revisions: BTreeMap::new(),
         }
     }
 
@@ -213,8 +232,15 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
             );
             if let Some(old) = self.pods.remove(&id) {
                 self.idx.forget(id, &old.class);
+                count_revision(
+                    &mut self.revisions,
+                    self.set.name(),
+                    old.pod.borrow(),
+                    false,
+                );
             }
             self.idx.add(id, &class);
+            count_revision(&mut self.revisions, self.set.name(), pod.borrow(), true);
             self.pods.insert(id, Entry { pod, class });
         }
     }
@@ -222,7 +248,27 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
     pub fn remove(&mut self, id: usize) -> Option<P> {
         let old = self.pods.remove(&id)?;
         self.idx.forget(id, &old.class);
+        count_revision(
+            &mut self.revisions,
+            self.set.name(),
+            old.pod.borrow(),
+            false,
+        );
         Some(old.pod)
+    }
+
+    /// Whether a Pod of the planner names the ControllerRevision `name` in this set's hash entry.
+    ///
+    /// Every Pod put in counts, matched or not: the reconciler puts in the Pods whose injected list
+    /// names the set, a superset of Kruise's matched Pods, so a revision a Pod still names is never
+    /// deleted (a terminated Pod's too, at the cost of keeping one revision longer).
+    pub fn revision_in_use(&self, name: &str) -> bool {
+        self.revisions.contains_key(name)
+    }
+
+    /// The ControllerRevisions the Pods name (see [`Self::revision_in_use`]), sorted.
+    pub fn revisions_in_use(&self) -> impl Iterator<Item = &str> {
+        self.revisions.keys().map(|k| &**k)
     }
 
     /// New Namespace labels: the Pods of the Namespaces whose labels changed (appeared, went) are

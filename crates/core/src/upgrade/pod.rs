@@ -130,6 +130,9 @@ pub(crate) struct Kruise {
     /// `kruise.io/sidecarset-injected-list`.
     pub injected: Box<[Str]>,
     pub hashes: SetHashes,
+    /// Each set's `controllerRevision` in `kruise.io/sidecarset-hash`, sorted by set name; only the
+    /// non-empty ones (Kruise's `GetPodSidecarSetControllerRevision` reads this annotation only).
+    pub revisions: Box<[(Str, Str)]>,
     pub hashes_without_image: SetHashes,
     pub inplace: Inplace,
     /// `kruise.io/sidecarset-working-hotupgrade-container`, sorted; Go ignores a value that does
@@ -326,6 +329,14 @@ impl PodDigest {
         self.kruise.injected.iter().any(|n| &**n == set_name)
     }
 
+    /// The ControllerRevision this set's `kruise.io/sidecarset-hash` entry names, if any (Kruise's
+    /// `GetPodSidecarSetControllerRevision`).
+    pub fn controller_revision(&self, set_name: &str) -> Option<&str> {
+        let r = &self.kruise.revisions;
+        let at = r.binary_search_by(|(k, _)| (**k).cmp(set_name)).ok()?;
+        Some(&r[at].1)
+    }
+
     /// The sets named in `kruise.io/sidecarset-injected-list`.
     pub fn injected_sets(&self) -> impl Iterator<Item = &str> {
         self.kruise.injected.iter().map(|n| &**n)
@@ -425,6 +436,7 @@ impl Kruise {
         Kruise {
             injected: Box::new([]),
             hashes: Ok(Box::new([])),
+            revisions: Box::new([]),
             hashes_without_image: Ok(Box::new([])),
             inplace: Inplace::Absent,
             working: Box::new([]),
@@ -448,35 +460,45 @@ impl Kruise {
             })
             .map(|m| m.iter().map(|(k, v)| (i.str(k), i.str(v))).collect())
             .unwrap_or_default();
+        let (hashes, revisions) = read_hashes(pod.annotation_entry(annotations::HASH), i);
         Kruise {
             injected,
-            hashes: read_hashes(pod.annotation_entry(annotations::HASH), i),
+            hashes,
+            revisions,
             hashes_without_image: read_hashes(
                 pod.annotation_entry(annotations::HASH_WITHOUT_IMAGE),
                 i,
-            ),
+            )
+            .0,
             inplace: read_inplace(pod.annotation(annotations::INPLACE_UPDATE_STATE), i),
             working,
         }
     }
 }
 
-fn read_hashes(entry: Option<&Option<Str>>, i: &mut Interner) -> SetHashes {
+/// A hash annotation's `hash` per set, and its non-empty `controllerRevision` per set.
+fn read_hashes(entry: Option<&Option<Str>>, i: &mut Interner) -> (SetHashes, Box<[(Str, Str)]>) {
     let raw = match entry {
-        None => return Ok(Box::new([])),
-        Some(None) => return Err(i.str("must be a string")),
+        None => return (Ok(Box::new([])), Box::new([])),
+        Some(None) => return (Err(i.str("must be a string")), Box::new([])),
         Some(Some(raw)) => raw,
     };
     if raw.trim().is_empty() {
-        return Ok(Box::new([]));
+        return (Ok(Box::new([])), Box::new([]));
     }
     match annotations::parse_hash_map(raw) {
         // A BTreeMap: sorted by set name.
-        Ok(map) => Ok(map
-            .iter()
-            .map(|(k, e)| (i.str(k), i.str(&e.hash)))
-            .collect()),
-        Err(e) => Err(i.str(&e)),
+        Ok(map) => (
+            Ok(map
+                .iter()
+                .map(|(k, e)| (i.str(k), i.str(&e.hash)))
+                .collect()),
+            map.iter()
+                .filter(|(_, e)| !e.controller_revision.is_empty())
+                .map(|(k, e)| (i.str(k), i.str(&e.controller_revision)))
+                .collect(),
+        ),
+        Err(e) => (Err(i.str(&e)), Box::new([])),
     }
 }
 
@@ -570,12 +592,36 @@ mod tests {
         assert_eq!(set_hash(&d.kruise.hashes, "b"), Ok("hb"));
         assert_eq!(set_hash(&d.kruise.hashes, "z"), Ok(""));
         assert!(set_hash(&d.kruise.hashes_without_image, "a").is_err());
+        assert_eq!(
+            d.controller_revision("a"),
+            None,
+            "a legacy entry names none"
+        );
+        assert_eq!(d.controller_revision("z"), None);
         let Inplace::Parsed(sets) = &d.kruise.inplace else {
             panic!("{:?}", d.kruise.inplace)
         };
         assert_eq!(&*sets[0].0, "a");
         let ids: Vec<(&str, &str)> = sets[0].1.iter().map(|(c, i)| (&**c, &**i)).collect();
         assert_eq!(ids, [("c", "i"), ("d", "")]);
+    }
+
+    #[test]
+    fn the_controller_revision_of_each_set_is_kept() {
+        let d = digest(
+            json!({"metadata": {"name": "p", "resourceVersion": "1", "annotations": {
+            "kruise.io/sidecarset-hash":
+                r#"{"a":{"hash":"ha","controllerRevision":"a-123"},"b":{"hash":"hb","controllerRevision":""}}"#,
+            "kruise.io/sidecarset-hash-without-image":
+                r#"{"c":{"hash":"hc","controllerRevision":"c-9"}}"#}}}),
+        );
+        assert_eq!(d.controller_revision("a"), Some("a-123"));
+        assert_eq!(d.controller_revision("b"), None, "empty is none");
+        assert_eq!(
+            d.controller_revision("c"),
+            None,
+            "the image-less annotation is not read, as in Kruise"
+        );
     }
 
     #[test]
