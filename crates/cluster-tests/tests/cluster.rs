@@ -1382,6 +1382,9 @@ async fn migrate_and_adopt(
         "migrate",
         "--sidecarset",
         set_name,
+        // Other tests' Pods share the cluster (and the Filebeat labels).
+        "--namespace",
+        &t.ns,
         "-o",
         policies.to_str().context("path")?,
         "--report-json",

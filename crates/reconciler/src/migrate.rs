@@ -60,6 +60,9 @@ pub struct MigrateArgs {
     /// no cluster is needed at all).
     #[arg(long)]
     pub no_report: bool,
+    /// Report on the Pods of this namespace only (default: every namespace).
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
     /// Also write the report as JSON to this file (the text report goes to standard error).
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<std::path::PathBuf>,
@@ -298,7 +301,7 @@ pub async fn migrate(
         .collect();
     let reports = match (&client, args.no_report) {
         (Some(c), false) => {
-            let (pods, namespaces) = crate::cli::read_cluster(c, None).await?;
+            let (pods, namespaces) = crate::cli::read_cluster(c, args.namespace.as_deref()).await?;
             reports(
                 &named,
                 &pods,
