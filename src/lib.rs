@@ -17,6 +17,7 @@ mod set_cache;
 mod time;
 
 pub use namespace::{HostNamespaces, NamespaceSource};
+pub use time::format_rfc3339;
 
 #[allow(unsafe_code)] // waPC finds the policy by this unmangled symbol
 #[unsafe(no_mangle)]

@@ -48,40 +48,8 @@ pub fn merge_patch_json(existing: &str, patch: &str) -> Result<String, String> {
         return Ok(existing.to_string());
     }
     let mut out = String::new();
-    write_go_value(&mut out, &merged);
+    crate::gojson::write_go_interface(&mut out, &merged);
     Ok(out)
-}
-
-/// Go's `json.Marshal` of a decoded document: map keys sorted, Go's string escaping.
-fn write_go_value(out: &mut String, v: &Value) {
-    match v {
-        Value::Object(o) => {
-            let mut keys: Vec<&String> = o.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                crate::gojson::write_go_string(out, k);
-                out.push(':');
-                write_go_value(out, &o[k]);
-            }
-            out.push('}');
-        }
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_value(out, x);
-            }
-            out.push(']');
-        }
-        Value::String(s) => crate::gojson::write_go_string(out, s),
-        other => out.push_str(&other.to_string()),
-    }
 }
 
 fn merge(target: &mut Value, patch: &Value) {
@@ -172,6 +140,15 @@ mod tests {
         );
         assert!(merge_patch_json("null", "{}").is_err());
         assert!(merge_patch_json("{", "{}").is_err());
+    }
+
+    #[test]
+    fn numbers_are_written_as_gos_float64() {
+        // Kruise decodes both documents into interface{}: every number is a float64.
+        assert_eq!(
+            merge_patch_json(r#"{"a":1.0}"#, r#"{"b":1e21,"c":0.5}"#).unwrap(),
+            r#"{"a":1,"b":1e+21,"c":0.5}"#
+        );
     }
 
     #[test]

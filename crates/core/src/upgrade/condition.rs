@@ -48,7 +48,7 @@ pub fn upgradable_condition(
         ("False", REASON_SOME)
     };
     let mut message = String::new();
-    write_go_json(&mut message, &Value::Object(marks));
+    crate::gojson::write_go_interface(&mut message, &Value::Object(marks));
 
     let mut cond = match old {
         Some(Value::Object(o)) => o.clone(),
@@ -76,40 +76,6 @@ pub fn upgradable_condition(
 /// (conditions merge by `type`).
 pub fn condition_patch(condition: &Value) -> Value {
     json!({"status": {"conditions": [condition]}})
-}
-
-/// Go's `json.Marshal` of a decoded document: object keys sorted, Go's string escaping.
-pub(crate) fn write_go_json(out: &mut String, v: &Value) {
-    match v {
-        Value::Object(o) => {
-            let mut keys: Vec<&String> = o.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                crate::gojson::write_go_string(out, k);
-                out.push(':');
-                if let Some(x) = o.get(k.as_str()) {
-                    write_go_json(out, x);
-                }
-            }
-            out.push('}');
-        }
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_json(out, x);
-            }
-            out.push(']');
-        }
-        Value::String(s) => crate::gojson::write_go_string(out, s),
-        other => out.push_str(&other.to_string()),
-    }
 }
 
 #[cfg(test)]

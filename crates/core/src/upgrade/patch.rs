@@ -10,12 +10,12 @@ use crate::annotations::{self, HashEntry};
 use crate::settings::{PATCH_MERGE_JSON, PATCH_OVERWRITE, PATCH_RETAIN, PatchPodMetadata};
 
 use super::ContainerChange;
-use super::condition::write_go_json;
 use super::image_match::runs;
 use super::pod::{Annotation, PodDigest};
 use super::reason::Reason;
 use super::set::{SetCtx, Sidecar};
 use super::state::{InplaceState, Matched, twins_by_role};
+use crate::gojson::write_go_interface;
 
 /// RFC 6901 escaping of one path segment.
 pub(crate) fn pointer_segment(s: &str) -> String {
@@ -181,7 +181,7 @@ impl<'p> Draft<'p> {
             if *name == ours {
                 write_state_entry(&mut out, &entry, &last);
             } else if let Some(v) = all.get(name.as_str()) {
-                write_go_json(&mut out, v);
+                write_go_interface(&mut out, v);
             }
         }
         out.push('}');
@@ -203,11 +203,11 @@ impl<'p> Draft<'p> {
 fn write_state_entry(out: &mut String, entry: &Map<String, Value>, last: &Map<String, Value>) {
     out.push('{');
     out.push_str("\"revision\":");
-    write_go_json(out, entry.get("revision").unwrap_or(&json!("")));
+    write_go_interface(out, entry.get("revision").unwrap_or(&json!("")));
     out.push_str(",\"updateTimestamp\":");
-    write_go_json(out, entry.get("updateTimestamp").unwrap_or(&Value::Null));
+    write_go_interface(out, entry.get("updateTimestamp").unwrap_or(&Value::Null));
     out.push_str(",\"lastContainerStatuses\":");
-    write_go_json(out, &Value::Object(last.clone()));
+    write_go_interface(out, &Value::Object(last.clone()));
     let mut rest: Vec<(&String, &Value)> = entry
         .iter()
         .filter(|(k, _)| k.as_str() != "revision" && k.as_str() != "updateTimestamp")
@@ -217,7 +217,7 @@ fn write_state_entry(out: &mut String, entry: &Map<String, Value>, last: &Map<St
         out.push(',');
         crate::gojson::write_go_string(out, k);
         out.push(':');
-        write_go_json(out, v);
+        write_go_interface(out, v);
     }
     out.push('}');
 }
@@ -318,7 +318,7 @@ pub(crate) fn upgrade<'p>(
     if working_changed {
         let mut out = String::new();
         let v = serde_json::to_value(&working).unwrap_or(Value::Null);
-        write_go_json(&mut out, &v);
+        write_go_interface(&mut out, &v);
         d.annotations.set(annotations::WORKING_HOT_UPGRADE, out);
     }
     // §4.7 step 3: this set's hash entry, rewritten even when no image differed.
