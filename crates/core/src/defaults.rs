@@ -13,8 +13,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use crate::image;
 use crate::quantity::normalize_resource_quantity;
 use crate::settings::{
-    AFTER_APP_CONTAINER, BEFORE_APP_CONTAINER, COLD_UPGRADE, PATCH_RETAIN, ROLLING_UPDATE,
-    SHARE_DISABLED, Settings, SidecarContainer,
+    AFTER_APP_CONTAINER, BEFORE_APP_CONTAINER, COLD_UPGRADE, INJECT_ALWAYS, PATCH_RETAIN,
+    ROLLING_UPDATE, SHARE_DISABLED, Settings, SidecarContainer,
 };
 
 /// The label the API server puts on every Namespace (Kubernetes >= 1.21).
@@ -51,7 +51,7 @@ pub fn apply(s: &mut Settings) {
     if let Some(r) = s.injection_strategy.revision.as_mut()
         && r.policy.as_deref().unwrap_or("").is_empty()
     {
-        r.policy = Some("Always".to_string());
+        r.policy = Some(INJECT_ALWAYS.to_string());
     }
 }
 

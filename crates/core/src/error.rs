@@ -87,4 +87,8 @@ pub enum InjectError {
         setting: String,
         message: String,
     },
+    /// `injectionStrategy.revision` cannot be honoured for this Pod (its revision is missing or
+    /// unreadable); names the setting.
+    #[error("{setting}: {message}")]
+    Revision { setting: String, message: String },
 }

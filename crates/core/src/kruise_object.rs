@@ -74,6 +74,25 @@ pub fn settings_from_object(object: &Value) -> Result<Converted, NotASidecarSet>
     if alpha {
         from_v1alpha1(object, &mut spec, &mut notes);
     }
+    if let Some(Value::Object(pin)) = spec
+        .get("injectionStrategy")
+        .and_then(|s| s.get("revision"))
+    {
+        let what = match (pin.get("revisionName"), pin.get("customVersion")) {
+            (Some(Value::String(n)), _) => format!("ControllerRevision {n}"),
+            (_, Some(Value::String(v))) => {
+                format!("the ControllerRevisions labelled {CUSTOM_VERSION_LABEL}={v}")
+            }
+            _ => "the pinned ControllerRevision".to_string(),
+        };
+        notes.push(format!(
+            "injectionStrategy.revision pins {what}, which Kruise keeps in its own namespace \
+             (kruise-system) and deletes with the SidecarSet; the policy reads it in revisionNamespace \
+             (default sidecarset-system), where the reconciler records only the current settings: \
+             copy it there before Pods are created through the policy and before Kruise's \
+             SidecarSets are removed, or every Pod the set matches is refused"
+        ));
+    }
     let annotations = object.pointer("/metadata/annotations");
     for key in CANARY_ANNOTATIONS {
         if annotations.and_then(|a| a.get(key)).is_some() {
@@ -99,12 +118,14 @@ pub fn settings_from_object(object: &Value) -> Result<Converted, NotASidecarSet>
 
 /// The v1beta1 SidecarSet with these settings: `name` becomes `metadata.name`, the rest the `spec`,
 /// except v1alpha1's `namespace`, which becomes the `namespaceSelector` Kruise's conversion makes of
-/// it, and `allowedPatchPodMetadataKeys`, this project's own key (Kruise keeps that list in its
-/// cluster-wide configuration ConfigMap).
+/// it, and this project's own keys: `allowedPatchPodMetadataKeys` (Kruise keeps that list in its
+/// cluster-wide configuration ConfigMap) and `revisionNamespace` (Kruise reads revisions in its own
+/// namespace).
 pub fn object_from_settings(settings: &Value) -> Value {
     let mut spec = settings.as_object().cloned().unwrap_or_default();
     let name = spec.remove("name").unwrap_or(Value::Null);
     spec.remove("allowedPatchPodMetadataKeys");
+    spec.remove("revisionNamespace");
     if let Some(ns) = spec.remove("namespace").filter(|n| n.as_str() != Some("")) {
         spec.insert(
             "namespaceSelector".into(),
@@ -238,6 +259,7 @@ mod tests {
         let mut s = c.settings.clone();
         s["namespace"] = json!("shop");
         s["allowedPatchPodMetadataKeys"] = json!(["^a$"]);
+        s["revisionNamespace"] = json!("kruise-system");
         let back = object_from_settings(&s);
         assert_eq!(
             back["spec"]["namespaceSelector"],
@@ -245,6 +267,24 @@ mod tests {
         );
         assert!(back["spec"].get("namespace").is_none());
         assert!(back["spec"].get("allowedPatchPodMetadataKeys").is_none());
+        assert!(back["spec"].get("revisionNamespace").is_none());
+    }
+
+    #[test]
+    fn a_pinned_revision_is_noted_with_where_the_policy_reads_it() {
+        let mut o = filebeat("apps.kruise.io/v1beta1");
+        o["spec"]["injectionStrategy"] =
+            json!({"revision": {"revisionName": "filebeat-6f7887fffd", "policy": "Always"}});
+        let c = settings_from_object(&o).unwrap();
+        assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
+        assert!(
+            c.notes[0].starts_with("injectionStrategy.revision pins ControllerRevision filebeat-6f7887fffd, which Kruise keeps in its own namespace (kruise-system)"),
+            "{}",
+            c.notes[0]
+        );
+        o["spec"]["injectionStrategy"] = json!({"revision": {"customVersion": "stable"}});
+        let c = settings_from_object(&o).unwrap();
+        assert!(c.notes[0].contains(&format!("labelled {CUSTOM_VERSION_LABEL}=stable")));
     }
 
     #[test]

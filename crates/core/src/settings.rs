@@ -26,6 +26,9 @@ pub const NOT_UPDATE: &str = "NotUpdate";
 pub const PATCH_RETAIN: &str = "Retain";
 pub const PATCH_OVERWRITE: &str = "Overwrite";
 pub const PATCH_MERGE_JSON: &str = "MergePatchJson";
+/// `injectionStrategy.revision.policy` (Kruise's `SidecarSetInjectRevisionPolicy`).
+pub const INJECT_ALWAYS: &str = "Always";
+pub const INJECT_PARTIAL: &str = "Partial";
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -62,6 +65,12 @@ pub struct Settings {
     /// (Go-style unanchored search) an annotation key of `patchPodMetadata` must match. Empty = any key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_patch_pod_metadata_keys: Option<Vec<String>>,
+    /// Where the policy reads the ControllerRevisions `injectionStrategy.revision` names: the
+    /// reconciler's `--revision-namespace`, which the policy cannot see (Kruise reads its own
+    /// namespace, `webhookutil.GetNamespace()`). `None` means
+    /// [`crate::revision::pinned::DEFAULT_NAMESPACE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_namespace: Option<String>,
 }
 
 /// A core/v1 Container plus Kruise's sidecar fields.
@@ -283,6 +292,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "patchPodMetadata",
     "customVersion",
     "allowedPatchPodMetadataKeys",
+    "revisionNamespace",
 ];
 
 impl Settings {
@@ -340,6 +350,7 @@ impl Settings {
             "allowedPatchPodMetadataKeys",
             s.allowed_patch_pod_metadata_keys
         );
+        field!("revisionNamespace", s.revision_namespace);
         s.init_containers =
             parse_sidecar_list(obj.get("initContainers"), "initContainers", &mut errs);
         s.containers = parse_sidecar_list(obj.get("containers"), "containers", &mut errs);
@@ -347,7 +358,7 @@ impl Settings {
     }
 }
 
-fn parse_sidecar_list(
+pub(crate) fn parse_sidecar_list(
     value: Option<&Value>,
     path: &str,
     errs: &mut SettingsErrors,

@@ -48,10 +48,45 @@ impl SidecarSet {
 
     /// Wraps settings that are already defaulted and valid (the reconciler re-reads what it validated).
     pub fn from_defaulted(settings: Settings) -> Self {
+        let revision_data = revision::data(&settings);
+        let revision_name =
+            revision::revision_name(&settings.name, &revision::revision_hash(&revision_data, 0));
+        Self::with_revision(settings, None, None, revision_data, revision_name)
+    }
+
+    /// A recorded revision of a set, as Kruise's `GetHistorySidecarSet` restores it
+    /// (`pkg/control/sidecarcontrol/history_control.go`): `settings` hold the revision's lists, the
+    /// hashes are the revision's annotations (`None`: computed from the containers, as
+    /// `restoreRevisionInfo` does when an annotation is empty) and the name is the revision's.
+    pub(crate) fn restored(
+        settings: Settings,
+        hash: Option<String>,
+        hash_without_image: Option<String>,
+        revision_name: String,
+    ) -> Self {
+        let revision_data = revision::data(&settings);
+        Self::with_revision(
+            settings,
+            hash,
+            hash_without_image,
+            revision_data,
+            revision_name,
+        )
+    }
+
+    fn with_revision(
+        settings: Settings,
+        hash: Option<String>,
+        hash_without_image: Option<String>,
+        revision_data: String,
+        revision_name: String,
+    ) -> Self {
         let (containers, init) = hash_inputs(&settings);
-        let hash = hash::sidecarset_hash(containers.as_deref(), init.as_deref());
-        let hash_without_image =
-            hash::sidecarset_hash_without_image(containers.as_deref(), init.as_deref());
+        let hash =
+            hash.unwrap_or_else(|| hash::sidecarset_hash(containers.as_deref(), init.as_deref()));
+        let hash_without_image = hash_without_image.unwrap_or_else(|| {
+            hash::sidecarset_hash_without_image(containers.as_deref(), init.as_deref())
+        });
         let container_values = settings
             .init_containers
             .iter()
@@ -62,9 +97,6 @@ impl SidecarSet {
                     .unwrap_or_else(|_| serde_json::json!({"name": sc.name()}))
             })
             .collect();
-        let revision_data = revision::data(&settings);
-        let revision_name =
-            revision::revision_name(&settings.name, &revision::revision_hash(&revision_data, 0));
         Self {
             settings,
             hash,
@@ -107,6 +139,14 @@ impl SidecarSet {
     /// no hash collision (collision count 0): what the policy writes as `controllerRevision`.
     pub fn revision_name(&self) -> &str {
         &self.revision_name
+    }
+    /// The namespace whose ControllerRevisions `injectionStrategy.revision` names
+    /// (`revisionNamespace`, by default the reconciler's default namespace).
+    pub fn revision_namespace(&self) -> &str {
+        self.settings
+            .revision_namespace
+            .as_deref()
+            .unwrap_or(revision::pinned::DEFAULT_NAMESPACE)
     }
     /// Whether matching a Pod needs its Namespace's labels.
     pub fn needs_namespace_labels(&self) -> bool {

@@ -37,10 +37,15 @@ pub fn validate(s: &Settings, errs: &mut SettingsErrors) {
             selector::validate(sel, "namespaceSelector", errs);
         }
     }
-    if s.injection_strategy.revision.is_some() {
+    if let Some(r) = &s.injection_strategy.revision {
+        inject_revision(r, errs);
+    }
+    if let Some(ns) = &s.revision_namespace
+        && let Err(m) = names::dns1123_label(ns)
+    {
         errs.push(
-            "injectionStrategy.revision",
-            "is not supported yet: injecting a historic revision means reading the reconciler's ControllerRevisions at admission, which the policy does not do yet; remove it to inject the current settings",
+            "revisionNamespace",
+            format!("must be a Namespace name (where the reconciler's --revision-namespace keeps the ControllerRevisions): {m}"),
         );
     }
     update_strategy(&s.update_strategy, errs);
@@ -95,6 +100,52 @@ pub fn validate(s: &Settings, errs: &mut SettingsErrors) {
         );
     }
     patch_pod_metadata(s, errs);
+}
+
+/// Kruise's validating webhook (`pkg/webhook/sidecarset/validating/sidecarset_create_update_handler.go`
+/// `validateSidecarSetInjectionStrategy`): one of `revisionName` and `customVersion`, and a known
+/// `policy`. Kruise also reads the revision there and refuses a set whose revision is missing; the
+/// policy cannot read the cluster while checking its settings, so that check happens for each Pod
+/// (a missing revision refuses the Pod). Empty strings, which Kruise lets through to a lookup that
+/// can only fail, are refused here, and both values must be usable in a lookup.
+fn inject_revision(r: &InjectRevision, errs: &mut SettingsErrors) {
+    let path = "injectionStrategy.revision";
+    let name = r.revision_name.as_deref();
+    let version = r.custom_version.as_deref();
+    if name.is_none() && version.is_none() {
+        errs.push(
+            path,
+            "set revisionName (a ControllerRevision's name) or customVersion (the newest revision labelled with it); both are missing",
+        );
+    }
+    if let Some(n) = name
+        && let Err(m) = names::dns1123_subdomain(n)
+    {
+        errs.push(
+            format!("{path}.revisionName"),
+            format!("must be a ControllerRevision name, e.g. \"filebeat-68b485f5d7\": {m}"),
+        );
+    }
+    if let Some(v) = version {
+        let checked = if v.is_empty() {
+            Err("must not be empty".to_string())
+        } else {
+            names::label_value(v)
+        };
+        if let Err(m) = checked {
+            errs.push(
+                format!("{path}.customVersion"),
+                format!("is looked up by label, so it {m}"),
+            );
+        }
+    }
+    match r.policy.as_deref().unwrap_or("") {
+        "" | INJECT_ALWAYS | INJECT_PARTIAL => {}
+        other => errs.push(
+            format!("{path}.policy"),
+            format!("must be {INJECT_ALWAYS} or {INJECT_PARTIAL}, got {other:?}"),
+        ),
+    }
 }
 
 /// The names a sidecar occupies in a Pod: both twins for a hot-upgrade container.
@@ -827,11 +878,42 @@ mod tests {
     }
 
     #[test]
-    fn revision_injection_is_refused_for_now() {
-        let errs = errors_with(json!({"injectionStrategy": {"revision": {"customVersion": "v1"}}}));
-        assert!(
-            errs[0].starts_with("injectionStrategy.revision: is not supported yet"),
-            "{errs:?}"
+    fn injection_revision_rules() {
+        for ok in [
+            json!({"revisionName": "filebeat-68b485f5d7"}),
+            json!({"customVersion": "v1.2", "policy": "Partial"}),
+            json!({"revisionName": "a", "customVersion": "b", "policy": "Always"}),
+        ] {
+            let errs = errors_with(json!({"injectionStrategy": {"revision": ok}}));
+            assert_eq!(errs, Vec::<String>::new(), "{ok}");
+        }
+        expect(
+            json!({"injectionStrategy": {"revision": {"policy": "Partial"}}}),
+            "injectionStrategy.revision: set revisionName (a ControllerRevision's name) or customVersion (the newest revision labelled with it); both are missing",
+        );
+        expect(
+            json!({"injectionStrategy": {"revision": {"revisionName": "Bad_Name"}}}),
+            "injectionStrategy.revision.revisionName: must be a ControllerRevision name, e.g. \"filebeat-68b485f5d7\": must be a DNS-1123 subdomain, got \"Bad_Name\"",
+        );
+        expect(
+            json!({"injectionStrategy": {"revision": {"customVersion": ""}}}),
+            "injectionStrategy.revision.customVersion: is looked up by label, so it must not be empty",
+        );
+        expect(
+            json!({"injectionStrategy": {"revision": {"customVersion": "a b"}}}),
+            "injectionStrategy.revision.customVersion: is looked up by label, so it must be a label value (empty, or at most 63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric), got \"a b\"",
+        );
+        expect(
+            json!({"injectionStrategy": {"revision": {"revisionName": "a", "policy": "Sometimes"}}}),
+            "injectionStrategy.revision.policy: must be Always or Partial, got \"Sometimes\"",
+        );
+        expect(
+            json!({"revisionNamespace": "Kruise_System"}),
+            "revisionNamespace: must be a Namespace name (where the reconciler's --revision-namespace keeps the ControllerRevisions): must be a DNS-1123 label (at most 63 lower-case letters, digits or '-', starting and ending with a letter or digit), got \"Kruise_System\"",
+        );
+        assert_eq!(
+            errors_with(json!({"revisionNamespace": "kruise-system"})),
+            Vec::<String>::new()
         );
     }
 

@@ -13,6 +13,7 @@ pub use sidecar::{IS_INJECTED, SIDECARSET_VERSION, SIDECARSET_VERSION_ALT, is_in
 
 use crate::annotations::{self, HashEntry};
 use crate::error::InjectError;
+use crate::revision::{self, pinned::RevisionContext};
 use crate::selector::{self, Labels};
 use crate::settings::{AFTER_APP_CONTAINER, BEFORE_APP_CONTAINER};
 use crate::sidecarset::SidecarSet;
@@ -62,7 +63,7 @@ pub fn pod_namespace<'a>(pod: &'a Value, request_namespace: &'a str) -> &'a str 
     }
 }
 
-fn labels_of(pod: &Value) -> Labels {
+pub(crate) fn labels_of(pod: &Value) -> Labels {
     pod.pointer("/metadata/labels")
         .and_then(Value::as_object)
         .map(|o| {
@@ -135,10 +136,37 @@ fn check_match(set: &SidecarSet, pod: &Value, ctx: &PodContext<'_>) -> Option<Ou
     }
 }
 
+/// Kruise's Pod webhook for one set at CREATE (`pkg/webhook/pod/mutating/sidecarset.go`
+/// `sidecarsetMutatingPod`): match the Pod, then choose the revision to inject
+/// (`getSuitableRevisionSidecarSet`, [`revision::pinned::resolve`]: the pinned one is looked up
+/// only for a Pod the set matches), then inject it.
+pub fn inject_at_create(
+    set: &SidecarSet,
+    pod: &Value,
+    ctx: &PodContext<'_>,
+    revisions: &RevisionContext<'_>,
+) -> Result<Outcome, InjectError> {
+    if let Some(skip) = check_match(set, pod, ctx) {
+        return Ok(skip);
+    }
+    let chosen = revision::pinned::resolve(set, pod, ctx.request_namespace, revisions)?;
+    inject_matched(&chosen, pod, ctx)
+}
+
+/// Injects `set` as it is into a Pod it matches; a pinned revision is not looked up (see
+/// [`inject_at_create`]).
 pub fn inject(set: &SidecarSet, pod: &Value, ctx: &PodContext<'_>) -> Result<Outcome, InjectError> {
     if let Some(skip) = check_match(set, pod, ctx) {
         return Ok(skip);
     }
+    inject_matched(set, pod, ctx)
+}
+
+fn inject_matched(
+    set: &SidecarSet,
+    pod: &Value,
+    ctx: &PodContext<'_>,
+) -> Result<Outcome, InjectError> {
     let s = set.settings();
     let mut pod = pod.clone();
     if !pod.is_object() {

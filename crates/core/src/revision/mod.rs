@@ -10,8 +10,10 @@
 //! - [`Revision`]: a whole revision as `NewRevision` builds it (name, labels, annotations, data).
 //! - [`history`]: what to do with the set's existing revisions (Kruise's `registerLatestRevision` and
 //!   `truncateHistory`), as a pure plan the reconciler applies.
+//! - [`pinned`]: `injectionStrategy.revision`, the revision a new Pod gets (Kruise's
+//!   `getSuitableRevisionSidecarSet`), restored from a ControllerRevision the caller looked up.
 //!
-//! The policy has no cluster access for this: it computes the current revision's name from the
+//! The policy does not read the history to name the current revision: it computes the name from the
 //! settings with collision count 0 ([`crate::SidecarSet::revision_name`]), which is the name the
 //! reconciler records unless two revisions of the set ever hashed alike (see the README).
 
@@ -23,6 +25,7 @@ use crate::hash::safe_encode;
 
 mod data;
 pub mod history;
+pub mod pinned;
 
 pub use data::data;
 
