@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use serde_json::json;
-use sidecarset_policy::NamespaceSource;
+use sidecarset_policy::{NamespaceSource, NoRevisions};
 
 mod support;
 
@@ -31,7 +31,7 @@ fn main() {
     .expect("fixture serialises");
 
     // What is timed must be what the golden test checks: an injected Pod.
-    let response = sidecarset_policy::evaluate(&payload, &NoLookups, NOW);
+    let response = sidecarset_policy::evaluate(&payload, &NoLookups, &NoRevisions, NOW);
     assert!(
         response.accepted && response.mutated_object.is_some(),
         "{response:?}"
@@ -41,7 +41,7 @@ fn main() {
     let mut g = c.benchmark_group("native");
     g.bench_function("policy-validate", |b| {
         b.iter(|| {
-            let r = sidecarset_policy::evaluate(black_box(&payload), &NoLookups, NOW);
+            let r = sidecarset_policy::evaluate(black_box(&payload), &NoLookups, &NoRevisions, NOW);
             serde_json::to_vec(&r).expect("response serialises")
         })
     });

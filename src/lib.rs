@@ -1,7 +1,8 @@
 //! The Kubewarden policy: a thin waPC adapter over `sidecarset-core`.
 //!
 //! `validate` parses the request, dispatches on kind and operation, looks up the Pod's Namespace when
-//! the set has a `namespaceSelector`, calls the core and answers with the whole mutated Pod (the host
+//! the set has a `namespaceSelector` and the pinned ControllerRevision when it has
+//! `injectionStrategy.revision`, calls the core and answers with the whole mutated Pod (the host
 //! computes the JSON patch). `validate_settings` answers with every settings problem at once.
 
 use kubewarden_policy_sdk::request::ValidationRequest;
@@ -11,12 +12,16 @@ use kubewarden_policy_sdk::wapc_guest as guest;
 use serde_json::Value;
 use sidecarset_core::SidecarSet;
 use sidecarset_core::inject::{self, NamespaceLabels, Outcome, PodContext};
+use sidecarset_core::revision::pinned::RevisionContext;
 
 mod namespace;
+mod revisions;
 mod set_cache;
 mod time;
 
 pub use namespace::{HostNamespaces, NamespaceSource};
+pub use revisions::HostRevisions;
+pub use sidecarset_core::revision::pinned::{NoRevisions, RevisionSource};
 pub use time::format_rfc3339;
 
 #[allow(unsafe_code)] // waPC finds the policy by this unmangled symbol
@@ -32,7 +37,7 @@ pub extern "C" fn wapc_init() {
 
 fn validate(payload: &[u8]) -> guest::CallResult {
     let now = time::now_rfc3339();
-    let response = evaluate(payload, &HostNamespaces, &now);
+    let response = evaluate(payload, &HostNamespaces, &HostRevisions, &now);
     Ok(serde_json::to_vec(&response)?)
 }
 
@@ -80,9 +85,14 @@ fn reject(message: String, code: u16) -> ValidationResponse {
     }
 }
 
-/// The whole of `validate`, with the Namespace source and the clock passed in so that tests run it
-/// natively with test doubles.
-pub fn evaluate(payload: &[u8], namespaces: &dyn NamespaceSource, now: &str) -> ValidationResponse {
+/// The whole of `validate`, with the Namespace and ControllerRevision sources and the clock passed in
+/// so that tests run it natively with test doubles.
+pub fn evaluate(
+    payload: &[u8],
+    namespaces: &dyn NamespaceSource,
+    revisions: &dyn RevisionSource,
+    now: &str,
+) -> ValidationResponse {
     let request = match ValidationRequest::<Value>::new(payload) {
         Ok(r) => r,
         Err(e) => return reject(format!("cannot read the validation request: {e}"), 400),
@@ -115,7 +125,11 @@ pub fn evaluate(payload: &[u8], namespaces: &dyn NamespaceSource, now: &str) -> 
         namespace_labels: &labels,
         now,
     };
-    match inject::inject(&set, pod, &ctx) {
+    let pinned = RevisionContext {
+        request_uid: &req.uid,
+        source: revisions,
+    };
+    match inject::inject_at_create(&set, pod, &ctx, &pinned) {
         Ok(Outcome::Skipped { warning, .. }) => accept(warning.into_iter().collect()),
         Ok(Outcome::Injected(mutated)) if &mutated == pod => accept(vec![]),
         Ok(Outcome::Injected(mutated)) => ValidationResponse {
@@ -164,7 +178,12 @@ mod tests {
 
     #[test]
     fn unreadable_requests_are_refused_not_panicked_on() {
-        let r = evaluate(b"[]", &HostNamespaces, "2026-11-25T10:00:00Z");
+        let r = evaluate(
+            b"[]",
+            &HostNamespaces,
+            &HostRevisions,
+            "2026-11-25T10:00:00Z",
+        );
         assert!(!r.accepted);
         assert_eq!(r.code, Some(400));
     }

@@ -4,19 +4,22 @@
 //! Pod; the injected Pod evaluated again must give no patch; invalid settings must be refused with
 //! the message the native `validate_settings` gives.
 //!
-//! Namespace lookups go through kwctl replay sessions: a case that gives golden.rs a lookup answer
-//! (`namespace.json` / `namespace-error.txt`) carries `replay.yml` saying the same (found, not
-//! found, lookup error), and the module must ask for it.
+//! Context-aware calls go through kwctl replay sessions: a case that gives golden.rs a Namespace
+//! lookup answer (`namespace.json` / `namespace-error.txt`) carries `replay.yml` saying the same
+//! (found, not found, lookup error), and a case whose settings pin a revision
+//! (`injectionStrategy.revision`) carries the ControllerRevision get or list; the module must ask
+//! for them, exactly as recorded.
 //!
 //! How the module is built and loaded: `tests/support/policy_wasm.rs`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use kwhost::replay::{HostRequest, RecordedResponse};
 use kwhost::{Error, Replay};
 use serde_json::{Value, json};
-use sidecarset_policy::{NamespaceSource, check_settings, evaluate};
+use sidecarset_policy::{NamespaceSource, NoRevisions, check_settings, evaluate};
 
 #[path = "support/policy_wasm.rs"]
 mod policy_wasm;
@@ -24,9 +27,17 @@ mod support;
 
 use policy_wasm::{NOW, normalise_timestamps, policy, rfc3339, unix_now};
 
-/// How a failed host call reaches the policy: the SDK's prefix, then kwhost's (kwctl's) wording
-/// of a callback error, then the recorded message.
-const LOOKUP_ERROR_PREFIX: &str = "error invoking host capability kubernetes.get_resource: Host error: Callback evaluation failure: ";
+/// How a failed host call reaches the policy: the SDK's prefix (the policy words its own list call
+/// the same), then kwhost's (kwctl's) wording of a callback error, then the recorded message.
+fn lookup_error_prefix(request: &HostRequest) -> String {
+    let operation = match request {
+        HostRequest::KubernetesListResourceNamespace(_) => "list_resources_by_namespace",
+        _ => "get_resource",
+    };
+    format!(
+        "error invoking host capability kubernetes.{operation}: Host error: Callback evaluation failure: "
+    )
+}
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -80,32 +91,42 @@ impl Case {
         p.exists().then(|| read_json(&p))
     }
 
-    /// golden.rs's verdict, with lookup errors worded as they reach the guest through a host.
+    /// golden.rs's verdict, with the replay's lookup errors worded as they reach the guest through
+    /// a host.
     fn expected_verdict(&self) -> Value {
         let p = self.dir.join("expected-response.json");
         if !p.exists() {
             return json!({"accepted": true});
         }
-        let text = read(&p);
-        let err = self.dir.join("namespace-error.txt");
-        let text = if err.exists() {
-            let message = read(&err).trim().to_owned();
-            let as_json = |s: &str| serde_json::to_string(s).unwrap();
-            let inner = |s: String| s[1..s.len() - 1].to_owned();
-            text.replace(
-                &inner(as_json(&message)),
-                &inner(as_json(&format!("{LOOKUP_ERROR_PREFIX}{message}"))),
-            )
-        } else {
-            text
-        };
+        let mut text = read(&p);
+        let as_json = |s: &str| serde_json::to_string(s).unwrap();
+        let inner = |s: String| s[1..s.len() - 1].to_owned();
+        let mut seen = BTreeSet::new();
+        for exchange in self.replay.iter().flat_map(Replay::exchanges) {
+            if let RecordedResponse::Error { message } = &exchange.response {
+                let prefix = lookup_error_prefix(&exchange.request);
+                if seen.insert((prefix.clone(), message.clone())) {
+                    text = text.replace(
+                        &inner(as_json(message)),
+                        &inner(as_json(&format!("{prefix}{message}"))),
+                    );
+                }
+            }
+        }
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
 
-    /// golden.rs gives a lookup answer to exactly these cases (a `namespaceSelector`, or
-    /// v1alpha1's `namespace`, which becomes one).
+    /// golden.rs gives a Namespace lookup answer to exactly these cases (a `namespaceSelector`,
+    /// or v1alpha1's `namespace`, which becomes one).
     fn looks_up_namespaces(&self) -> bool {
         self.dir.join("namespace.json").exists() || self.dir.join("namespace-error.txt").exists()
+    }
+
+    /// Settings that pin a revision, which the policy looks up for every Pod they match.
+    fn looks_up_revisions(&self) -> bool {
+        self.settings
+            .iter()
+            .any(|s| s.pointer("/injectionStrategy/revision").is_some())
     }
 }
 
@@ -182,7 +203,7 @@ fn run_case(case: &Case, object: &Value, problems: &mut Vec<String>) -> Outcome 
         }
     }
     if case.replay.is_some() && lookups == 0 {
-        problems.push("the replay session was never used: no Namespace lookup".to_owned());
+        problems.push("the replay session was never used: no lookup".to_owned());
     }
     let mut verdict = json!({"accepted": true});
     if !warnings.is_empty() {
@@ -205,9 +226,12 @@ fn check_case(case: &Case) -> Vec<String> {
 
     // The replay session must tell the same story as the native fixture, and exist exactly
     // where a lookup happens.
-    match (&case.replay, case.looks_up_namespaces()) {
-        (None, true) => problems
-            .push("settings have a namespaceSelector but the case has no replay.yml".to_owned()),
+    let looks_up = case.looks_up_namespaces() || case.looks_up_revisions();
+    match (&case.replay, looks_up) {
+        (None, true) => problems.push(
+            "settings have a namespaceSelector or injectionStrategy.revision but the case has no replay.yml"
+                .to_owned(),
+        ),
         (Some(_), false) => {
             problems.push("replay.yml in a case whose settings never look up".to_owned())
         }
@@ -262,11 +286,16 @@ fn check_case(case: &Case) -> Vec<String> {
     problems
 }
 
+/// The Namespace exchanges say what `namespace.json` / `namespace-error.txt` say (the
+/// ControllerRevision ones are golden.rs's own fixture).
 fn check_replay_matches_fixture(case: &Case, replay: &Replay, problems: &mut Vec<String>) {
-    use kwhost::replay::RecordedResponse;
     let found = case.dir.join("namespace.json");
     let error = case.dir.join("namespace-error.txt");
-    for exchange in replay.exchanges() {
+    let namespace_lookups = replay
+        .exchanges()
+        .iter()
+        .filter(|e| e.request.kubernetes_resource() == Some(("v1", "Namespace")));
+    for exchange in namespace_lookups {
         match &exchange.response {
             RecordedResponse::Success { payload } => {
                 let recorded: Value = serde_json::from_str(payload)
@@ -328,6 +357,40 @@ fn golden_cases_through_policy_wasm() {
     assert!(
         with_replay(&|r| matches!(r, Failed { message } if !message.ends_with("not found"))),
         "no replayed lookup error"
+    );
+    // And the revision lookups: a get found and not found, a list with and without items.
+    let revision_lookup = |pred: &dyn Fn(&kwhost::replay::Exchange) -> bool| {
+        cases
+            .iter()
+            .filter_map(|c| c.replay.as_ref())
+            .flat_map(|r| r.exchanges())
+            .filter(|e| e.request.kubernetes_resource() == Some(("apps/v1", "ControllerRevision")))
+            .any(pred)
+    };
+    let items = |r: &kwhost::replay::RecordedResponse| match r {
+        Success { payload } => serde_json::from_str::<Value>(payload).unwrap()["items"]
+            .as_array()
+            .map(Vec::len),
+        Failed { .. } => None,
+    };
+    let get =
+        |e: &kwhost::replay::Exchange| matches!(e.request, HostRequest::KubernetesGetResource(_));
+    assert!(
+        revision_lookup(&|e| get(e) && matches!(e.response, Success { .. })),
+        "no replayed ControllerRevision found by name"
+    );
+    assert!(
+        revision_lookup(&|e| get(e)
+            && matches!(&e.response, Failed { message } if message.ends_with("not found"))),
+        "no replayed ControllerRevision not found"
+    );
+    assert!(
+        revision_lookup(&|e| !get(e) && items(&e.response).is_some_and(|n| n > 1)),
+        "no replayed ControllerRevision list with several revisions"
+    );
+    assert!(
+        revision_lookup(&|e| !get(e) && items(&e.response) == Some(0)),
+        "no replayed empty ControllerRevision list"
     );
 
     let failed: Vec<String> = outcomes
@@ -401,7 +464,7 @@ fn invalid_settings_are_refused_with_the_native_messages() {
         // they changed since) still gets a refusal, the same as natively.
         let payload =
             serde_json::to_vec(&json!({"request": request, "settings": settings})).unwrap();
-        let native = evaluate(&payload, &NoNamespaces, NOW);
+        let native = evaluate(&payload, &NoNamespaces, &NoRevisions, NOW);
         match policy().evaluate(&request, &settings, None) {
             Ok(r)
                 if !r.allowed
@@ -431,6 +494,13 @@ fn annotation_carries_the_shipped_metadata() {
             .iter()
             .any(|r| r.api_version == "v1" && r.kind == "Namespace"),
         "metadata.yml must grant v1/Namespace for namespaceSelector"
+    );
+    assert!(
+        metadata
+            .context_aware_resources
+            .iter()
+            .any(|r| r.api_version == "apps/v1" && r.kind == "ControllerRevision"),
+        "metadata.yml must grant apps/v1/ControllerRevision for injectionStrategy.revision"
     );
 }
 

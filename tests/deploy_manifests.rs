@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sidecarset_policy::{NamespaceSource, check_settings, evaluate};
+use sidecarset_policy::{NamespaceSource, NoRevisions, check_settings, evaluate};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const POLICY_KINDS: &[&str] = &["ClusterAdmissionPolicy", "AdmissionPolicy"];
@@ -155,6 +155,13 @@ fn problems(policy: &Value, metadata: &Value) -> Vec<String> {
                         .to_owned(),
                 );
             }
+            if settings.pointer("/injectionStrategy/revision").is_some() {
+                out.push(
+                    "settings: injectionStrategy.revision needs ControllerRevision lookups, which \
+                     an AdmissionPolicy cannot make; deploy a ClusterAdmissionPolicy"
+                        .to_owned(),
+                );
+            }
         }
     }
 
@@ -230,6 +237,11 @@ fn each_kind_of_mistake_is_reported() {
         ("settings", |p| {
             p["kind"] = json!("AdmissionPolicy");
             p["spec"]["settings"]["namespaceSelector"] = json!({"matchLabels": {"team": "a"}});
+        }),
+        ("settings: injectionStrategy.revision", |p| {
+            p["kind"] = json!("AdmissionPolicy");
+            p["spec"]["settings"]["injectionStrategy"] =
+                json!({"revision": {"revisionName": "filebeat-6f7887fffd"}});
         }),
     ];
     let metadata = metadata();
@@ -325,7 +337,7 @@ fn the_filebeat_story_fits_together() {
         .unwrap()
     };
     let now = "2026-11-25T10:00:00Z";
-    let response = evaluate(&payload(&pod), &NoNamespaces, now);
+    let response = evaluate(&payload(&pod), &NoNamespaces, &NoRevisions, now);
     assert!(response.accepted, "{:?}", response.message);
     let injected = response
         .mutated_object
@@ -341,7 +353,7 @@ fn the_filebeat_story_fits_together() {
         injected["metadata"]["annotations"]["kruise.io/sidecarset-injected-list"],
         "filebeat"
     );
-    let again = evaluate(&payload(&injected), &NoNamespaces, now);
+    let again = evaluate(&payload(&injected), &NoNamespaces, &NoRevisions, now);
     assert!(again.accepted && again.mutated_object.is_none());
 
     // Without the opt-in label nothing happens.
@@ -350,6 +362,6 @@ fn the_filebeat_story_fits_together() {
         .as_object_mut()
         .unwrap()
         .remove("kruise.io/inject-filebeat");
-    let response = evaluate(&payload(&other), &NoNamespaces, now);
+    let response = evaluate(&payload(&other), &NoNamespaces, &NoRevisions, now);
     assert!(response.accepted && response.mutated_object.is_none());
 }

@@ -5,6 +5,9 @@
 //! - `request.json`: the AdmissionRequest;
 //! - `namespace.json` (optional): the Namespace object the context-aware lookup returns, or
 //!   `namespace-error.txt`: the lookup fails with that text;
+//! - `replay.yml` (with a Namespace lookup or `injectionStrategy.revision`): a kwctl replay session of
+//!   the context-aware calls the policy makes, for `tests/artifact.rs`; here its ControllerRevision
+//!   answers (found, listed, not found) are the revision lookups' answers;
 //! - `expected.json`: the Pod after injection (absent when the request is refused);
 //! - `expected-response.json` (optional): `{accepted, message?, warnings?}` when it matters.
 //!
@@ -15,8 +18,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use kwhost::Replay;
+use kwhost::replay::{HostRequest, RecordedResponse};
 use serde_json::{Value, json};
-use sidecarset_policy::{NamespaceSource, evaluate};
+use sidecarset_policy::{NamespaceSource, RevisionSource, evaluate};
 
 /// A fixed clock: the hash annotations' `updateTimestamp`.
 pub const NOW: &str = "2026-11-25T10:00:00Z";
@@ -38,6 +43,59 @@ impl NamespaceSource for Fixture {
                 .unwrap(),
         )
     }
+}
+
+/// ControllerRevision lookups answered from the ControllerRevision exchanges of the case's
+/// `replay.yml`, found by what they ask for (the order is kwhost's business, in `tests/artifact.rs`).
+struct ReplayRevisions(Option<Replay>);
+
+impl ReplayRevisions {
+    fn answer(
+        &self,
+        asked: String,
+        matches: impl Fn(&HostRequest) -> bool,
+    ) -> Result<Value, String> {
+        let exchange = self
+            .0
+            .iter()
+            .flat_map(Replay::exchanges)
+            .find(|e| matches(&e.request))
+            .ok_or_else(|| format!("replay.yml records no lookup of {asked}"))?;
+        match &exchange.response {
+            RecordedResponse::Success { payload } => {
+                serde_json::from_str(payload).map_err(|e| format!("replay.yml payload: {e}"))
+            }
+            RecordedResponse::Error { message } => Err(message.clone()),
+        }
+    }
+}
+
+impl RevisionSource for ReplayRevisions {
+    fn get(&self, namespace: &str, name: &str) -> Result<Value, String> {
+        self.answer(format!("ControllerRevision {namespace}/{name}"), |r| {
+            matches!(r, HostRequest::KubernetesGetResource(g)
+                if g.kind == "ControllerRevision" && g.name == name && g.namespace.as_deref() == Some(namespace))
+        })
+    }
+    fn list(&self, namespace: &str, label_selector: &str) -> Result<Vec<Value>, String> {
+        let list = self.answer(
+            format!("ControllerRevisions {label_selector} in {namespace}"),
+            |r| {
+                matches!(r, HostRequest::KubernetesListResourceNamespace(l)
+                if l.kind == "ControllerRevision" && l.namespace == namespace
+                    && l.label_selector.as_deref() == Some(label_selector))
+            },
+        )?;
+        Ok(list["items"].as_array().cloned().unwrap_or_default())
+    }
+}
+
+fn replay_revisions(dir: &Path) -> ReplayRevisions {
+    let p = dir.join("replay.yml");
+    ReplayRevisions(
+        p.exists()
+            .then(|| Replay::from_file(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))),
+    )
 }
 
 fn golden_dir() -> PathBuf {
@@ -73,7 +131,12 @@ fn namespace_fixture(dir: &Path) -> Fixture {
 }
 
 /// Runs every set in order; returns the final Pod, and the last response's verdict.
-fn run(settings: &[Value], request: &Value, ns: &Fixture) -> (Option<Value>, Value) {
+fn run(
+    settings: &[Value],
+    request: &Value,
+    ns: &Fixture,
+    revisions: &ReplayRevisions,
+) -> (Option<Value>, Value) {
     let mut object = request["object"].clone();
     let mut verdict = json!({"accepted": true});
     let mut warnings: Vec<Value> = vec![];
@@ -81,7 +144,7 @@ fn run(settings: &[Value], request: &Value, ns: &Fixture) -> (Option<Value>, Val
         let mut req = request.clone();
         req["object"] = object.clone();
         let payload = serde_json::to_vec(&json!({"request": req, "settings": s})).unwrap();
-        let resp = evaluate(&payload, ns, NOW);
+        let resp = evaluate(&payload, ns, revisions, NOW);
         if !resp.accepted {
             verdict = json!({"accepted": false, "message": resp.message, "code": resp.code});
             return (None, verdict);
@@ -152,7 +215,8 @@ fn golden_cases() {
         let settings = settings_list(dir);
         let request = read_json(&dir.join("request.json"));
         let ns = namespace_fixture(dir);
-        let (pod, verdict) = run(&settings, &request, &ns);
+        let revisions = replay_revisions(dir);
+        let (pod, verdict) = run(&settings, &request, &ns, &revisions);
         check_or_update(
             &dir.join("expected.json"),
             pod.as_ref(),
@@ -171,7 +235,7 @@ fn golden_cases() {
         if let Some(pod) = pod {
             let mut again = request.clone();
             again["object"] = pod.clone();
-            let (pod2, verdict2) = run(&settings, &again, &ns);
+            let (pod2, verdict2) = run(&settings, &again, &ns, &revisions);
             if pod2.as_ref() != Some(&pod) || verdict2["accepted"] != json!(true) {
                 failures.push(format!(
                     "{}: not idempotent: a second evaluation changed the Pod to\n{}\n({verdict2})",
