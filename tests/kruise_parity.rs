@@ -4,7 +4,9 @@
 //!
 //! Both get the same request: the case's, with its object as the API server sends it to a
 //! webhook (decoded, defaulted and encoded again by the harness's `stored`, so that Kruise's
-//! patch, which is relative to that encoding, applies). Kruise gets the case's settings as
+//! patch, which is relative to that encoding, applies), and the same recorded revisions: the
+//! ControllerRevisions the case's `replay.yml` answers the policy's lookups with are stored in
+//! Kruise's namespace before its sets are created. Kruise gets the case's settings as
 //! SidecarSets ([`kruise_harness::sidecar_set`]), created in order through its SidecarSet defaulting and
 //! validating webhooks and stored as its controller leaves them, and sees every set in one call
 //! of its Pod webhook; the policy gets one policy per set, called in order, as the API server
@@ -17,7 +19,10 @@
 //!   encoded them (e.g. `resources: {}`, which the typed encoding always writes);
 //! - **a difference**, which must be listed in `test_data/kruise-differences.yaml` with what
 //!   differs, its kind and why. An unlisted difference fails, and so does a listed case that no
-//!   longer differs, or differs in another way (stale entries).
+//!   longer differs, or differs in another way (stale entries);
+//! - **drawn at random by Kruise** (`kruise-random` in the differences file): Kruise's answer is a
+//!   random draw (`injectionStrategy.revision.policy: Partial` with a percentage), so the case may
+//!   come out identical or as a stored-Pod difference from one run to the next; anything else fails.
 //!
 //! Normalised before comparing, and nothing else: the hash entries' `updateTimestamp` written
 //! during the run (Kruise's by the harness, the policy's here, both to the golden clock; recorded
@@ -39,7 +44,7 @@ use serde_json::{Map, Value, json};
 mod policy_wasm;
 mod support;
 
-use kruise_harness::{Harness, kruise_configuration, sidecar_set};
+use kruise_harness::{Harness, KRUISE_NAMESPACE, kruise_configuration, sidecar_set};
 use policy_wasm::{normalise_timestamps, policy, rfc3339, unix_now};
 
 const DIFFERENCES: &str = "test_data/kruise-differences.yaml";
@@ -51,12 +56,16 @@ const HASH_ANNOTATIONS: [&str; 2] = [
 ];
 
 /// The kinds of difference a `cases` entry may name.
-const KINDS: [&str; 4] = [
+const KINDS: [&str; 5] = [
     "kruise-refuses",
     "policy-refuses",
     "refusal-step",
     "stored-pod",
+    KRUISE_RANDOM,
 ];
+
+/// A case whose Kruise answer is a random draw: identical or a stored-Pod difference.
+const KRUISE_RANDOM: &str = "kruise-random";
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -90,6 +99,33 @@ struct Case {
     request: Value,
     namespace: Option<Value>,
     replay: Option<Replay>,
+    /// The ControllerRevisions `replay.yml` answers with, in Kruise's namespace.
+    revisions: Vec<Value>,
+}
+
+/// Every ControllerRevision a replay session answers with (got or listed), once each, moved to
+/// Kruise's namespace, where Kruise's Pod webhook reads them.
+fn recorded_revisions(replay: Option<&Replay>) -> Vec<Value> {
+    use kwhost::replay::RecordedResponse;
+    let mut out: BTreeMap<String, Value> = BTreeMap::new();
+    for exchange in replay.iter().flat_map(|r| r.exchanges()) {
+        let (Some(("apps/v1", "ControllerRevision")), RecordedResponse::Success { payload }) =
+            (exchange.request.kubernetes_resource(), &exchange.response)
+        else {
+            continue;
+        };
+        let answer: Value = serde_json::from_str(payload).expect("replay payloads are JSON");
+        let found = match answer.get("items") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => vec![answer],
+        };
+        for mut revision in found {
+            revision["metadata"]["namespace"] = json!(KRUISE_NAMESPACE);
+            let name = revision["metadata"]["name"].as_str().unwrap_or_default();
+            out.insert(name.to_owned(), revision);
+        }
+    }
+    out.into_values().collect()
 }
 
 impl Case {
@@ -100,14 +136,16 @@ impl Case {
         };
         let ns = dir.join("namespace.json");
         let replay = dir.join("replay.yml");
+        let replay = replay.exists().then(|| {
+            Replay::from_file(&replay).unwrap_or_else(|e| panic!("{}: {e}", replay.display()))
+        });
         Case {
             name: dir.file_name().unwrap().to_string_lossy().into_owned(),
             settings,
             request: read_json(&dir.join("request.json")),
             namespace: ns.exists().then(|| read_json(&ns)),
-            replay: replay.exists().then(|| {
-                Replay::from_file(&replay).unwrap_or_else(|e| panic!("{}: {e}", replay.display()))
-            }),
+            revisions: recorded_revisions(replay.as_ref()),
+            replay,
         }
     }
 }
@@ -408,6 +446,7 @@ fn golden_cases_against_kruise() {
                 "sidecarSets": case.settings.iter().map(sidecar_set).collect::<Vec<_>>(),
                 "namespaces": case.namespace.iter().collect::<Vec<_>>(),
                 "configMaps": kruise_configuration(&case.settings).into_iter().collect::<Vec<_>>(),
+                "controllerRevisions": case.revisions,
                 "request": request,
                 "now": policy_wasm::NOW,
             })
@@ -508,9 +547,23 @@ fn golden_cases_against_kruise() {
         }
     }
     let (mut identical, mut refused_by_both, mut same_stored, mut documented) = (0, 0, 0, 0);
+    let mut random = 0;
     for (i, case) in cases.iter().enumerate() {
         let listed = differences.cases.get(&case.name);
         let label = match (&classes[i], listed) {
+            (Class::Identical | Class::SameStoredPod, Some(l)) if l.kind == KRUISE_RANDOM => {
+                random += 1;
+                "drawn at random by Kruise (the same this time)"
+            }
+            (
+                Class::Differs {
+                    kind: "stored-pod", ..
+                },
+                Some(l),
+            ) if l.kind == KRUISE_RANDOM => {
+                random += 1;
+                "drawn at random by Kruise (the other revision this time)"
+            }
             (Class::Identical, None) => {
                 identical += 1;
                 if !matches!(kruise[i], Outcome::Pod(_)) {
@@ -560,7 +613,8 @@ fn golden_cases_against_kruise() {
     }
     let summary = format!(
         "kruise parity: {} cases: {identical} identical ({refused_by_both} of them refused by both), \
-         {same_stored} same stored Pod, {documented} documented differences",
+         {same_stored} same stored Pod, {documented} documented differences, {random} drawn at \
+         random by Kruise",
         cases.len()
     );
     println!("{summary}");

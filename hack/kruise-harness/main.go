@@ -19,6 +19,9 @@
 //
 //	inject    {"sidecarSets": [SidecarSet, apps.kruise.io/v1beta1], "namespaces": [Namespace],
 //	           "configMaps": [ConfigMap] (optional, e.g. kruise-system/kruise-configuration),
+//	           "controllerRevisions": [apps/v1 ControllerRevision] (optional: a history recorded
+//	           earlier, e.g. the revisions injectionStrategy.revision pins, stored first and as
+//	           given, so put them in kruise-system),
 //	           "request": AdmissionRequest, "now": "2026-11-25T10:00:00Z" (optional)}
 //	          Each set, in order, goes through the API server's CRD defaults, Kruise's SidecarSet
 //	          defaulting webhook and its validating webhook (an admission CREATE); a refusal

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -34,8 +35,11 @@ type injectInput struct {
 	SidecarSets []json.RawMessage  `json:"sidecarSets"`
 	Namespaces  []corev1.Namespace `json:"namespaces"`
 	ConfigMaps  []corev1.ConfigMap `json:"configMaps"`
-	Request     json.RawMessage    `json:"request"`
-	Now         string             `json:"now"`
+	// Revisions recorded before the sets are created (the history injectionStrategy.revision
+	// pins), stored as they are: give them Kruise's namespace.
+	ControllerRevisions []appsv1.ControllerRevision `json:"controllerRevisions"`
+	Request             json.RawMessage             `json:"request"`
+	Now                 string                      `json:"now"`
 	// bench only.
 	Iterations int `json:"iterations"`
 }
@@ -78,6 +82,9 @@ func newCluster(ctx context.Context, in *injectInput) (*cluster, error) {
 	}
 	for i := range in.ConfigMaps {
 		objects = append(objects, &in.ConfigMaps[i])
+	}
+	for i := range in.ControllerRevisions {
+		objects = append(objects, &in.ControllerRevisions[i])
 	}
 	base := fake.NewClientBuilder().
 		WithScheme(scheme).
