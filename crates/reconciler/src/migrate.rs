@@ -96,8 +96,9 @@ impl SetReport {
 ///
 /// The webhook's Namespace exclusion is Kruise's own (`config/webhook/patch_manifests.yaml`,
 /// `mpod.kb.io`: Namespaces labelled `control-plane` are skipped), so the policy sees the Pods
-/// Kruise's webhook saw; Kubewarden adds its own Namespace. The Namespace lookup is granted only
-/// when the settings have a `namespaceSelector`.
+/// Kruise's webhook saw; Kubewarden adds its own Namespace. The context-aware lookups are granted
+/// only as the settings need them: the Namespace for a `namespaceSelector`, ControllerRevisions for
+/// `injectionStrategy.revision`.
 pub fn policy_object(c: &Converted, args: &MigrateArgs, source: &str) -> Value {
     let mut spec = json!({
         "module": args.module,
@@ -110,8 +111,15 @@ pub fn policy_object(c: &Converted, args: &MigrateArgs, source: &str) -> Value {
         "namespaceSelector": {"matchExpressions": [{"key": "control-plane", "operator": "DoesNotExist"}]},
         "settings": c.settings,
     });
+    let mut lookups = Vec::new();
     if c.settings.get("namespaceSelector").is_some() {
-        spec["contextAwareResources"] = json!([{"apiVersion": "v1", "kind": "Namespace"}]);
+        lookups.push(json!({"apiVersion": "v1", "kind": "Namespace"}));
+    }
+    if c.settings.pointer("/injectionStrategy/revision").is_some() {
+        lookups.push(json!({"apiVersion": "apps/v1", "kind": "ControllerRevision"}));
+    }
+    if !lookups.is_empty() {
+        spec["contextAwareResources"] = Value::Array(lookups);
     }
     json!({
         "apiVersion": "policies.kubewarden.io/v1",

@@ -111,6 +111,28 @@ fn a_policy_per_set_with_kruises_webhook_scope_and_the_lookup_only_when_needed()
         p["spec"]["settings"]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
         "shop"
     );
+
+    // A pinned revision is read through a ControllerRevision lookup: granted, beside the Namespace.
+    let mut pinned = objects[1].clone();
+    pinned["spec"]["injectionStrategy"] =
+        json!({"revision": {"customVersion": "v2", "policy": "Partial"}});
+    let c = kruise_object::settings_from_object(&pinned).unwrap();
+    let p = migrate::policy_object(&c, &a, "apps.kruise.io/v1alpha1 SidecarSet mesh");
+    assert_eq!(
+        p["spec"]["contextAwareResources"],
+        json!([{"apiVersion": "v1", "kind": "Namespace"},
+               {"apiVersion": "apps/v1", "kind": "ControllerRevision"}])
+    );
+    let mut only_pinned = objects[0].clone();
+    only_pinned["spec"]["injectionStrategy"] =
+        json!({"revision": {"revisionName": "filebeat-6f7887fffd"}});
+    let c = kruise_object::settings_from_object(&only_pinned).unwrap();
+    assert!(SidecarSet::new(&c.settings).is_ok());
+    let p = migrate::policy_object(&c, &a, "apps.kruise.io/v1beta1 SidecarSet filebeat");
+    assert_eq!(
+        p["spec"]["contextAwareResources"],
+        json!([{"apiVersion": "apps/v1", "kind": "ControllerRevision"}])
+    );
 }
 
 #[test]
