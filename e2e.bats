@@ -112,6 +112,27 @@ response() {
   echo "$output" | jq -e '.warnings | length == 1 and (.[0] | contains("could not be read for namespaceSelector") and contains("namespaces \"team-d\" not found"))'
 }
 
+@test "injectionStrategy.revision: the pinned ControllerRevision, read through a replayed lookup, is injected" {
+  local case="$GOLDEN/pinned-revision-name"
+  run decoded_patch --request-path "$case/request.json" --settings-path "$case/settings.yaml" \
+    --allow-context-aware --replay-host-capabilities-interactions "$case/replay.yml"
+  echo "patch = ${output}"
+  [ "$status" -eq 0 ]
+  # The revision's image (the settings say 7.16.3) and its name in the hash entry.
+  echo "$output" | jq -e 'any(.[]; .op == "replace" and .path == "/spec/containers/0/image" and .value == "docker.elastic.co/beats/filebeat:7.16.2")'
+  echo "$output" | jq -e 'any(.[]; .op == "add" and .path == "/metadata/annotations" and (.value["kruise.io/sidecarset-hash"] | fromjson | .filebeat.controllerRevision == "filebeat-6f7887fffd"))'
+}
+
+@test "injectionStrategy.revision: a missing ControllerRevision refuses the Pod, naming it" {
+  local case="$GOLDEN/pinned-revision-not-found"
+  run response --request-path "$case/request.json" --settings-path "$case/settings.yaml" \
+    --allow-context-aware --replay-host-capabilities-interactions "$case/replay.yml"
+  echo "output = ${output}"
+  [ "$status" -eq 0 ]
+  echo "$output" | jq -e '.allowed == false and .status.code == 500'
+  echo "$output" | jq -e '.status.message | contains("injectionStrategy.revision.revisionName: cannot read ControllerRevision \"filebeat-7c9b8d6f5\" in namespace \"sidecarset-system\"")'
+}
+
 @test "a Pod UPDATE is never injected, even when the Pod matches" {
   local request="$BATS_TEST_TMPDIR/update.json"
   jq '.operation = "UPDATE" | .oldObject = .object | .options = {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"}' \
