@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Pods are made by the policy's own injection (`sidecarset_core::inject`) from the settings under
-//! `test_data/golden/`, then created; nothing here writes a sidecar by hand.
+//! `test_data/golden/`, then created; nothing here writes a sidecar by hand. A pinned revision
+//! (`injectionStrategy.revision`) is read from the test API server as the policy's host reads it
+//! (`revisions`).
 #![forbid(unsafe_code)]
 
 pub mod audit;
@@ -20,6 +22,7 @@ pub mod pods;
 pub mod policy;
 pub mod proxy;
 pub mod reconciler;
+pub mod revisions;
 pub mod testns;
 pub mod wait;
 

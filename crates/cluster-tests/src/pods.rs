@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use sidecarset_core::{
     SidecarSet,
     inject::{self, NamespaceLabels, Outcome, PodContext},
+    revision::pinned::{NoRevisions, RevisionContext, RevisionSource},
 };
 
 use crate::repo_root;
@@ -63,15 +64,46 @@ pub fn named(pod: &mut Value, name: &str, extra_labels: &[(&str, &str)]) {
     pod["spec"]["nodeName"] = json!("node-1");
 }
 
-/// Runs the policy's injection of `settings` on `pod` (as the admission webhook would at CREATE).
+/// A Pod of the golden Filebeat story's Deployment as its ReplicaSet creates it: no name yet (the
+/// API server makes one from `generateName`), bound to a node; without its owner, which a test
+/// cluster does not have.
+pub fn deployment_pod() -> Result<Value> {
+    let mut pod = golden_pod("filebeat-story")?;
+    if let Some(m) = pod["metadata"].as_object_mut() {
+        m.remove("ownerReferences");
+        m.remove("namespace");
+    }
+    pod["spec"]["nodeName"] = json!("node-1");
+    Ok(pod)
+}
+
+/// Runs the policy's injection of `settings` on `pod` (as the admission webhook would at CREATE),
+/// for settings that pin no revision.
 pub fn inject(settings: &Value, pod: &Value, namespace: &str) -> Result<Value> {
+    inject_with(settings, pod, namespace, "cluster-test", &NoRevisions)
+}
+
+/// The same with the ControllerRevision lookups of `injectionStrategy.revision` answered by
+/// `revisions` (e.g. [`crate::revisions::ClusterRevisions`]); `request_uid` is the admission
+/// request's uid.
+pub fn inject_with(
+    settings: &Value,
+    pod: &Value,
+    namespace: &str,
+    request_uid: &str,
+    revisions: &dyn RevisionSource,
+) -> Result<Value> {
     let set = SidecarSet::new(settings).map_err(|e| anyhow!("settings: {e}"))?;
     let ctx = PodContext {
         request_namespace: namespace,
         namespace_labels: &NamespaceLabels::NotNeeded,
         now: &now(),
     };
-    match inject::inject(&set, pod, &ctx).map_err(|e| anyhow!("inject: {e}"))? {
+    let pinned = RevisionContext {
+        request_uid,
+        source: revisions,
+    };
+    match inject::inject_at_create(&set, pod, &ctx, &pinned).map_err(|e| anyhow!("inject: {e}"))? {
         Outcome::Injected(p) => Ok(p),
         Outcome::Skipped { reason, .. } => bail!("the policy did not inject: {reason}"),
     }

@@ -22,6 +22,7 @@ use sidecarset_cluster_tests::{
     pods::{self, annotation, container_status, image_id, recorded_hash, spec_image},
     proxy::SlowProxy,
     reconciler::{self, metric_value},
+    revisions::ClusterRevisions,
     testns::TestNs,
     wait,
 };
@@ -64,6 +65,7 @@ fn main() -> ExitCode {
         kruise_sidecarset_migrated_with_zero_patches,
         revision_history_follows_the_settings,
         revision_history_is_truncated_around_pods_in_use,
+        pinned_revision_keeps_scaled_up_pods_on_it,
     ];
     if args.list {
         let trials = tests
@@ -1703,6 +1705,116 @@ async fn revision_history_is_truncated_around_pods_in_use(t: Arc<TestNs>) -> Res
     // names it.
     wait_revisions(&t, "filebeat", "only c left", &[(&rc, 3)]).await?;
     ensure_pods_name(&all_available(&t, 2).await?, &rc)?;
+    rec.check_running()?;
+    Ok(())
+}
+
+/// injectionStrategy.revision with a partitioned rollout: the image changes, the partition keeps
+/// every Pod where it is, and the settings pin the first revision the reconciler recorded. The
+/// Deployment scaled up: its new Pods, injected as the policy injects them (the pinned revision read
+/// from the API server), get the first revision's sidecar and name it, and the reconciler leaves them
+/// there; lowering the partition moves exactly the Pods it frees to the latest revision.
+async fn pinned_revision_keeps_scaled_up_pods_on_it(t: Arc<TestNs>) -> Result<()> {
+    let mut v1 = filebeat(json!(6))?;
+    // Where the reconciler of this test records revisions (its --revision-namespace).
+    v1["revisionNamespace"] = json!(t.ns);
+    let first = pods::settings_revision(&v1)?;
+    let policy = t.policy(&v1).await?;
+    let (_kubelet, before) =
+        filebeat_pods(&t, &v1, 3, |_| vec![], KubeletConfig::default()).await?;
+    let mut rec = t.reconciler(&t.policy_source(), &[], None)?;
+    wait_revisions(&t, "filebeat", "the first revision", &[(&first, 1)]).await?;
+
+    let mut v2 = with_image(&v1, "filebeat", FILEBEAT_NEW)?;
+    v2["updateStrategy"]["partition"] = json!(6);
+    v2["injectionStrategy"] = json!({"revision": {"revisionName": first}});
+    let second = pods::settings_revision(&v2)?;
+    let g2 = policy.set_settings(&v2).await?;
+    wait_status(&policy, "status: the new revision, no Pod upgraded", |s| {
+        s["observedGeneration"] == g2
+            && s["latestRevision"] == second.as_str()
+            && s["matchedPods"] == 3
+            && s["updatedPods"] == 0
+    })
+    .await?;
+    wait_revisions(
+        &t,
+        "filebeat",
+        "the new revision recorded as 2",
+        &[(&first, 1), (&second, 2)],
+    )
+    .await?;
+
+    // Scaled up from 3 to 6: each new Pod injected with the revision the policy reads.
+    let api: Api<Pod> = Api::namespaced(t.client.clone(), &t.ns);
+    let mut scaled = Vec::new();
+    for i in 0..3 {
+        let revisions = ClusterRevisions::lookup(&t.client, &v2).await?;
+        let pod = pods::deployment_pod()?;
+        let injected = pods::inject_with(&v2, &pod, &t.ns, &format!("scale-up-{i}"), &revisions)?;
+        let typed: Pod = serde_json::from_value(injected)?;
+        let created = api.create(&Default::default(), &typed).await?;
+        scaled.push(created.metadata.name.unwrap_or_default());
+    }
+    let m = all_available(&t, 6).await?;
+    let old_hash = pods::settings_hash(&v1)?;
+    for name in &scaled {
+        let p = &m[name];
+        ensure!(
+            image_of(p, "filebeat") == FILEBEAT_OLD,
+            "{name}: the pinned revision's image expected, got {}",
+            image_of(p, "filebeat")
+        );
+        ensure!(
+            recorded_hash(p, "filebeat").as_deref() == Some(old_hash.as_str()),
+            "{name}: the pinned revision's hash expected"
+        );
+    }
+    ensure_pods_name(&m, &first)?;
+
+    // The reconciler sees the 6 Pods, plans them, and the partition keeps all of them.
+    wait_status(&policy, "status: 6 matched, none updated", |s| {
+        s["observedGeneration"] == g2 && s["matchedPods"] == 6 && s["updatedPods"] == 0
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = pods::by_name(&t.client, &t.ns).await?;
+    ensure!(
+        count_with_image(&later, "filebeat", FILEBEAT_OLD) == 6,
+        "the partition must keep every Pod on the pinned revision:\n{}",
+        describe(&t).await
+    );
+    let names: Vec<&str> = later.keys().map(String::as_str).collect();
+    ensure_untouched(&t, &names)?;
+
+    // Partition 4 of 6: two Pods move to the latest revision, four stay on the pinned one.
+    v2["updateStrategy"]["partition"] = json!(4);
+    let g3 = policy.set_settings(&v2).await?;
+    wait_status(&policy, "status: 2 updated and ready", |s| {
+        s["observedGeneration"] == g3 && s["updatedReadyPods"] == 2
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = all_available(&t, 6).await?;
+    ensure!(
+        count_with_image(&after, "filebeat", FILEBEAT_NEW) == 2
+            && count_with_image(&after, "filebeat", FILEBEAT_OLD) == 4,
+        "partition 4 of 6 must upgrade exactly 2 Pods:\n{}",
+        describe(&t).await
+    );
+    for (name, p) in &after {
+        let want = if image_of(p, "filebeat") == FILEBEAT_NEW {
+            &second
+        } else {
+            &first
+        };
+        ensure!(
+            pods::recorded_revision(p, "filebeat").as_deref() == Some(want.as_str()),
+            "{name}: controllerRevision {:?}, want {want}",
+            pods::recorded_revision(p, "filebeat")
+        );
+    }
+    ensure!(before.len() == 3);
     rec.check_running()?;
     Ok(())
 }
