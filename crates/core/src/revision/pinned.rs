@@ -10,7 +10,8 @@
 //!
 //! One deliberate difference: Kruise draws `Partial`'s percentage with `rand.Float64()`, so the same
 //! Pod evaluated twice may get either revision. Here the draw is a hash of the Pod's identity
-//! ([`draw_key`]), so the same Pod, or the same request evaluated again, always gets the same answer.
+//! ([`draw_key`]), so a named Pod always gets the same answer, and an unnamed one the same answer
+//! for the same request.
 
 use std::borrow::Cow;
 
