@@ -1745,17 +1745,8 @@ async fn pinned_revision_keeps_scaled_up_pods_on_it(t: Arc<TestNs>) -> Result<()
     )
     .await?;
 
-    // Scaled up from 3 to 6: each new Pod injected with the revision the policy reads.
-    let api: Api<Pod> = Api::namespaced(t.client.clone(), &t.ns);
-    let mut scaled = Vec::new();
-    for i in 0..3 {
-        let revisions = ClusterRevisions::lookup(&t.client, &v2).await?;
-        let pod = pods::deployment_pod()?;
-        let injected = pods::inject_with(&v2, &pod, &t.ns, &format!("scale-up-{i}"), &revisions)?;
-        let typed: Pod = serde_json::from_value(injected)?;
-        let created = api.create(&Default::default(), &typed).await?;
-        scaled.push(created.metadata.name.unwrap_or_default());
-    }
+    // Scaled up from 3 to 6.
+    let scaled = scale_up(&t, &v2, 3).await?;
     let m = all_available(&t, 6).await?;
     let old_hash = pods::settings_hash(&v1)?;
     for name in &scaled {
@@ -1795,26 +1786,50 @@ async fn pinned_revision_keeps_scaled_up_pods_on_it(t: Arc<TestNs>) -> Result<()
     })
     .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = all_available(&t, 6).await?;
+    ensure_split_by_revision(&t, (&first, &second)).await?;
+    ensure!(before.len() == 3);
+    rec.check_running()?;
+    Ok(())
+}
+
+/// `n` more Pods of the Deployment, each injected as the policy injects it at CREATE, the pinned
+/// revision read from the API server; their generated names.
+async fn scale_up(t: &TestNs, settings: &Value, n: usize) -> Result<Vec<String>> {
+    let api: Api<Pod> = Api::namespaced(t.client.clone(), &t.ns);
+    let mut names = Vec::new();
+    for i in 0..n {
+        let revisions = ClusterRevisions::lookup(&t.client, settings).await?;
+        let pod = pods::deployment_pod()?;
+        let injected =
+            pods::inject_with(settings, &pod, &t.ns, &format!("scale-up-{i}"), &revisions)?;
+        let typed: Pod = serde_json::from_value(injected)?;
+        let created = api.create(&Default::default(), &typed).await?;
+        names.push(created.metadata.name.unwrap_or_default());
+    }
+    Ok(names)
+}
+
+/// Partition 4 of 6: two Pods on the new image naming the `second` revision, four on the old one
+/// naming the `first`.
+async fn ensure_split_by_revision(t: &TestNs, (first, second): (&str, &str)) -> Result<()> {
+    let after = all_available(t, 6).await?;
     ensure!(
         count_with_image(&after, "filebeat", FILEBEAT_NEW) == 2
             && count_with_image(&after, "filebeat", FILEBEAT_OLD) == 4,
         "partition 4 of 6 must upgrade exactly 2 Pods:\n{}",
-        describe(&t).await
+        describe(t).await
     );
     for (name, p) in &after {
         let want = if image_of(p, "filebeat") == FILEBEAT_NEW {
-            &second
+            second
         } else {
-            &first
+            first
         };
         ensure!(
-            pods::recorded_revision(p, "filebeat").as_deref() == Some(want.as_str()),
+            pods::recorded_revision(p, "filebeat").as_deref() == Some(want),
             "{name}: controllerRevision {:?}, want {want}",
             pods::recorded_revision(p, "filebeat")
         );
     }
-    ensure!(before.len() == 3);
-    rec.check_running()?;
     Ok(())
 }
