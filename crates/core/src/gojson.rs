@@ -123,22 +123,9 @@ pub fn write_go_interface(out: &mut String, v: &Value) {
             }
             out.push(']');
         }
-        Value::Object(o) => {
-            let mut keys: Vec<&String> = o.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_string(out, k);
-                out.push(':');
-                if let Some(x) = o.get(k.as_str()) {
-                    write_go_interface(out, x);
-                }
-            }
-            out.push('}');
-        }
+        Value::Object(_) => write_map(out, Some(v), |out, x| {
+            write_go_interface(out, x.unwrap_or(&Value::Null))
+        }),
     }
 }
 
