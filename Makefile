@@ -7,7 +7,7 @@ KWHOST := $(CARGO_TARGET_DIR)/host/kwhost
 OCI_REPO ?=
 SOURCES_PATH ?=
 
-.PHONY: all fmt lint test e2e-tests cluster-test bench bench-cluster example push oci-repo-given clean wasm-target
+.PHONY: all deps fmt lint test e2e-tests cluster-test bench bench-cluster example push oci-repo-given clean wasm-target
 
 all: policy.wasm
 
@@ -39,6 +39,11 @@ push: oci-repo-given annotated-policy.wasm
 oci-repo-given:
 	@[ -n "$(OCI_REPO)" ] || { echo "make push needs OCI_REPO=<registry>/<path>:<tag>, e.g. OCI_REPO=ghcr.io/<owner>/policies/sidecarset:v$$(grep -m1 '^version' Cargo.toml | cut -d'"' -f2)" >&2; exit 2; }
 
+# What the tests need beyond Rust and Go (rustup target and components, Debian packages): installed if
+# missing, apt-get as root or through sudo (hack/install-deps.sh says what to install otherwise).
+deps:
+	hack/install-deps.sh
+
 fmt:
 	cargo fmt --all -- --check
 
@@ -48,7 +53,7 @@ lint:
 # The README's test command: formatting, lints, every test of the workspace (tests/artifact.rs
 # builds the release policy.wasm itself, with the same cargo command as below), e2e.bats, then the
 # reconciler against a real kube-apiserver.
-test: fmt lint
+test: deps fmt lint
 	cargo test --locked --workspace
 	$(MAKE) e2e-tests
 	$(MAKE) cluster-test

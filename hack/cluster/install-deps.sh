@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install what hack/cluster/*.sh need on a fresh Debian machine (run as root,
 # or with sudo available). Idempotent: it only installs what is missing.
+# Extra arguments `COMMAND[:PACKAGE]` add tools to the same apt-get run (the
+# package defaults to the command's name): hack/install-deps.sh passes what
+# the rest of `make test` needs.
 #
 #   openssl, curl, ca-certificates, util-linux (flock), procps (pgrep/ps)
 #       from Debian's packages
@@ -23,6 +26,9 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 [[ -f /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
 command -v ps >/dev/null 2>&1 || missing+=(procps)
+for extra in "$@"; do
+  command -v "${extra%%:*}" >/dev/null 2>&1 || missing+=("${extra#*:}")
+done
 
 if [[ ${#missing[@]} -gt 0 ]]; then
   sudo=()
@@ -45,4 +51,4 @@ IFS=. read -r gomaj gomin _ <<<"${gov}"
 if [[ "${gomaj}" -lt 1 || ("${gomaj}" -eq 1 && "${gomin}" -lt 21) ]]; then
   die "Go ${gov} is too old: kubernetes 1.36 needs Go 1.26 (Go >= 1.21 can fetch it itself)"
 fi
-log "ok: openssl, curl, flock, go ${gov}"
+log "ok: openssl, curl, flock, go ${gov}${*:+, ${*%%:*}}"
