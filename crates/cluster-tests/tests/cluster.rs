@@ -63,6 +63,7 @@ fn main() -> ExitCode {
         writes_are_paced,
         uninjected_pods_are_counted_never_patched,
         kruise_sidecarset_migrated_with_zero_patches,
+        missing_lease_namespace_is_named_at_start,
         revision_history_follows_the_settings,
         revision_history_is_truncated_around_pods_in_use,
         pinned_revision_keeps_scaled_up_pods_on_it,
@@ -1830,6 +1831,32 @@ async fn ensure_split_by_revision(t: &TestNs, (first, second): (&str, &str)) -> 
             "{name}: controllerRevision {:?}, want {want}",
             pods::recorded_revision(p, "filebeat")
         );
+    }
+    Ok(())
+}
+
+/// `run` with leader election and a Lease namespace that does not exist stops at once, naming the
+/// namespace and the three ways out, instead of retrying a failing Lease write forever.
+async fn missing_lease_namespace_is_named_at_start(t: Arc<TestNs>) -> Result<()> {
+    let missing = format!("{}-nope", t.ns);
+    let out = t.reconciler_command(&[
+        "run",
+        "--lease-namespace",
+        &missing,
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--namespace",
+        &t.ns,
+    ])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(!out.status.success(), "run started: {stderr}");
+    for needle in [
+        format!("namespace \"{missing}\", which does not exist"),
+        format!("kubectl create namespace {missing}"),
+        "--lease-namespace".to_string(),
+        "--no-leader-election".to_string(),
+    ] {
+        ensure!(stderr.contains(&needle), "{needle:?} not in: {stderr}");
     }
     Ok(())
 }

@@ -82,7 +82,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub source: Source,
     /// Where /metrics, /healthz and /readyz are served (port 0: any free port, logged at start).
-    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR:PORT")]
+    /// Loopback unless told otherwise: the Deployment passes 0.0.0.0:8080 for its probes and scrapes.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
     pub metrics_addr: SocketAddr,
     /// Namespace of the leader-election Lease (coordination.k8s.io/v1).
     #[arg(
@@ -106,8 +107,9 @@ pub struct RunArgs {
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "sidecarset-reconciler", value_name = "NAME")]
     pub lease_name: String,
-    /// This instance's holder identity in the Lease (default: $HOSTNAME, the Pod name in a
-    /// Deployment).
+    /// This instance's holder identity in the Lease (default: $POD_NAME, the Pod name in a
+    /// Deployment; else $HOSTNAME and the process id, so that two processes on one machine are two
+    /// candidates).
     #[arg(long, env = "POD_NAME", value_name = "ID")]
     pub identity: Option<String>,
     /// Write without holding a Lease: for a single replica only.
@@ -199,7 +201,13 @@ impl RunArgs {
 pub async fn run(args: RunArgs) -> Result<()> {
     args.validate()?;
     let client = Client::try_default().await?;
-    let identity = args.identity.clone().unwrap_or_else(hostname);
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
+    if !args.no_leader_election {
+        lease_namespace_exists(&client, &args.lease_namespace).await?;
+    }
     let config = controller::Config {
         namespace: args.source.namespace.clone(),
         policy_selector: args.source.policy_selector.clone(),
@@ -236,6 +244,23 @@ pub async fn run(args: RunArgs) -> Result<()> {
     res
 }
 
+/// Leader election writes a Lease in `--lease-namespace`: a namespace that does not exist would only
+/// show as a retried warning, so it is refused at start, naming the ways out.
+async fn lease_namespace_exists(client: &Client, namespace: &str) -> Result<()> {
+    if Api::<Namespace>::all(client.clone())
+        .get_opt(namespace)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "the leader-election Lease goes in namespace {namespace:?}, which does not exist: create it \
+         (kubectl create namespace {namespace}), choose another with --lease-namespace, or run a \
+         single replica with --no-leader-election"
+    )))
+}
+
 fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
@@ -246,7 +271,7 @@ fn hostname() -> String {
                 .map(|s| s.trim().to_string())
         })
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| format!("sidecarset-reconciler-{}", std::process::id()))
+        .unwrap_or_else(|| "sidecarset-reconciler".to_string())
 }
 
 /// The `plan` command: one list of each kind, one plan per set, nothing written.
