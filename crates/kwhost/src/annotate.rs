@@ -206,12 +206,7 @@ fn check_resources(resources: &[String]) -> Result<(), String> {
 }
 
 fn is_semver(version: &str) -> bool {
-    let core = version.split(['-', '+']).next().unwrap_or("");
-    let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    semver::Version::parse(version).is_ok()
 }
 
 /// The annotated module: `module` with its metadata section replaced by `metadata` plus the
@@ -314,5 +309,7 @@ mod tests {
         assert!(is_semver("1.36.0-beta.1"));
         assert!(!is_semver("1.10"));
         assert!(!is_semver("v1.10.0"));
+        assert!(!is_semver("01.2.3"), "no leading zeros");
+        assert!(!is_semver("1.2.3-"), "an empty pre-release");
     }
 }

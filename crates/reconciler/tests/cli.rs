@@ -61,7 +61,8 @@ fn run_accepts_every_documented_flag() {
         panic!("run")
     };
     assert!(r.no_leader_election);
-    assert_eq!(r.metrics_addr.to_string(), "0.0.0.0:8080");
+    // Loopback unless told otherwise: two local processes, or a laptop, expose nothing by default.
+    assert_eq!(r.metrics_addr.to_string(), "127.0.0.1:8080");
     // controller-runtime's client defaults (QPS 20, burst 30).
     assert_eq!((r.max_writes_per_second, r.max_write_burst), (20.0, 30));
 }
