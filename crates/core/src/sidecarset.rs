@@ -46,8 +46,8 @@ impl SidecarSet {
         Ok(Self::from_defaulted(settings))
     }
 
-    /// Wraps settings that are already defaulted and valid (the reconciler re-reads what it validated).
-    pub fn from_defaulted(settings: Settings) -> Self {
+    /// Wraps settings that are already defaulted and valid: computes what every injection reuses.
+    fn from_defaulted(settings: Settings) -> Self {
         let revision_data = revision::data(&settings);
         let revision_name =
             revision::revision_name(&settings.name, &revision::revision_hash(&revision_data, 0));

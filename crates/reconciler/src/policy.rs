@@ -100,14 +100,6 @@ impl Target {
     }
 }
 
-/// The set name a policy declares, read without validating everything (the Pod → policy mapping
-/// runs on every Pod event and must stay cheap).
-pub fn declared_set_name(obj: &DynamicObject) -> Option<&str> {
-    obj.data
-        .pointer("/spec/settings/name")
-        .and_then(Value::as_str)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,10 +133,6 @@ mod tests {
         assert_eq!(
             t.metadata().unwrap().resource_version.as_deref(),
             Some("99")
-        );
-        assert_eq!(
-            declared_set_name(t.policy.as_ref().unwrap()),
-            Some("filebeat")
         );
     }
 
