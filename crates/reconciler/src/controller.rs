@@ -277,12 +277,17 @@ struct Planned {
 }
 
 fn pod_reference(p: &PodDigest) -> ObjectReference {
+    pod_reference_of(p.namespace(), p.name(), p.uid())
+}
+
+/// An Event's `regarding` for a Pod.
+fn pod_reference_of(namespace: &str, name: &str, uid: &str) -> ObjectReference {
     ObjectReference {
         api_version: Some("v1".into()),
         kind: Some("Pod".into()),
-        name: Some(p.name().into()),
-        namespace: Some(p.namespace().into()),
-        uid: Some(p.uid().into()),
+        name: Some(name.into()),
+        namespace: Some(namespace.into()),
+        uid: Some(uid.into()),
         ..Default::default()
     }
 }
@@ -609,14 +614,7 @@ async fn announce_not_upgradable(target: &Target, plan: &Plan, ctx: &Context) {
             .await;
     }
     for l in not_upgradable {
-        let r = ObjectReference {
-            api_version: Some("v1".into()),
-            kind: Some("Pod".into()),
-            name: Some(l.name.clone()),
-            namespace: Some(l.namespace.clone()),
-            uid: Some(l.uid.clone()),
-            ..Default::default()
-        };
+        let r = pod_reference_of(&l.namespace, &l.name, &l.uid);
         ctx.event(&r, events::pod_not_upgradable(&plan.set_name, &l.message))
             .await;
     }
