@@ -25,7 +25,10 @@ use sidecarset_policy::{NamespaceSource, NoRevisions, check_settings, evaluate};
 mod policy_wasm;
 mod support;
 
-use policy_wasm::{NOW, normalise_timestamps, policy, rfc3339, unix_now};
+use policy_wasm::{
+    NOW, golden_case_dirs, normalise_timestamps, policy, read, read_json, read_yaml, rfc3339, root,
+    unix_now,
+};
 
 /// How a failed host call reaches the policy: the SDK's prefix (the policy words its own list call
 /// the same), then kwhost's (kwctl's) wording of a callback error, then the recorded message.
@@ -37,22 +40,6 @@ fn lookup_error_prefix(request: &HostRequest) -> String {
     format!(
         "error invoking host capability kubernetes.{operation}: Host error: Callback evaluation failure: "
     )
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn read_yaml(path: &Path) -> Value {
-    serde_yaml::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn settings_list(dir: &Path) -> Vec<Value> {
@@ -318,13 +305,7 @@ fn check_replay_matches_fixture(case: &Case, replay: &Replay, problems: &mut Vec
 }
 
 fn golden_cases() -> Vec<Case> {
-    let mut dirs: Vec<PathBuf> = fs::read_dir(root().join("test_data/golden"))
-        .expect("test_data/golden exists")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("request.json").exists() && p.join("settings.yaml").exists())
-        .collect();
-    dirs.sort();
-    dirs.into_iter().map(Case::load).collect()
+    golden_case_dirs().into_iter().map(Case::load).collect()
 }
 
 #[test]

@@ -34,8 +34,7 @@
 //! process serves every case.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kwhost::Replay;
 use serde_json::{Map, Value, json};
@@ -45,7 +44,9 @@ mod policy_wasm;
 mod support;
 
 use kruise_harness::{Harness, KRUISE_NAMESPACE, kruise_configuration, sidecar_set};
-use policy_wasm::{normalise_timestamps, policy, rfc3339, unix_now};
+use policy_wasm::{
+    golden_case_dirs, normalise_timestamps, policy, read_json, read_yaml, rfc3339, root, unix_now,
+};
 
 const DIFFERENCES: &str = "test_data/kruise-differences.yaml";
 
@@ -66,22 +67,6 @@ const KINDS: [&str; 5] = [
 
 /// A case whose Kruise answer is a random draw: identical or a stored-Pod difference.
 const KRUISE_RANDOM: &str = "kruise-random";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn read_yaml(path: &Path) -> Value {
-    serde_yaml::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap()
@@ -151,13 +136,7 @@ impl Case {
 }
 
 fn golden_cases() -> Vec<Case> {
-    let mut dirs: Vec<PathBuf> = fs::read_dir(root().join("test_data/golden"))
-        .expect("test_data/golden exists")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("request.json").exists() && p.join("settings.yaml").exists())
-        .collect();
-    dirs.sort();
-    dirs.iter().map(|d| Case::load(d)).collect()
+    golden_case_dirs().iter().map(|d| Case::load(d)).collect()
 }
 
 #[derive(Clone, Debug, PartialEq)]

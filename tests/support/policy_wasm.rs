@@ -19,12 +19,32 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use kwhost::{CompilationCache, ContextAware, Policy, PolicyMetadata, PolicyOptions};
 use serde_json::Value;
 
-fn root() -> &'static Path {
+pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn read(path: &Path) -> String {
+/// A fixture's text; a missing one names its path.
+pub fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every golden case's directory (`test_data/golden/<case>/` with a request and settings), sorted.
+pub fn golden_case_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(root().join("test_data/golden"))
+        .expect("test_data/golden exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("request.json").exists() && p.join("settings.yaml").exists())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+pub fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn read_yaml(path: &Path) -> Value {
+    serde_yaml::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The fixed clock of `tests/golden.rs`: timestamps the module writes during a run are set to it.
