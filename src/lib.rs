@@ -131,7 +131,7 @@ pub fn evaluate(
     };
     match inject::inject_at_create(&set, pod, &ctx, &pinned) {
         Ok(Outcome::Skipped { warning, .. }) => accept(warning.into_iter().collect()),
-        Ok(Outcome::Injected(mutated)) if &mutated == pod => accept(vec![]),
+        Ok(Outcome::Unchanged) => accept(vec![]),
         Ok(Outcome::Injected(mutated)) => ValidationResponse {
             mutated_object: Some(mutated),
             ..accept(vec![])

@@ -105,6 +105,7 @@ pub fn inject_with(
     };
     match inject::inject_at_create(&set, pod, &ctx, &pinned).map_err(|e| anyhow!("inject: {e}"))? {
         Outcome::Injected(p) => Ok(p),
+        Outcome::Unchanged => Ok(pod.clone()),
         Outcome::Skipped { reason, .. } => bail!("the policy did not inject: {reason}"),
     }
 }

@@ -82,11 +82,7 @@ pub fn encode_hash_map(map: &HashMap) -> String {
 
 /// `kruise.io/sidecarset-injected-list`: comma-joined, sorted, de-duplicated set names.
 pub fn merge_injected_list(existing: Option<&str>, name: &str) -> String {
-    let mut names: Vec<&str> = existing
-        .unwrap_or("")
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let mut names = parse_injected_list(existing.unwrap_or(""));
     names.push(name);
     names.sort_unstable();
     names.dedup();

@@ -16,26 +16,51 @@ pub fn is_empty(s: &LabelSelector) -> bool {
         && s.match_expressions.as_ref().is_none_or(Vec::is_empty)
 }
 
-/// Whether `labels` satisfy every requirement of `s`. An invalid operator matches nothing: validation
-/// rejects it up front, and failing closed keeps a bad selector from injecting everywhere.
+/// Whether `labels` satisfy every requirement of `s` ([`matches_by`] over a map).
 pub fn matches(s: &LabelSelector, labels: &Labels) -> bool {
+    matches_by(s, |k| labels.get(k).map(String::as_str))
+}
+
+/// `metav1.LabelSelectorAsSelector(s).Matches(labels)` over a label lookup, so that a Pod's labels
+/// are read where they are (JSON, a digest) without building a map. An invalid operator matches
+/// nothing: validation rejects it up front, and failing closed keeps a bad selector from injecting
+/// everywhere.
+pub fn matches_by<'a>(s: &LabelSelector, label: impl Fn(&str) -> Option<&'a str>) -> bool {
     let by_labels = s
         .match_labels
         .iter()
         .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
+        .all(|(k, v)| label(k) == Some(v.as_str()));
     by_labels
         && s.match_expressions.iter().flatten().all(|e| {
             let values = e.values.as_deref().unwrap_or(&[]);
-            let have = labels.get(&e.key);
+            let have = label(&e.key);
             match e.operator.as_str() {
-                "In" => have.is_some_and(|v| values.contains(v)),
-                "NotIn" => have.is_none_or(|v| !values.contains(v)),
+                "In" => have.is_some_and(|v| values.iter().any(|x| x == v)),
+                "NotIn" => have.is_none_or(|v| !values.iter().any(|x| x == v)),
                 "Exists" => have.is_some(),
                 "DoesNotExist" => have.is_none(),
                 _ => false,
             }
         })
+}
+
+/// Whether a SidecarSet's `selector` picks a Pod, as Kruise's `PodMatchedSidecarSet`
+/// (`pkg/control/sidecarcontrol/util.go`) decides: an absent or empty selector selects nothing (where
+/// a general empty selector would select everything); validation refuses both anyway.
+pub fn selects<'a>(s: Option<&LabelSelector>, label: impl Fn(&str) -> Option<&'a str>) -> bool {
+    s.is_some_and(|s| !is_empty(s) && matches_by(s, label))
+}
+
+/// Whether `updateStrategy.selector` lets a Pod be upgraded (or, with `injectionStrategy.revision`
+/// `policy: Partial`, given the latest revision): an absent selector lets every Pod, as in Kruise's
+/// upgrade (`pkg/controller/sidecarset/sidecarset_strategy.go` `GetNextUpgradePods`) and webhook
+/// (`getSuitableRevisionSidecarSet`).
+pub fn update_selects<'a>(
+    s: Option<&LabelSelector>,
+    label: impl Fn(&str) -> Option<&'a str>,
+) -> bool {
+    s.is_none_or(|s| matches_by(s, label))
 }
 
 /// Kubernetes' `ValidateLabelSelector`: keys are qualified names, values label values, operators known,

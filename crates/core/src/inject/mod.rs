@@ -44,7 +44,10 @@ pub enum Outcome {
         reason: String,
         warning: Option<String>,
     },
-    /// The Pod with this set's sidecars; may equal the input (already injected).
+    /// The Pod already carries this set's sidecars and annotations as they would be written (an
+    /// injected Pod evaluated again): nothing to change.
+    Unchanged,
+    /// The Pod with this set's sidecars.
     Injected(Value),
 }
 
@@ -63,17 +66,6 @@ pub fn pod_namespace<'a>(pod: &'a Value, request_namespace: &'a str) -> &'a str 
     }
 }
 
-pub(crate) fn labels_of(pod: &Value) -> Labels {
-    pod.pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn skipped(reason: impl Into<String>) -> Outcome {
     Outcome::Skipped {
         reason: reason.into(),
@@ -87,16 +79,7 @@ fn check_match(set: &SidecarSet, pod: &Value, ctx: &PodContext<'_>) -> Option<Ou
     if s.injection_strategy.paused {
         return Some(skipped("injectionStrategy.paused is true"));
     }
-    let phase = pod
-        .pointer("/status/phase")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if phase == "Succeeded"
-        || phase == "Failed"
-        || pod
-            .pointer("/metadata/deletionTimestamp")
-            .is_some_and(|v| !v.is_null())
-    {
+    if !crate::pod::is_active_json(pod) {
         return Some(skipped("the Pod is not active"));
     }
     if let Some(ns_sel) = &s.namespace_selector {
@@ -131,7 +114,7 @@ fn check_match(set: &SidecarSet, pod: &Value, ctx: &PodContext<'_>) -> Option<Ou
         }
     }
     match &s.selector {
-        Some(sel) if !selector::is_empty(sel) && selector::matches(sel, &labels_of(pod)) => None,
+        sel if selector::selects(sel.as_ref(), |k| crate::pod::label(pod, k)) => None,
         _ => Some(skipped("the Pod's labels do not match selector")),
     }
 }
@@ -162,30 +145,60 @@ pub fn inject(set: &SidecarSet, pod: &Value, ctx: &PodContext<'_>) -> Result<Out
     inject_matched(set, pod, ctx)
 }
 
+/// Kruise's `buildSidecars` and the merge after it, as phases over a copy of the Pod: the metadata
+/// first (so that `patchPodMetadata` is visible to the sidecars built), then the sidecars built for
+/// that Pod, merged into its spec, then the annotations that record them. A Pod that already carries
+/// all of it comes out equal to the input: [`Outcome::Unchanged`].
 fn inject_matched(
     set: &SidecarSet,
-    pod: &Value,
+    original: &Value,
     ctx: &PodContext<'_>,
 ) -> Result<Outcome, InjectError> {
-    let s = set.settings();
-    let mut pod = pod.clone();
-    if !pod.is_object() {
+    if !original.is_object() {
         return Err(InjectError::Pod {
             field: "object".into(),
             message: "must be a Pod object".into(),
         });
     }
-    let mut annotations = take_object(&mut pod, &["metadata", "annotations"]);
-    // Read (and so validate) the existing hash annotations before changing anything.
-    let mut hashes = existing_hashes(&annotations, annotations::HASH)?;
-    let mut hashes_no_image = existing_hashes(&annotations, annotations::HASH_WITHOUT_IMAGE)?;
-    metadata::apply(
-        s.patch_pod_metadata.as_deref().unwrap_or(&[]),
-        &mut annotations,
-    )?;
-    put_object(&mut pod, &["metadata", "annotations"], annotations);
+    let mut pod = original.clone();
+    let recorded = patch_metadata(set, &mut pod)?;
+    let mut built = sidecar::build(set, &pod)?;
+    merge_into_spec(set, &mut pod, &mut built)?;
+    record_injection(set, &mut pod, recorded, built, ctx.now)?;
+    Ok(if pod == *original {
+        Outcome::Unchanged
+    } else {
+        Outcome::Injected(pod)
+    })
+}
 
-    let built = sidecar::build(set, &pod)?;
+/// The Pod's hash annotations as it arrived.
+struct Recorded {
+    hashes: annotations::HashMap,
+    hashes_without_image: annotations::HashMap,
+}
+
+/// Reads (and so validates) the hash annotations before anything changes, then applies
+/// `patchPodMetadata`.
+fn patch_metadata(set: &SidecarSet, pod: &mut Value) -> Result<Recorded, InjectError> {
+    let mut annotations = take_object(pod, &["metadata", "annotations"]);
+    let recorded = Recorded {
+        hashes: existing_hashes(&annotations, annotations::HASH)?,
+        hashes_without_image: existing_hashes(&annotations, annotations::HASH_WITHOUT_IMAGE)?,
+    };
+    let patches = set.settings().patch_pod_metadata.as_deref().unwrap_or(&[]);
+    metadata::apply(patches, &mut annotations)?;
+    put_object(pod, &["metadata", "annotations"], annotations);
+    Ok(recorded)
+}
+
+/// The built init containers, containers and volumes, and the set's `imagePullSecrets`, into the
+/// Pod's spec (taken out of `built`).
+fn merge_into_spec(
+    set: &SidecarSet,
+    pod: &mut Value,
+    built: &mut sidecar::Built,
+) -> Result<(), InjectError> {
     let spec = pod
         .as_object_mut()
         .and_then(|o| {
@@ -197,47 +210,78 @@ fn inject_matched(
             field: "spec".into(),
             message: "must be an object".into(),
         })?;
-
-    check_cross_list_names(spec, &built)?;
+    check_cross_list_names(spec, built)?;
     if !built.init_containers.is_empty() {
-        let mut init = built.init_containers;
+        let mut init = std::mem::take(&mut built.init_containers);
         // Kruise always sorts injected init containers by name (stable).
         init.sort_by(|a, b| str_of(&a.0, "name").cmp(str_of(&b.0, "name")));
         merge_containers(spec, "initContainers", init)?;
     }
     if !built.containers.is_empty() {
-        merge_containers(spec, "containers", built.containers)?;
+        merge_containers(spec, "containers", std::mem::take(&mut built.containers))?;
     }
     if !built.volumes.is_empty() {
-        let mut vols = take_list(spec, "volumes")?;
-        for v in built.volumes {
-            if !vols.iter().any(|p| str_of(p, "name") == str_of(&v, "name")) {
-                vols.push(v);
-            }
-        }
-        spec.insert("volumes".into(), Value::Array(vols));
+        merge_volumes(spec, std::mem::take(&mut built.volumes))?;
     }
-    if let Some(secrets) = s.image_pull_secrets.as_ref().filter(|l| !l.is_empty()) {
-        let mut out: Vec<Value> = Vec::new();
-        for sec in take_list(spec, "imagePullSecrets")? {
-            if !out
-                .iter()
-                .any(|o| str_of(o, "name") == str_of(&sec, "name"))
-            {
-                out.push(sec);
-            }
-        }
-        for sec in secrets {
-            if !out.iter().any(|o| str_of(o, "name") == sec.name) {
-                out.push(serde_json::json!({"name": sec.name}));
-            }
-        }
-        spec.insert("imagePullSecrets".into(), Value::Array(out));
+    if let Some(secrets) = set.settings().image_pull_secrets.as_ref()
+        && !secrets.is_empty()
+    {
+        merge_pull_secrets(spec, secrets.iter().map(|s| s.name.as_str()))?;
     }
+    Ok(())
+}
 
-    let mut annotations = take_object(&mut pod, &["metadata", "annotations"]);
+/// Kruise's `mergeSidecarVolumes`: a volume the Pod already has (by name) wins.
+fn merge_volumes(spec: &mut Map<String, Value>, injected: Vec<Value>) -> Result<(), InjectError> {
+    let mut vols = take_list(spec, "volumes")?;
+    for v in injected {
+        if !vols.iter().any(|p| str_of(p, "name") == str_of(&v, "name")) {
+            vols.push(v);
+        }
+    }
+    spec.insert("volumes".into(), Value::Array(vols));
+    Ok(())
+}
+
+/// The Pod's pull secrets de-duplicated by name, then the set's that it lacks.
+fn merge_pull_secrets<'a>(
+    spec: &mut Map<String, Value>,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<(), InjectError> {
+    let mut out: Vec<Value> = Vec::new();
+    for sec in take_list(spec, "imagePullSecrets")? {
+        if !out
+            .iter()
+            .any(|o| str_of(o, "name") == str_of(&sec, "name"))
+        {
+            out.push(sec);
+        }
+    }
+    for name in names {
+        if !out.iter().any(|o| str_of(o, "name") == name) {
+            out.push(serde_json::json!({ "name": name }));
+        }
+    }
+    spec.insert("imagePullSecrets".into(), Value::Array(out));
+    Ok(())
+}
+
+/// The annotations that record the injection: both hash maps, the injected list, the hot-upgrade
+/// working twins, and the sidecars' own (hot-upgrade versions).
+fn record_injection(
+    set: &SidecarSet,
+    pod: &mut Value,
+    recorded: Recorded,
+    built: sidecar::Built,
+    now: &str,
+) -> Result<(), InjectError> {
+    let mut annotations = take_object(pod, &["metadata", "annotations"]);
+    let Recorded {
+        mut hashes,
+        mut hashes_without_image,
+    } = recorded;
     let entry = |hash: &str, revision: &str| HashEntry {
-        update_timestamp: Some(ctx.now.to_string()),
+        update_timestamp: Some(now.to_string()),
         hash: hash.to_string(),
         sidecar_set_name: set.name().to_string(),
         sidecar_list: Some(built.sidecar_list.clone()),
@@ -252,7 +296,7 @@ fn inject_matched(
         entry(set.hash(), set.revision_name()),
     );
     upsert_entry(
-        &mut hashes_no_image,
+        &mut hashes_without_image,
         set.name(),
         entry(set.hash_without_image(), ""),
     );
@@ -262,7 +306,7 @@ fn inject_matched(
     );
     annotations.insert(
         annotations::HASH_WITHOUT_IMAGE.into(),
-        Value::String(annotations::encode_hash_map(&hashes_no_image)),
+        Value::String(annotations::encode_hash_map(&hashes_without_image)),
     );
     let list = annotations::merge_injected_list(
         annotations
@@ -272,29 +316,39 @@ fn inject_matched(
     );
     annotations.insert(annotations::INJECTED_LIST.into(), Value::String(list));
     if !built.hot_upgrade_working.is_empty() {
-        let raw = annotations
-            .get(annotations::WORKING_HOT_UPGRADE)
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let mut working: std::collections::BTreeMap<String, String> = if raw.is_empty() {
-            Default::default()
-        } else {
-            serde_json::from_str(raw).map_err(|e| InjectError::Pod {
-                field: format!("metadata.annotations[{}]", annotations::WORKING_HOT_UPGRADE),
-                message: format!("must be a JSON object of container names: {e}"),
-            })?
-        };
-        working.extend(built.hot_upgrade_working);
-        annotations.insert(
-            annotations::WORKING_HOT_UPGRADE.into(),
-            Value::String(serde_json::to_string(&working).unwrap_or_default()),
-        );
+        merge_working(&mut annotations, built.hot_upgrade_working)?;
     }
     for (k, v) in built.annotations {
         annotations.insert(k, Value::String(v));
     }
-    put_object(&mut pod, &["metadata", "annotations"], annotations);
-    Ok(Outcome::Injected(pod))
+    put_object(pod, &["metadata", "annotations"], annotations);
+    Ok(())
+}
+
+/// `kruise.io/sidecarset-working-hotupgrade-container`: the working twin of each hot sidecar, added
+/// to the entries other sets wrote.
+fn merge_working(
+    annotations: &mut Map<String, Value>,
+    working: Vec<(String, String)>,
+) -> Result<(), InjectError> {
+    let raw = annotations
+        .get(annotations::WORKING_HOT_UPGRADE)
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mut merged: std::collections::BTreeMap<String, String> = if raw.is_empty() {
+        Default::default()
+    } else {
+        serde_json::from_str(raw).map_err(|e| InjectError::Pod {
+            field: format!("metadata.annotations[{}]", annotations::WORKING_HOT_UPGRADE),
+            message: format!("must be a JSON object of container names: {e}"),
+        })?
+    };
+    merged.extend(working);
+    annotations.insert(
+        annotations::WORKING_HOT_UPGRADE.into(),
+        Value::String(serde_json::to_string(&merged).unwrap_or_default()),
+    );
+    Ok(())
 }
 
 /// Keeps the incoming entry's timestamp when the sidecars did not change, so that evaluating an
@@ -469,6 +523,7 @@ mod tests {
         };
         match inject(set, pod, &ctx).unwrap() {
             Outcome::Injected(p) => p,
+            Outcome::Unchanged => pod.clone(),
             other => panic!("{other:?}"),
         }
     }
@@ -500,7 +555,12 @@ mod tests {
             ""
         );
         // Evaluated again under the same settings: nothing changes.
-        assert_eq!(run(&s, &pod, "2026-01-02T00:00:00Z"), pod);
+        let ctx = PodContext {
+            request_namespace: "default",
+            namespace_labels: &NamespaceLabels::NotNeeded,
+            now: "2026-01-02T00:00:00Z",
+        };
+        assert_eq!(inject(&s, &pod, &ctx).unwrap(), Outcome::Unchanged);
     }
 
     #[test]

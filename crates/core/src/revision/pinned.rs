@@ -25,7 +25,7 @@ use super::{CUSTOM_VERSION_LABEL, SET_NAME_LABEL};
 use crate::SidecarSet;
 use crate::annotations;
 use crate::error::{InjectError, SettingsErrors};
-use crate::selector::{self, Labels};
+use crate::selector;
 use crate::settings::{self, INJECT_PARTIAL, Settings};
 
 /// Where the policy reads revisions unless `revisionNamespace` says otherwise: the namespace the
@@ -132,7 +132,11 @@ pub enum Choice {
 /// selector leaves out, and to `p%` of the others when `partition` is a percentage
 /// (`selectRevisionRandomly`; an integer or no partition gives the latest). `key` is the Pod's
 /// [`draw_key`].
-pub fn choose(settings: &Settings, pod_labels: &Labels, key: &str) -> Choice {
+pub fn choose<'a>(
+    settings: &Settings,
+    pod_label: impl Fn(&str) -> Option<&'a str>,
+    key: &str,
+) -> Choice {
     let update = &settings.update_strategy;
     if update.paused {
         return Choice::Pinned;
@@ -145,9 +149,7 @@ pub fn choose(settings: &Settings, pod_labels: &Labels, key: &str) -> Choice {
     if policy != Some(INJECT_PARTIAL) {
         return Choice::Pinned;
     }
-    if let Some(sel) = &update.selector
-        && !selector::matches(sel, pod_labels)
-    {
+    if !selector::update_selects(update.selector.as_ref(), pod_label) {
         return Choice::Pinned;
     }
     match &update.partition {
@@ -222,7 +224,7 @@ pub fn resolve<'s>(
     })?;
     let key = draw_key(set.name(), pod, request_namespace, rc.request_uid);
     Ok(
-        match choose(set.settings(), &crate::inject::labels_of(pod), &key) {
+        match choose(set.settings(), |k| crate::pod::label(pod, k), &key) {
             Choice::Pinned => Cow::Owned(history),
             Choice::Latest => Cow::Borrowed(set),
         },
@@ -415,7 +417,7 @@ mod tests {
                "spec": {"containers": [{"name": "app", "image": "nginx"}]}})
     }
 
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
+    fn labels(pairs: &[(&str, &str)]) -> crate::selector::Labels {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -423,7 +425,12 @@ mod tests {
     }
 
     fn choice(extra: Value, pod_labels: &[(&str, &str)], key: &str) -> Choice {
-        choose(set(extra).settings(), &labels(pod_labels), key)
+        let labels = labels(pod_labels);
+        choose(
+            set(extra).settings(),
+            |k| labels.get(k).map(String::as_str),
+            key,
+        )
     }
 
     #[test]

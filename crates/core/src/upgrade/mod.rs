@@ -108,7 +108,7 @@ pub use pod::{CtrStatus, PodDigest};
 pub use reason::{Change, Reason};
 
 use pod::set_hash;
-use set::{SetCtx, selector_matches};
+use set::SetCtx;
 use state::{Matched, working_map};
 
 /// What the caller knows besides the Pods.
@@ -268,9 +268,8 @@ fn match_pod(
             });
         }
     }
-    match &s.selector {
-        Some(sel) if !selector::is_empty(sel) && selector_matches(sel, |k| pod.label(k)) => {}
-        _ => return Err(Reason::NotSelected),
+    if !selector::selects(s.selector.as_ref(), |k| pod.label(k)) {
+        return Err(Reason::NotSelected);
     }
     if !pod.is_active() {
         return Err(Reason::NotActive);
@@ -387,11 +386,7 @@ fn legacy_hash_without_image(m: &Matched<'_>) -> Option<annotations::HashMap> {
 /// Pod out changes neither the status nor the writes, and spares classifying the rest of a cluster.
 pub fn concerns(set: &SidecarSet, pod: &PodDigest) -> bool {
     pod.injected_by(set.name())
-        || set
-            .settings()
-            .selector
-            .as_ref()
-            .is_some_and(|sel| !selector::is_empty(sel) && selector_matches(sel, |k| pod.label(k)))
+        || selector::selects(set.settings().selector.as_ref(), |k| pod.label(k))
 }
 
 /// Plans one round of in-place upgrades for `set` over Pods as JSON: [`plan_digests`] over their

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use crate::settings::{ScatterTerm, UpdatePriorityStrategy};
 
 use super::pod::PodDigest;
-use super::set::selector_matches;
+use crate::selector;
 
 /// Kubernetes' `controller.ActivePods` "less valuable first" order as a sort key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -63,7 +63,7 @@ pub(crate) fn priority_key(strategy: &UpdatePriorityStrategy, p: &PodDigest) -> 
     if !weights.is_empty() {
         let sum: i64 = weights
             .iter()
-            .filter(|t| selector_matches(&t.match_selector, |k| p.label(k)))
+            .filter(|t| selector::matches_by(&t.match_selector, |k| p.label(k)))
             .map(|t| i64::from(t.weight))
             .sum();
         PriorityKey(-sum, 0)

@@ -28,7 +28,7 @@ use super::intern::Str;
 use super::order::{self, OrderKey};
 use super::pod::PodDigest;
 use super::pull_policy::PullPolicyRule;
-use super::set::{SetCtx, selector_matches};
+use super::set::SetCtx;
 use super::state::{self, Matched, working_map};
 use super::{
     Change, ConditionUpdate, Options, Plan, PodPatch, PodRef, Reason, Round, Skipped, Status,
@@ -606,10 +606,7 @@ fn classify(
     };
     let m = Matched::new(ctx, 0, pod, working);
     let strategy = &ctx.set.settings().update_strategy;
-    let selected = strategy
-        .selector
-        .as_ref()
-        .is_none_or(|sel| selector_matches(sel, |k| pod.label(k)));
+    let selected = selector::update_selects(strategy.selector.as_ref(), |k| pod.label(k));
     // The timestamps `now` would go into are not kept: only the verdict is.
     let u = (!m.updated && selected).then(|| upgradability(ctx, &m, rule, ""));
     let hot_pending = ctx.has_hot && m.in_hot_upgrade(ctx);

@@ -362,7 +362,7 @@ impl PodDigest {
 
     /// Kubernetes' `IsPodActive`: not Succeeded, not Failed, not being deleted.
     pub fn is_active(&self) -> bool {
-        !matches!(&*self.phase, "Succeeded" | "Failed") && !self.deleting
+        crate::pod::is_active(&self.phase, self.deleting)
     }
 
     /// `podutil.IsPodReady`: the Ready condition is True.

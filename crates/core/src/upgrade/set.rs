@@ -1,7 +1,5 @@
 //! What the planner needs from the settings, derived once per plan.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-
 use crate::SidecarSet;
 
 /// One sidecar of the set, as the upgrade sees it.
@@ -122,29 +120,4 @@ impl<'s> SetCtx<'s> {
             .filter(|c| !c.native)
             .filter_map(|c| c.hot.as_deref().map(|e| (c, e)))
     }
-}
-
-/// `metav1.LabelSelectorAsSelector(...).Matches(labels)` over a label lookup, without building a map.
-/// An unknown operator matches nothing (the settings validation rejects it up front).
-pub(crate) fn selector_matches<'a>(
-    s: &LabelSelector,
-    label: impl Fn(&str) -> Option<&'a str>,
-) -> bool {
-    let by_labels = s
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| label(k) == Some(v.as_str()));
-    by_labels
-        && s.match_expressions.iter().flatten().all(|e| {
-            let values = e.values.as_deref().unwrap_or(&[]);
-            let have = label(&e.key);
-            match e.operator.as_str() {
-                "In" => have.is_some_and(|v| values.iter().any(|x| x == v)),
-                "NotIn" => have.is_none_or(|v| !values.iter().any(|x| x == v)),
-                "Exists" => have.is_some(),
-                "DoesNotExist" => have.is_none(),
-                _ => false,
-            }
-        })
 }

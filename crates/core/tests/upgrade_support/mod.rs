@@ -69,6 +69,7 @@ pub fn injected(set: &SidecarSet, pod: &Value, ns_labels: Option<Labels>) -> Val
     };
     match inject(set, pod, &ctx).expect("injection succeeds") {
         Outcome::Injected(p) => p,
+        Outcome::Unchanged => pod.clone(),
         other => panic!("not injected: {other:?}"),
     }
 }
