@@ -37,14 +37,12 @@ use sidecarset_cluster_tests::{
     audit,
     cluster::Cluster,
     kubelet::KubeletConfig,
-    observe::unavailable,
-    pods::{self, container_status, image_id, spec_image},
+    observe::{self, unavailable},
+    pods::{self, FILEBEAT_NEW, FILEBEAT_OLD, container_status, image_id, spec_image},
     reconciler::{self, metric_value},
     testns::TestNs,
 };
 
-const FILEBEAT_OLD: &str = "docker.elastic.co/beats/filebeat:7.16.2";
-const FILEBEAT_NEW: &str = "docker.elastic.co/beats/filebeat:7.16.3";
 const MAX_UNAVAILABLE_PERCENT: usize = 20;
 /// Creates in flight at once: one client in sequence would spend most of the run waiting on
 /// round trips, and more than this only queues in the API server on two cores.
@@ -536,8 +534,8 @@ struct Tracked {
     events: usize,
 }
 
-impl Tracked {
-    fn apply(&mut self, p: &Pod) {
+impl observe::PodEvents for Tracked {
+    fn applied(&mut self, p: &Pod) {
         self.events += 1;
         let name = p.name_any();
         let uid = p.uid().unwrap_or_default();
@@ -612,7 +610,9 @@ impl Tracked {
             self.last_finish = Some(now);
         }
     }
+}
 
+impl Tracked {
     fn rollout_time(&self) -> Option<Duration> {
         Some(self.last_finish?.duration_since(self.edit?))
     }
@@ -626,31 +626,9 @@ struct Tracker {
 impl Tracker {
     async fn start(client: Client, ns: &str) -> Result<Tracker> {
         let inner = Arc::new(Mutex::new(Tracked::default()));
-        let api: Api<Pod> = Api::namespaced(client, ns);
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let state = inner.clone();
-        let task = tokio::spawn(async move {
-            let mut tx = Some(tx);
-            let mut stream = watcher(api, watcher::Config::default())
-                .default_backoff()
-                .boxed();
-            while let Some(ev) = stream.next().await {
-                let Ok(ev) = ev else { continue };
-                match ev {
-                    watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
-                        lock(&state).apply(&p);
-                    }
-                    watcher::Event::InitDone => {
-                        if let Some(tx) = tx.take() {
-                            let _ = tx.send(());
-                        }
-                    }
-                    watcher::Event::Delete(_) | watcher::Event::Init => {}
-                }
-            }
-        });
-        rx.await
-            .context("the Pod watch ended before its first list")?;
+        let task = observe::watch_pods(client, ns, inner.clone())
+            .await
+            .map_err(anyhow::Error::msg)?;
         Ok(Tracker { inner, task })
     }
 

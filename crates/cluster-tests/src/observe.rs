@@ -62,54 +62,88 @@ pub fn unavailable(p: &Pod) -> bool {
         .any(|c| statuses.get(c.name.as_str()).copied() != c.image.as_deref())
 }
 
+/// What a Pod watch feeds, in resourceVersion order.
+pub trait PodEvents: Send + 'static {
+    fn applied(&mut self, p: &Pod);
+    fn deleted(&mut self, _p: &Pod) {}
+    /// After every watch event, whatever it was.
+    fn after_event(&mut self) {}
+}
+
+/// Watches `namespace`'s Pods into `state` until the task is aborted; returns the task once the
+/// first list is in, or an error when the watch ended before it.
+pub async fn watch_pods<S: PodEvents>(
+    client: Client,
+    namespace: &str,
+    state: Arc<Mutex<S>>,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let api: Api<Pod> = Api::namespaced(client, namespace);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut tx = Some(tx);
+        let mut stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        while let Some(ev) = stream.next().await {
+            let Ok(ev) = ev else { continue };
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            match ev {
+                watcher::Event::Apply(p) | watcher::Event::InitApply(p) => s.applied(&p),
+                watcher::Event::Delete(p) => s.deleted(&p),
+                watcher::Event::Init => {}
+                watcher::Event::InitDone => {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+            s.after_event();
+        }
+    });
+    match rx.await {
+        Ok(()) => Ok(task),
+        Err(_) => Err(format!(
+            "the Pod watch of namespace {namespace} ended before its first list"
+        )),
+    }
+}
+
+impl PodEvents for Observed {
+    fn applied(&mut self, p: &Pod) {
+        let name = p.name_any();
+        self.uids
+            .entry(name.clone())
+            .or_default()
+            .insert(p.uid().unwrap_or_default());
+        self.unavailable.insert(name, unavailable(p));
+    }
+
+    fn deleted(&mut self, p: &Pod) {
+        self.unavailable.remove(&p.name_any());
+    }
+
+    fn after_event(&mut self) {
+        self.events += 1;
+        let now: Vec<String> = self
+            .unavailable
+            .iter()
+            .filter(|(_, u)| **u)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if now.len() > self.max_unavailable {
+            self.max_unavailable = now.len();
+            self.max_seen_at = now;
+        }
+    }
+}
+
 impl Observer {
     /// Starts watching; returns once the first list is in.
     pub async fn start(client: Client, namespace: &str) -> Observer {
         let inner = Arc::new(Mutex::new(Observed::default()));
-        let api: Api<Pod> = Api::namespaced(client, namespace);
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let state = inner.clone();
-        let task = tokio::spawn(async move {
-            let mut tx = Some(tx);
-            let mut stream = watcher(api, watcher::Config::default())
-                .default_backoff()
-                .boxed();
-            while let Some(ev) = stream.next().await {
-                let Ok(ev) = ev else { continue };
-                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-                match ev {
-                    watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
-                        let name = p.name_any();
-                        s.uids
-                            .entry(name.clone())
-                            .or_default()
-                            .insert(p.uid().unwrap_or_default());
-                        s.unavailable.insert(name, unavailable(&p));
-                    }
-                    watcher::Event::Delete(p) => {
-                        s.unavailable.remove(&p.name_any());
-                    }
-                    watcher::Event::Init => {}
-                    watcher::Event::InitDone => {
-                        if let Some(tx) = tx.take() {
-                            let _ = tx.send(());
-                        }
-                    }
-                }
-                s.events += 1;
-                let now: Vec<String> = s
-                    .unavailable
-                    .iter()
-                    .filter(|(_, u)| **u)
-                    .map(|(n, _)| n.clone())
-                    .collect();
-                if now.len() > s.max_unavailable {
-                    s.max_unavailable = now.len();
-                    s.max_seen_at = now;
-                }
-            }
-        });
-        let _ = rx.await;
+        let task = watch_pods(client, namespace, inner.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         Observer { inner, task }
     }
 

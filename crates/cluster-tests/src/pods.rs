@@ -140,6 +140,10 @@ pub fn now() -> String {
         .to_string()
 }
 
+/// The motivating upgrade: Filebeat 7.16.2 to 7.16.3 across the fleet.
+pub const FILEBEAT_OLD: &str = "docker.elastic.co/beats/filebeat:7.16.2";
+pub const FILEBEAT_NEW: &str = "docker.elastic.co/beats/filebeat:7.16.3";
+
 /// The image ID a container runtime would report for `image`: the repository and a digest that only
 /// this image string has (a tag bump gives a new ID); a digest reference reports its own digest.
 pub fn image_id(image: &str) -> String {

@@ -8,6 +8,8 @@ use kube::{
 };
 use serde_json::{Value, json};
 
+// The reconciler's interface, spelled here as a user's manifest spells it rather than imported from
+// the reconciler: renaming it there must fail these tests, since it would break users' policies.
 pub const RECONCILE_LABEL: &str = "sidecarset.kubewarden.io/reconcile";
 pub const STATUS_ANNOTATION: &str = "sidecarset.kubewarden.io/status";
 /// Label that ties a policy to one test, so each test's reconciler sees only its own policy.

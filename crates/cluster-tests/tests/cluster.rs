@@ -19,7 +19,10 @@ use sidecarset_cluster_tests::{
     cluster::Cluster,
     kubelet::{FakeKubelet, KubeletConfig},
     observe::{Observer, unavailable},
-    pods::{self, annotation, container_status, image_id, recorded_hash, spec_image},
+    pods::{
+        self, FILEBEAT_NEW, FILEBEAT_OLD, annotation, container_status, image_id, recorded_hash,
+        spec_image,
+    },
     proxy::SlowProxy,
     reconciler::{self, metric_value},
     revisions::ClusterRevisions,
@@ -27,8 +30,6 @@ use sidecarset_cluster_tests::{
     wait,
 };
 
-const FILEBEAT_OLD: &str = "docker.elastic.co/beats/filebeat:7.16.2";
-const FILEBEAT_NEW: &str = "docker.elastic.co/beats/filebeat:7.16.3";
 const ROLLOUT: Duration = Duration::from_secs(120);
 
 type TestFn = fn(Arc<TestNs>) -> Pin<Box<dyn Future<Output = Result<()>> + Send>>;

@@ -41,19 +41,21 @@ pub struct HashEntry {
     pub controller_revision: String,
 }
 
-pub type HashMap = BTreeMap<String, HashEntry>;
+/// A hash annotation's entries by set name (Kruise's `map[string]SidecarSetUpgradeSpec`), sorted as
+/// Go encodes a map.
+pub type HashEntries = BTreeMap<String, HashEntry>;
 
 /// Reads a hash annotation: the current shape, or the legacy `{"<set>": "<hash>"}` which is converted.
 /// Anything else is an error, as in Kruise (the Pod is refused rather than its history guessed).
-pub fn parse_hash_map(raw: &str) -> Result<HashMap, String> {
+pub fn parse_hash_map(raw: &str) -> Result<HashEntries, String> {
     if raw.trim().is_empty() {
-        return Ok(HashMap::new());
+        return Ok(HashEntries::new());
     }
     let value: Value = serde_json::from_str(raw).map_err(|e| format!("is not JSON: {e}"))?;
     let Value::Object(obj) = value else {
         return Err("must be a JSON object keyed by SidecarSet name".to_string());
     };
-    let mut out = HashMap::new();
+    let mut out = HashEntries::new();
     for (name, v) in obj {
         let entry = match v {
             Value::String(hash) => HashEntry {
@@ -75,7 +77,7 @@ pub fn parse_hash_map(raw: &str) -> Result<HashMap, String> {
     Ok(out)
 }
 
-pub fn encode_hash_map(map: &HashMap) -> String {
+pub fn encode_hash_map(map: &HashEntries) -> String {
     // BTreeMap keys are sorted like Go's map encoding; struct fields keep Go's order.
     serde_json::to_string(map).unwrap_or_default()
 }

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{Container, Probe, Volume};
+use k8s_openapi::api::core::v1::{Container, Probe, ResourceRequirements, Volume};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::error::SettingsErrors;
@@ -14,8 +14,23 @@ use crate::quantity::Quantity;
 use crate::settings::*;
 use crate::{names, resources_expr, selector};
 
+/// Every rule, in a fixed order (the joined message is what the user reads); every problem is
+/// collected.
 pub fn validate(s: &Settings, errs: &mut SettingsErrors) {
     name(&s.name, errs);
+    selectors(s, errs);
+    if let Some(r) = &s.injection_strategy.revision {
+        inject_revision(r, errs);
+    }
+    revision_namespace(s, errs);
+    update_strategy(&s.update_strategy, errs);
+    containers(s, errs);
+    object_fields(s, errs);
+    patch_pod_metadata(s, errs);
+}
+
+/// `selector` (required, not empty) and `namespaceSelector` (not empty when set).
+fn selectors(s: &Settings, errs: &mut SettingsErrors) {
     match &s.selector {
         None => errs.push(
             "selector",
@@ -37,9 +52,9 @@ pub fn validate(s: &Settings, errs: &mut SettingsErrors) {
             selector::validate(sel, "namespaceSelector", errs);
         }
     }
-    if let Some(r) = &s.injection_strategy.revision {
-        inject_revision(r, errs);
-    }
+}
+
+fn revision_namespace(s: &Settings, errs: &mut SettingsErrors) {
     if let Some(ns) = &s.revision_namespace
         && let Err(m) = names::dns1123_label(ns)
     {
@@ -48,7 +63,10 @@ pub fn validate(s: &Settings, errs: &mut SettingsErrors) {
             format!("must be a Namespace name (where the reconciler's --revision-namespace keeps the ControllerRevisions): {m}"),
         );
     }
-    update_strategy(&s.update_strategy, errs);
+}
+
+/// The volumes, then each init container and container, with names unique across both lists.
+fn containers(s: &Settings, errs: &mut SettingsErrors) {
     let no_init = s.init_containers.as_ref().is_none_or(Vec::is_empty);
     let no_containers = s.containers.as_ref().is_none_or(Vec::is_empty);
     if no_init && no_containers {
@@ -77,6 +95,10 @@ pub fn validate(s: &Settings, errs: &mut SettingsErrors) {
             }
         }
     }
+}
+
+/// `imagePullSecrets`, `revisionHistoryLimit` and `customVersion`.
+fn object_fields(s: &Settings, errs: &mut SettingsErrors) {
     for (i, r) in s.image_pull_secrets.iter().flatten().enumerate() {
         if r.name.is_empty() {
             errs.push(
@@ -99,7 +121,6 @@ pub fn validate(s: &Settings, errs: &mut SettingsErrors) {
             format!("is copied into a label, so it {m}"),
         );
     }
-    patch_pod_metadata(s, errs);
 }
 
 /// Kruise's validating webhook (`pkg/webhook/sidecarset/validating/sidecarset_create_update_handler.go`
@@ -476,7 +497,9 @@ fn resources_policy(
 
 const PULL_POLICIES: &[&str] = &["Always", "Never", "IfNotPresent"];
 
-/// The part of Kubernetes' container validation a sidecar definition can break on its own.
+/// The part of Kubernetes' container validation a sidecar definition can break on its own
+/// (`ValidatePodCreate`'s container checks, `pkg/apis/core/validation/validation.go`), in the order
+/// Kubernetes reports them.
 fn container(
     c: &Container,
     path: &str,
@@ -484,6 +507,22 @@ fn container(
     volumes: &BTreeSet<String>,
     errs: &mut SettingsErrors,
 ) {
+    identity(c, path, errs);
+    restart_policy_and_probes(c, path, init, errs);
+    ports(c, path, errs);
+    for (i, e) in c.env.iter().flatten().enumerate() {
+        if let Err(m) = names::env_var_name(&e.name) {
+            errs.push(format!("{path}.env[{i}].name"), m);
+        }
+    }
+    if let Some(r) = &c.resources {
+        resources(r, path, errs);
+    }
+    volume_mounts_and_devices(c, path, volumes, errs);
+}
+
+/// Name, image and the enumerated policies.
+fn identity(c: &Container, path: &str, errs: &mut SettingsErrors) {
     if let Err(m) = names::dns1123_label(&c.name) {
         errs.push(format!("{path}.name"), m);
     }
@@ -510,6 +549,11 @@ fn container(
             format!("must be File or FallbackToLogsOnError, got {p:?}"),
         );
     }
+}
+
+/// `restartPolicy` (only `Always`, only on init containers: a native sidecar), what a plain init
+/// container may not have, and each probe.
+fn restart_policy_and_probes(c: &Container, path: &str, init: bool, errs: &mut SettingsErrors) {
     match (init, c.restart_policy.as_deref()) {
         (_, None) | (true, Some("Always")) => {}
         (true, Some(other)) => errs.push(
@@ -546,6 +590,10 @@ fn container(
             probe(p, &format!("{path}.{field}"), kind, errs);
         }
     }
+}
+
+/// Port numbers, protocols, and unique IANA service names.
+fn ports(c: &Container, path: &str, errs: &mut SettingsErrors) {
     let mut port_names = BTreeSet::new();
     for (i, p) in c.ports.iter().flatten().enumerate() {
         let pp = format!("{path}.ports[{i}]");
@@ -587,38 +635,44 @@ fn container(
             }
         }
     }
-    for (i, e) in c.env.iter().flatten().enumerate() {
-        if let Err(m) = names::env_var_name(&e.name) {
-            errs.push(format!("{path}.env[{i}].name"), m);
-        }
-    }
-    if let Some(r) = &c.resources {
-        let mut parsed: BTreeMap<(&str, &str), Quantity> = BTreeMap::new();
-        for (kind, list) in [("limits", &r.limits), ("requests", &r.requests)] {
-            for (res, q) in list.iter().flatten() {
-                match Quantity::parse(&q.0) {
-                    Ok(v) => {
-                        parsed.insert((kind, res.as_str()), v);
-                    }
-                    Err(e) => errs.push(format!("{path}.resources.{kind}.{res}"), e.to_string()),
+}
+
+/// Every quantity parses, and no request exceeds its limit.
+fn resources(r: &ResourceRequirements, path: &str, errs: &mut SettingsErrors) {
+    let mut parsed: BTreeMap<(&str, &str), Quantity> = BTreeMap::new();
+    for (kind, list) in [("limits", &r.limits), ("requests", &r.requests)] {
+        for (res, q) in list.iter().flatten() {
+            match Quantity::parse(&q.0) {
+                Ok(v) => {
+                    parsed.insert((kind, res.as_str()), v);
                 }
-            }
-        }
-        for ((kind, res), req) in &parsed {
-            if *kind == "requests"
-                && let Some(lim) = parsed.get(&("limits", res))
-                && req > lim
-            {
-                errs.push(
-                    format!("{path}.resources.requests.{res}"),
-                    format!(
-                        "must be less than or equal to the {res} limit ({})",
-                        lim.canonical()
-                    ),
-                );
+                Err(e) => errs.push(format!("{path}.resources.{kind}.{res}"), e.to_string()),
             }
         }
     }
+    for ((kind, res), req) in &parsed {
+        if *kind == "requests"
+            && let Some(lim) = parsed.get(&("limits", res))
+            && req > lim
+        {
+            errs.push(
+                format!("{path}.resources.requests.{res}"),
+                format!(
+                    "must be less than or equal to the {res} limit ({})",
+                    lim.canonical()
+                ),
+            );
+        }
+    }
+}
+
+/// Mounts and devices name declared volumes, at unique paths.
+fn volume_mounts_and_devices(
+    c: &Container,
+    path: &str,
+    volumes: &BTreeSet<String>,
+    errs: &mut SettingsErrors,
+) {
     let mut mount_paths = BTreeSet::new();
     for (i, m) in c.volume_mounts.iter().flatten().enumerate() {
         let mp = format!("{path}.volumeMounts[{i}]");

@@ -174,8 +174,8 @@ fn inject_matched(
 
 /// The Pod's hash annotations as it arrived.
 struct Recorded {
-    hashes: annotations::HashMap,
-    hashes_without_image: annotations::HashMap,
+    hashes: annotations::HashEntries,
+    hashes_without_image: annotations::HashEntries,
 }
 
 /// Reads (and so validates) the hash annotations before anything changes, then applies
@@ -359,7 +359,7 @@ fn merge_working(
 /// records `volumes`, `imagePullSecrets` and `patchPodMetadata`, which the hash does not cover, and
 /// the Pod has just been injected from the current settings (as Kruise's webhook, which writes a whole
 /// new entry whenever it injects). Evaluating it again under the same settings changes nothing.
-fn upsert_entry(map: &mut annotations::HashMap, name: &str, mut new: HashEntry) {
+fn upsert_entry(map: &mut annotations::HashEntries, name: &str, mut new: HashEntry) {
     if let Some(old) = map.get(name) {
         let same = old.hash == new.hash
             && old.sidecar_list == new.sidecar_list
@@ -374,7 +374,7 @@ fn upsert_entry(map: &mut annotations::HashMap, name: &str, mut new: HashEntry) 
 fn existing_hashes(
     annotations: &Map<String, Value>,
     key: &str,
-) -> Result<annotations::HashMap, InjectError> {
+) -> Result<annotations::HashEntries, InjectError> {
     match annotations.get(key) {
         None | Some(Value::Null) => Ok(Default::default()),
         Some(Value::String(raw)) => {

@@ -48,44 +48,71 @@ pub struct Built {
     pub annotations: Vec<(String, String)>,
 }
 
+/// What every sidecar of one set is built against.
+struct PodView<'a> {
+    set: &'a Settings,
+    pod: &'a Value,
+    spec: &'a Value,
+    /// The Pod's app containers (neither injected by a set nor about to be replaced by this one):
+    /// those whose mounts and devices are shared.
+    app: Vec<&'a Value>,
+    /// The names of the set's own sidecars, which `resourcesPolicy` never aggregates.
+    own_names: BTreeSet<&'a str>,
+}
+
+impl<'a> PodView<'a> {
+    fn new(set: &'a Settings, pod: &'a Value) -> Self {
+        let spec = pod.get("spec").unwrap_or(&Value::Null);
+        let own_names: BTreeSet<&str> = set
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(set.containers.iter().flatten())
+            .map(SidecarContainer::name)
+            .collect();
+        // The names this set will occupy in the Pod (hot-upgrade twins included). A Pod container of
+        // such a name is about to be replaced, so it is not an app container whose volumes the
+        // sidecars share. Kruise counts it as one, which makes a second evaluation differ from the
+        // first.
+        let injected_names: BTreeSet<String> = set
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(set.containers.iter().flatten())
+            .flat_map(|c| {
+                if c.is_hot_upgrade() {
+                    vec![format!("{}-1", c.name()), format!("{}-2", c.name())]
+                } else {
+                    vec![c.name().to_string()]
+                }
+            })
+            .collect();
+        let app = list(spec, "containers")
+            .iter()
+            .filter(|c| !is_injected(c) && !injected_names.contains(str_of(c, "name")))
+            .collect();
+        PodView {
+            set,
+            pod,
+            spec,
+            app,
+            own_names,
+        }
+    }
+}
+
+/// Kruise's `buildSidecars` (`pkg/webhook/pod/mutating/sidecarset.go`) for one set: its init
+/// containers, then its containers, each built for this Pod.
 pub fn build(prepared: &SidecarSet, pod: &Value) -> Result<Built, InjectError> {
     let set = prepared.settings();
-    let spec = pod.get("spec").unwrap_or(&Value::Null);
+    let view = PodView::new(set, pod);
     let mut out = Built::default();
-    let own_names: BTreeSet<&str> = set
-        .init_containers
-        .iter()
-        .flatten()
-        .chain(set.containers.iter().flatten())
-        .map(SidecarContainer::name)
-        .collect();
-    // The names this set will occupy in the Pod (hot-upgrade twins included). A Pod container of such a
-    // name is about to be replaced, so it is not an app container whose volumes the sidecars share.
-    // Kruise counts it as one, which makes a second evaluation differ from the first.
-    let injected_names: BTreeSet<String> = set
-        .init_containers
-        .iter()
-        .flatten()
-        .chain(set.containers.iter().flatten())
-        .flat_map(|c| {
-            if c.is_hot_upgrade() {
-                vec![format!("{}-1", c.name()), format!("{}-2", c.name())]
-            } else {
-                vec![c.name().to_string()]
-            }
-        })
-        .collect();
-    let app: Vec<&Value> = list(spec, "containers")
-        .iter()
-        .filter(|c| !is_injected(c) && !injected_names.contains(str_of(c, "name")))
-        .collect();
     for (list_name, items) in [
         ("initContainers", &set.init_containers),
         ("containers", &set.containers),
     ] {
         let init = list_name == "initContainers";
         for (i, sc) in items.iter().flatten().enumerate() {
-            let setting = format!("{list_name}[{i}]");
             if !init || sc.is_native_sidecar() {
                 out.sidecar_list.push(sc.name().to_string());
             }
@@ -93,77 +120,107 @@ pub fn build(prepared: &SidecarSet, pod: &Value) -> Result<Built, InjectError> {
                 .container_value(init, i)
                 .cloned()
                 .unwrap_or_else(|| json!({"name": sc.name()}));
-            let c = container(
-                sc,
-                base,
-                &setting,
-                set,
-                pod,
-                spec,
-                &app,
-                &own_names,
-                &mut out.volumes,
-            )?;
-            let policy = sc.pod_inject_policy.clone().unwrap_or_default();
-            let target = if init {
-                &mut out.init_containers
-            } else {
-                &mut out.containers
-            };
-            if sc.is_hot_upgrade() {
-                let (first, second) = hot_upgrade_pair(sc, &c);
-                out.hot_upgrade_working
-                    .push((sc.name().to_string(), str_of(&first, "name").to_string()));
-                for (twin, version, alt) in [(&first, "1", "0"), (&second, "0", "1")] {
-                    let n = str_of(twin, "name");
-                    out.annotations
-                        .push((annotations::version_key(n), version.to_string()));
-                    out.annotations
-                        .push((annotations::version_alt_key(n), alt.to_string()));
-                }
-                target.push((first, policy.clone()));
-                target.push((second, policy));
-            } else {
-                target.push((c, policy));
-            }
+            let setting = format!("{list_name}[{i}]");
+            let c = container(sc, base, &setting, &view, &mut out.volumes)?;
+            out.add(sc, c, init);
         }
     }
     out.sidecar_list.sort();
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
+impl Built {
+    /// One built sidecar into its list, with its `podInjectPolicy`; a hot-upgrade one as its two
+    /// twins, with their version annotations and the working twin.
+    fn add(&mut self, sc: &SidecarContainer, c: Value, init: bool) {
+        let policy = sc.pod_inject_policy.clone().unwrap_or_default();
+        let target = if init {
+            &mut self.init_containers
+        } else {
+            &mut self.containers
+        };
+        if !sc.is_hot_upgrade() {
+            target.push((c, policy));
+            return;
+        }
+        let (first, second) = hot_upgrade_pair(sc, &c);
+        self.hot_upgrade_working
+            .push((sc.name().to_string(), str_of(&first, "name").to_string()));
+        for (twin, version, alt) in [(&first, "1", "0"), (&second, "0", "1")] {
+            let n = str_of(twin, "name");
+            self.annotations
+                .push((annotations::version_key(n), version.to_string()));
+            self.annotations
+                .push((annotations::version_alt_key(n), alt.to_string()));
+        }
+        target.push((first, policy.clone()));
+        target.push((second, policy));
+    }
+}
+
+/// One sidecar for this Pod: computed resources, its volumes into the pool, shared mounts and
+/// devices, and the environment Kruise adds.
 fn container(
     sc: &SidecarContainer,
     mut c: Value,
     setting: &str,
-    set: &Settings,
-    pod: &Value,
-    spec: &Value,
-    app: &[&Value],
-    own_names: &BTreeSet<&str>,
+    view: &PodView<'_>,
     volumes: &mut Vec<Value>,
 ) -> Result<Value, InjectError> {
     let Value::Object(obj) = &mut c else {
         unreachable!("a Container serialises to an object")
     };
     if let Some(rp) = &sc.resources_policy {
-        let r = computed_resources(rp, setting, spec, own_names)?;
+        let r = computed_resources(rp, setting, view.spec, &view.own_names)?;
         obj.insert("resources".into(), r);
     }
-    let own_mounts: Vec<Value> = obj
-        .get("volumeMounts")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let own_devices: Vec<Value> = obj
-        .get("volumeDevices")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let own_mounts = array_of(obj, "volumeMounts");
+    let own_devices = array_of(obj, "volumeDevices");
+    pool_volumes(
+        view.set,
+        own_mounts.iter().chain(own_devices.iter()),
+        volumes,
+    );
 
-    // The pool: only volumes this sidecar mounts itself, mounts before devices.
-    for m in own_mounts.iter().chain(own_devices.iter()) {
+    let (shared, subpath_envs) = if sc.shares_volumes() {
+        shared_mounts(&view.app)
+    } else {
+        (vec![], vec![])
+    };
+    let mounts = merge_mounts(&own_mounts, &own_devices, shared);
+    if !mounts.is_empty() {
+        obj.insert("volumeMounts".into(), Value::Array(mounts.clone()));
+    }
+    if sc.shares_devices() {
+        let devices = merge_devices(own_devices, &mounts, &view.app);
+        if !devices.is_empty() {
+            obj.insert("volumeDevices".into(), Value::Array(devices));
+        }
+    }
+    let transfer = transfer_envs(sc, view.pod);
+    let env = merge_env(
+        array_of(obj, "env"),
+        transfer.into_iter().chain(subpath_envs),
+    );
+    obj.insert("env".into(), Value::Array(env));
+    go_encoding::container(obj);
+    Ok(c)
+}
+
+fn array_of(obj: &Map<String, Value>, key: &str) -> Vec<Value> {
+    obj.get(key)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The pool: only volumes a sidecar mounts itself (mounts before devices), each once, as Go encodes it.
+fn pool_volumes<'v>(
+    set: &Settings,
+    used: impl Iterator<Item = &'v Value>,
+    volumes: &mut Vec<Value>,
+) {
+    for m in used {
         let name = str_of(m, "name");
         if volumes.iter().any(|v| str_of(v, "name") == name) {
             continue;
@@ -174,15 +231,11 @@ fn container(
             volumes.push(v);
         }
     }
+}
 
-    let (shared_mounts, subpath_envs) = if sc.shares_volumes() {
-        shared_mounts(app)
-    } else {
-        (vec![], vec![])
-    };
-    let transfer = transfer_envs(sc, pod);
-
-    // Own mounts first; a shared mount whose path the sidecar already uses (by a mount or a device) is dropped.
+/// Own mounts first; a shared mount whose path the sidecar already uses (by a mount or a device) is
+/// dropped.
+fn merge_mounts(own_mounts: &[Value], own_devices: &[Value], shared: Vec<Value>) -> Vec<Value> {
     let mut used: BTreeSet<String> = own_mounts
         .iter()
         .map(|m| str_of(m, "mountPath").to_string())
@@ -192,50 +245,44 @@ fn container(
             .iter()
             .map(|d| str_of(d, "devicePath").to_string()),
     );
-    let mut mounts = own_mounts.clone();
-    for m in shared_mounts {
+    let mut mounts = own_mounts.to_vec();
+    for m in shared {
         if used.insert(str_of(&m, "mountPath").to_string()) {
             mounts.push(m);
         }
     }
-    if !mounts.is_empty() {
-        obj.insert("volumeMounts".into(), Value::Array(mounts.clone()));
-    }
+    mounts
+}
 
-    if sc.shares_devices() {
-        let mut taken: BTreeSet<String> = own_devices
-            .iter()
-            .map(|d| str_of(d, "devicePath").to_string())
-            .collect();
-        taken.extend(mounts.iter().map(|m| str_of(m, "mountPath").to_string()));
-        let mut devices = own_devices.clone();
-        for d in app.iter().flat_map(|a| list(a, "volumeDevices")) {
-            if taken.insert(str_of(d, "devicePath").to_string()) {
-                devices.push(d.clone());
-            }
-        }
-        if !devices.is_empty() {
-            obj.insert("volumeDevices".into(), Value::Array(devices));
+/// Own devices first, then the app containers' whose path no device or mount of the sidecar uses.
+fn merge_devices(own_devices: Vec<Value>, mounts: &[Value], app: &[&Value]) -> Vec<Value> {
+    let mut taken: BTreeSet<String> = own_devices
+        .iter()
+        .map(|d| str_of(d, "devicePath").to_string())
+        .collect();
+    taken.extend(mounts.iter().map(|m| str_of(m, "mountPath").to_string()));
+    let mut devices = own_devices;
+    for d in app.iter().flat_map(|a| list(a, "volumeDevices")) {
+        if taken.insert(str_of(d, "devicePath").to_string()) {
+            devices.push(d.clone());
         }
     }
+    devices
+}
 
-    let mut env: Vec<Value> = obj
-        .get("env")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+/// The sidecar's own env, then `IS_INJECTED`, then the transferred and `subPathExpr` variables it
+/// does not define itself.
+fn merge_env(mut env: Vec<Value>, added: impl Iterator<Item = Value>) -> Vec<Value> {
     // Kruise appends IS_INJECTED unconditionally; a user's own IS_INJECTED would then appear twice.
     if !env.iter().any(|e| str_of(e, "name") == IS_INJECTED) {
         env.push(json!({"name": IS_INJECTED, "value": "true"}));
     }
-    for e in transfer.into_iter().chain(subpath_envs) {
+    for e in added {
         if !env.iter().any(|x| str_of(x, "name") == str_of(&e, "name")) {
             env.push(e);
         }
     }
-    obj.insert("env".into(), Value::Array(env));
-    go_encoding::container(obj);
-    Ok(c)
+    env
 }
 
 /// Every volumeMount of every app container, in Pod order, plus the env vars their `subPathExpr` use.

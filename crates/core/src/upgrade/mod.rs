@@ -310,7 +310,7 @@ fn match_pod(
 enum Upgradability {
     Yes,
     /// Only tag-derived pull policies differ: upgrade and rewrite the image-less entry.
-    PullPolicyFollowedTag(annotations::HashMap),
+    PullPolicyFollowedTag(annotations::HashEntries),
     No(Vec<Change>),
     Unreadable(String),
 }
@@ -372,7 +372,7 @@ fn hot_native_changes(ctx: &SetCtx<'_>, m: &Matched<'_>) -> Vec<Change> {
 
 /// The legacy `{"<set>": "<hash>"}` image-less annotation, converted when the Pod is patched anyway
 /// (Kruise converts it on upgrade too).
-fn legacy_hash_without_image(m: &Matched<'_>) -> Option<annotations::HashMap> {
+fn legacy_hash_without_image(m: &Matched<'_>) -> Option<annotations::HashEntries> {
     let raw = m.pod.annotation(annotations::HASH_WITHOUT_IMAGE)?;
     let v: Value = serde_json::from_str(raw).ok()?;
     if !v.as_object()?.values().any(Value::is_string) {

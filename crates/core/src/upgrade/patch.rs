@@ -267,7 +267,7 @@ pub(crate) struct UpgradeInput<'x> {
     pub hot_upgrade_version: Option<u64>,
     /// `Some(parsed image-less map)` to rewrite this set's entry (pull-policy rule) or convert a
     /// legacy value.
-    pub rewrite_hash_without_image: Option<annotations::HashMap>,
+    pub rewrite_hash_without_image: Option<annotations::HashEntries>,
 }
 
 /// §4.7: the patch that upgrades one Pod.

@@ -196,6 +196,18 @@ fn count_revision(counts: &mut BTreeMap<Str, usize>, set: &str, pod: &PodDigest,
     }
 }
 
+/// Takes a Pod that leaves the planner (or is replaced) out of the indexes and revision counts.
+fn forget<P: Borrow<PodDigest>>(
+    idx: &mut Indexes,
+    revisions: &mut BTreeMap<Str, usize>,
+    set: &str,
+    id: usize,
+    old: &Entry<P>,
+) {
+    idx.forget(id, &old.class);
+    count_revision(revisions, set, old.pod.borrow(), false);
+}
+
 impl<P: Borrow<PodDigest>> SetPlanner<P> {
     /// `namespaces`: Namespace labels by name, read only when the set has a `namespaceSelector`.
     pub fn new(set: SidecarSet, namespaces: BTreeMap<String, selector::Labels>) -> Self {
@@ -231,12 +243,12 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
                 pod.borrow(),
             );
             if let Some(old) = self.pods.remove(&id) {
-                self.idx.forget(id, &old.class);
-                count_revision(
+                forget(
+                    &mut self.idx,
                     &mut self.revisions,
                     self.set.name(),
-                    old.pod.borrow(),
-                    false,
+                    id,
+                    &old,
                 );
             }
             self.idx.add(id, &class);
@@ -247,12 +259,12 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
 
     pub fn remove(&mut self, id: usize) -> Option<P> {
         let old = self.pods.remove(&id)?;
-        self.idx.forget(id, &old.class);
-        count_revision(
+        forget(
+            &mut self.idx,
             &mut self.revisions,
             self.set.name(),
-            old.pod.borrow(),
-            false,
+            id,
+            &old,
         );
         Some(old.pod)
     }

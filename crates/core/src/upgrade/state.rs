@@ -95,7 +95,7 @@ fn check_entry(entry: &Value) -> Result<(), String> {
 }
 
 /// Reads a hash annotation whole (`Ok(empty)` when absent), to rewrite it.
-pub(crate) fn hash_map(pod: &PodDigest, key: &str) -> Result<annotations::HashMap, String> {
+pub(crate) fn hash_map(pod: &PodDigest, key: &str) -> Result<annotations::HashEntries, String> {
     match pod.annotation_entry(key) {
         None => Ok(Default::default()),
         Some(None) => Err("must be a string".into()),
