@@ -1,5 +1,6 @@
-//! The Pod annotations SidecarSet reads and writes, with Kruise's keys and JSON shapes (semantics §2.8),
-//! so that Pods injected by Kruise and by this policy are interchangeable.
+//! The Pod annotations SidecarSet reads and writes, with Kruise's keys and JSON shapes
+//! (docs/hashes-and-annotations.md#pod-annotations), so that Pods injected by Kruise and by this
+//! policy are interchangeable.
 
 use std::collections::BTreeMap;
 

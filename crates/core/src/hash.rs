@@ -61,7 +61,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    // The four vectors of Kruise's own unit tests (spec §1.6).
+    // The four vectors of Kruise's own unit tests (`pkg/control/sidecarcontrol/hash_test.go`;
+    // docs/hashes-and-annotations.md#the-hash).
     fn kruise_container(native: bool) -> Value {
         let mut c = json!({"name": "container1", "image": "test-image"});
         if native {

@@ -1,5 +1,6 @@
 //! Kruise's SidecarSet `resourcesPolicy`: a sidecar's resources computed from the Pod's target
-//! containers when the Pod is created (spec §2.6; validation §6 item 9).
+//! containers when the Pod is created (docs/injection.md#resourcespolicy; the expressions:
+//! docs/settings-and-validation.md#resourcespolicy-expressions).
 //!
 //! Ported from Kruise v1.9 (`pkg/util/calculator` and `pkg/webhook/pod/mutating/
 //! sidecarset_resources.go`), keeping the behaviour users can observe, oddities included:

@@ -1,6 +1,8 @@
 //! Settings validation: the rules of Kruise's SidecarSet validating webhook that apply to one set
-//! (semantics §6 items 1, 3-11), the checks Kruise leaves out (§10.2), and the part of Kubernetes'
-//! Pod-create validation that a sidecar definition can break on its own (§6 item 10).
+//! (docs/settings-and-validation.md#validation), the checks Kruise leaves out
+//! (docs/settings-and-validation.md#checks-kruise-leaves-out), and the part of Kubernetes' Pod-create
+//! validation that a sidecar definition can break on its own
+//! (docs/settings-and-validation.md#pod-validation-of-the-sidecars).
 //!
 //! Runs on the defaulted settings, as Kruise's webhook does. Every problem is collected.
 

@@ -1,6 +1,6 @@
-//! The upgrade planner (semantics §4, §5, §10.3) over Pods made by the real injection, in a simulated
-//! cluster (`upgrade_support`): patches are applied as the API server would, the kubelet restarts
-//! changed containers.
+//! The upgrade planner (docs/upgrade-planning.md, docs/hot-upgrade.md) over Pods made by the real
+//! injection, in a simulated cluster (`upgrade_support`): patches are applied as the API server would,
+//! the kubelet restarts changed containers.
 
 mod upgrade_support;
 
@@ -251,7 +251,7 @@ fn the_first_patch_is_exactly_the_image_hash_and_state() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §1.4 / §4.2 step 1: matched Pods.
+// Matched Pods: docs/upgrade-planning.md#what-is-matched.
 
 #[test]
 fn matched_pods_need_selector_active_injected_and_every_sidecar() {
@@ -339,7 +339,8 @@ fn namespace_selector_needs_the_namespace_labels() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §4.4: predicates and the status.
+// Predicates and the status: docs/upgrade-planning.md#per-pod-predicates,
+// docs/upgrade-planning.md#status-arithmetic.
 
 #[test]
 fn status_counts_updated_ready_and_consistent_pods() {
@@ -409,7 +410,7 @@ fn a_ready_sidecar_still_on_its_old_image_id_blocks_a_new_upgrade() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §4.5: order.
+// Order: docs/upgrade-planning.md#candidates-and-order.
 
 fn ready_since(pod: &mut Value, t: &str) {
     pod["status"]["conditions"][0]["lastTransitionTime"] = json!(t);
@@ -529,7 +530,7 @@ fn scatter_spreads_matching_pods_as_in_the_docs_example() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §4.6: partition and maxUnavailable.
+// Partition and maxUnavailable: docs/upgrade-planning.md#partition-and-maxunavailable.
 
 fn upgraded_with(key: &str, v: Value, pods: usize) -> (usize, upgrade::Plan) {
     let s1 = set(&agent("agent:1"));
@@ -706,7 +707,7 @@ fn paused_and_not_update_write_only_the_status() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §4.3, §10.2: what may change in place.
+// What may change in place: docs/upgrade-planning.md#what-may-change-in-place.
 
 #[test]
 fn a_non_image_change_is_not_upgradable_and_says_what_changed() {
@@ -959,7 +960,7 @@ fn unreadable_annotations_leave_the_pod_alone() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §5: hot upgrade.
+// Hot upgrade: docs/hot-upgrade.md.
 
 fn envoy(image: &str) -> Value {
     json!({

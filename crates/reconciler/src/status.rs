@@ -20,7 +20,7 @@ pub struct SetStatus {
     pub ready_pods: u32,
     pub updated_ready_pods: u32,
     /// Matched Pods whose recorded image-less hash differs from the settings': only recreating
-    /// them applies the change (semantics §4.4).
+    /// them applies the change (docs/upgrade-planning.md#what-may-change-in-place).
     pub not_upgradable_pods: u32,
     /// Pods the set selects that were created without its sidecars (before the set, or while the
     /// webhook failed open): not matched, never patched; recreating them injects them.

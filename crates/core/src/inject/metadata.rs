@@ -1,4 +1,5 @@
-//! `patchPodMetadata` (semantics §2.5, §10.1): annotations written before the sidecars are built.
+//! `patchPodMetadata` (docs/injection.md#patchpodmetadata): annotations written before the sidecars
+//! are built.
 
 use serde_json::{Map, Value};
 

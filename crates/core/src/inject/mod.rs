@@ -1,4 +1,4 @@
-//! Injection at Pod CREATE (semantics §2): match, patch metadata, build the sidecars, merge them into
+//! Injection at Pod CREATE (docs/injection.md): match, patch metadata, build the sidecars, merge them into
 //! the raw Pod, write the annotations. The Pod stays a `serde_json::Value` throughout, so every field
 //! this code does not touch, known to k8s-openapi or not, reaches the API server as the user wrote it.
 
@@ -51,7 +51,8 @@ pub enum Outcome {
     Injected(Value),
 }
 
-/// The namespace a Pod will live in: its own, the request's, or `default` (semantics §1.3).
+/// The namespace a Pod will live in: its own, the request's, or `default`
+/// (docs/injection.md#candidate-selection).
 pub fn pod_namespace<'a>(pod: &'a Value, request_namespace: &'a str) -> &'a str {
     let own = pod
         .pointer("/metadata/namespace")
@@ -73,7 +74,8 @@ fn skipped(reason: impl Into<String>) -> Outcome {
     }
 }
 
-/// Does this set inject into this Pod? Mirrors Kruise's candidate selection (§2.1-2.2).
+/// Does this set inject into this Pod? Mirrors Kruise's candidate selection
+/// (docs/injection.md#when-injection-runs, docs/injection.md#candidate-selection).
 fn check_match(set: &SidecarSet, pod: &Value, ctx: &PodContext<'_>) -> Option<Outcome> {
     let s = set.settings();
     if s.injection_strategy.paused {

@@ -1,5 +1,6 @@
-//! Building one set's sidecar containers for a given Pod (semantics §2.6, §10.1): shared volume mounts
-//! and devices, transferEnv, `IS_INJECTED`, computed resources, the volume pool, hot-upgrade twins.
+//! Building one set's sidecar containers for a given Pod (docs/injection.md#building-the-sidecars):
+//! shared volume mounts and devices, transferEnv, `IS_INJECTED`, computed resources, the volume pool,
+//! hot-upgrade twins.
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;

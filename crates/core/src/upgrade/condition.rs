@@ -1,5 +1,5 @@
-//! The `SidecarSetUpgradable` Pod condition (§4.7 end, §10.3): informational, shared by every set on
-//! the Pod through a JSON message `{"<set>": true|false, …}`.
+//! The `SidecarSetUpgradable` Pod condition (docs/upgrade-planning.md#the-upgradable-condition):
+//! informational, shared by every set on the Pod through a JSON message `{"<set>": true|false, …}`.
 
 use serde_json::{Map, Value, json};
 

@@ -1,4 +1,5 @@
-//! Image references the way Kruise compares them to decide that an upgrade completed (§4.4, §10.3).
+//! Image references the way Kruise compares them to decide that an upgrade completed
+//! (docs/upgrade-planning.md#image-comparison).
 //!
 //! Kruise parses both sides with `reference.Parse` (no normalisation: `busybox@sha256:…` and
 //! `docker.io/library/busybox@sha256:…` differ) and calls an image a digest image when the parse

@@ -1,4 +1,5 @@
-//! In-place sidecar upgrades: the pure planner behind the reconciler (semantics §4, §5, §10.3).
+//! In-place sidecar upgrades: the pure planner behind the reconciler (docs/upgrade-planning.md,
+//! docs/hot-upgrade.md).
 //!
 //! ```text
 //!  Pod JSON --(once per watch event)--> PodDigest
@@ -25,18 +26,22 @@
 //! * **Updated**: the Pod's `kruise.io/sidecarset-hash` entry equals the set's hash.
 //!   **Upgradable**: its `…-hash-without-image` entry equals the set's image-less hash (only images
 //!   changed since injection). **Ready**: idle hot twins on the empty image, Running, Ready, not
-//!   deleting. **State-consistent**: §10.3's walk (digest images against the status imageID, else
-//!   the in-place-update record).
+//!   deleting. **State-consistent**: Kruise's walk (digest images against the status imageID, else
+//!   the in-place-update record; docs/upgrade-planning.md#state-consistent).
 //! * **Candidates**: not updated, matching `updateStrategy.selector`, upgradable, no Ready sidecar
 //!   still finishing an earlier upgrade. Ordered by Kubernetes' `ActivePods`, then
 //!   `priorityStrategy`, then `scatterStrategy`; the last `partition` candidates stay old;
 //!   `maxUnavailable` bounds the Pods made unavailable, not-ready candidates being taken for free.
-//! * **Hot upgrade**: a round that can finish hot upgrades (reset idle twins, §5.3 step 4) does
-//!   only that, for every Pod ready for it, whatever the budget, partition or selector.
+//! * **Hot upgrade**: a round that can finish hot upgrades (reset idle twins,
+//!   docs/hot-upgrade.md#the-flip) does only that, for every Pod ready for it, whatever the budget,
+//!   partition or selector.
 //!
-//! # Decisions where Kruise could not be copied or the specification left a choice
+//! # Decisions where Kruise could not be copied or left a choice
 //!
-//! * **`imagePullPolicy` that follows the tag** (§10.2). The settings are re-applied whole, so a
+//! Each is also in docs/differences-from-kruise.md, with its reason.
+//!
+//! * **`imagePullPolicy` that follows the tag** (docs/upgrade-planning.md#what-may-change-in-place).
+//!   The settings are re-applied whole, so a
 //!   sidecar without an explicit `imagePullPolicy` gets it from its tag (`:latest` or no tag →
 //!   `Always`, else `IfNotPresent`), and moving `filebeat:7.16.2` → `filebeat:latest` changes the
 //!   image-less hash: Kruise would call every Pod "not upgradable". The API server lets a running Pod
@@ -67,8 +72,9 @@
 //! * **Hot-upgrade version annotations**: Kruise writes the SidecarSet's resourceVersion; this
 //!   project has no SidecarSet object. [`Options::hot_upgrade_version`] is used when it exceeds every
 //!   version the Pod's twins carry, else the Pod's highest version + 1 (the sidecar only compares
-//!   VERSION with VERSION_ALT, §5.2).
-//! * The in-place-update record is written in §4.7's shape
+//!   VERSION with VERSION_ALT, docs/hot-upgrade.md#version-annotations).
+//! * The in-place-update record (docs/hashes-and-annotations.md#in-place-update-state) is written in
+//!   Kruise's shape
 //!   (`{"revision","updateTimestamp","lastContainerStatuses":{"c":{"imageID"}}}`); an existing entry
 //!   keeps its fields (Kruise's quirk of keeping revision and timestamp included).
 //! * `notUpgradablePods` counts the Pods Kruise would mark not upgradable in an upgrade round (not
@@ -127,7 +133,8 @@ pub struct Options<'a> {
     pub max_upgrades: Option<usize>,
 }
 
-/// The status Kruise writes on the SidecarSet (§1.4, §4.9), plus the not-upgradable count.
+/// The status Kruise writes on the SidecarSet, plus the not-upgradable count
+/// (docs/upgrade-planning.md#status-arithmetic).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
@@ -142,7 +149,7 @@ pub struct Status {
     pub uninjected_pods: i32,
 }
 
-/// Which branch of Kruise's reconcile (§4.2) this round takes.
+/// Which branch of Kruise's reconcile (docs/upgrade-planning.md#a-round) this round takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Round {
     /// `updateStrategy.type: NotUpdate`: status only.
@@ -238,7 +245,7 @@ impl Plan {
     }
 }
 
-/// Decides whether a Pod is matched (§4.2 step 1); `Err` is why not.
+/// Decides whether a Pod is matched (docs/upgrade-planning.md#what-is-matched); `Err` is why not.
 fn match_pod(
     ctx: &SetCtx<'_>,
     pod: &PodDigest,

@@ -1,6 +1,7 @@
-//! The order in which candidates are upgraded (§4.5, §10.3): Kubernetes' `ActivePods` order, then
-//! `priorityStrategy`, then `scatterStrategy`. Everything here is O(n log n) in the candidates,
-//! plus O(n) per scatter term that has at least two matching and two other candidates.
+//! The order in which candidates are upgraded (docs/upgrade-planning.md#candidates-and-order):
+//! Kubernetes' `ActivePods` order, then `priorityStrategy`, then `scatterStrategy`. Everything here is
+//! O(n log n) in the candidates, plus O(n) per scatter term that has at least two matching and two
+//! other candidates.
 
 use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
@@ -157,8 +158,9 @@ fn count_keys<'a>(
     out
 }
 
-/// Kruise's `ScatterSorter` (§4.5, §10.3): spreads the candidates matching each term evenly among the
-/// others, with the ratio of matching Pods among all matched Pods as a guide.
+/// Kruise's `ScatterSorter` (docs/upgrade-planning.md#scatter-strategy): spreads the candidates
+/// matching each term evenly among the others, with the ratio of matching Pods among all matched Pods
+/// as a guide.
 pub(crate) fn scatter(terms: &[ScatterTerm], pods: &[&PodDigest], cand: Vec<usize>) -> Vec<usize> {
     let terms = expand_terms(terms, pods);
     if terms.is_empty() || cand.len() <= 1 {

@@ -1,6 +1,7 @@
-//! The RFC 6902 patches the reconciler sends (§4.7, §5.3): a `test` of the Pod's resourceVersion (a
-//! concurrent writer makes the whole patch fail instead of being overwritten), image replacements
-//! (the only container field a running Pod may change), then the annotations that changed.
+//! The RFC 6902 patches the reconciler sends (docs/upgrade-planning.md#upgrading-one-pod,
+//! docs/hot-upgrade.md#the-per-pod-sequence): a `test` of the Pod's resourceVersion (a concurrent
+//! writer makes the whole patch fail instead of being overwritten), image replacements (the only
+//! container field a running Pod may change), then the annotations that changed.
 
 use std::collections::BTreeMap;
 
@@ -117,9 +118,10 @@ impl<'p> Draft<'p> {
         self.recorded.push((name.to_string(), image_id));
     }
 
-    /// §4.7 step 4: this set's entry of `kruise.io/sidecarset-inplace-update-state`, created on the
-    /// first in-place update, otherwise keeping its revision and timestamp [quirk], with the
-    /// imageIDs the changed containers had. Other sets' entries are kept as they are.
+    /// This set's entry of `kruise.io/sidecarset-inplace-update-state`, created on the first in-place
+    /// update, otherwise keeping its revision and timestamp [quirk], with the imageIDs the changed
+    /// containers had. Other sets' entries are kept as they are
+    /// (docs/hashes-and-annotations.md#in-place-update-state).
     pub fn record_state(
         &mut self,
         state: &InplaceState<'_>,
@@ -225,7 +227,7 @@ fn write_state_entry(out: &mut String, entry: &Map<String, Value>, last: &Map<St
 /// The value of `version.sidecarset.kruise.io/<twin>` for a twin upgraded now. Kruise writes the
 /// SidecarSet's resourceVersion; this project has no SidecarSet object, so the caller may pass a
 /// version, and any value must exceed what the Pod's twins carry (the sidecar compares VERSION with
-/// VERSION_ALT, §5.2), else the Pod's highest version + 1 is used.
+/// VERSION_ALT: docs/hot-upgrade.md#version-annotations), else the Pod's highest version + 1 is used.
 fn hot_version(pod: &PodDigest, sc: &Sidecar, requested: Option<u64>) -> String {
     let (a, b) = sc.twins();
     let highest = [&a, &b]
@@ -240,7 +242,8 @@ fn hot_version(pod: &PodDigest, sc: &Sidecar, requested: Option<u64>) -> String 
     }
 }
 
-/// Kruise's `findContainerToHotUpgrade` (§5.4): (twin to upgrade, the other one).
+/// Kruise's `findContainerToHotUpgrade` (docs/hot-upgrade.md#which-twin-is-upgraded): (twin to
+/// upgrade, the other one).
 fn twin_to_upgrade(m: &Matched<'_>, sc: &Sidecar, empty: &str) -> (String, String) {
     let (one, two) = sc.twins();
     let image = |n: &str| m.pod.image_of(n, false).unwrap_or("");
@@ -270,7 +273,7 @@ pub(crate) struct UpgradeInput<'x> {
     pub rewrite_hash_without_image: Option<annotations::HashEntries>,
 }
 
-/// §4.7: the patch that upgrades one Pod.
+/// The patch that upgrades one Pod (docs/upgrade-planning.md#upgrading-one-pod).
 pub(crate) fn upgrade<'p>(
     ctx: &SetCtx<'_>,
     m: &Matched<'p>,
@@ -282,7 +285,8 @@ pub(crate) fn upgrade<'p>(
     let mut working_changed = false;
     for sc in &ctx.sidecars {
         match (&sc.hot, sc.native) {
-            // Hot native twins are never swapped (Kruise never upgrades init containers; §5.5).
+            // Hot native twins are never swapped (Kruise never upgrades init containers;
+            // docs/hot-upgrade.md#native-sidecar-twins).
             (Some(_), true) => {}
             (None, native) => {
                 if pod
@@ -321,7 +325,8 @@ pub(crate) fn upgrade<'p>(
         write_go_interface(&mut out, &v);
         d.annotations.set(annotations::WORKING_HOT_UPGRADE, out);
     }
-    // §4.7 step 3: this set's hash entry, rewritten even when no image differed.
+    // This set's hash entry, rewritten even when no image differed
+    // (docs/upgrade-planning.md#upgrading-one-pod, step 4).
     let mut hashes = super::state::hash_map(pod, annotations::HASH).map_err(|error| {
         Reason::UnreadableAnnotation {
             key: annotations::HASH.into(),
@@ -358,7 +363,8 @@ pub(crate) fn upgrade<'p>(
     Ok(d)
 }
 
-/// §5.3 step 4: reset idle twins that still run the old version to the empty image.
+/// The flip (docs/hot-upgrade.md#the-flip): reset idle twins that still run the old version to the
+/// empty image.
 pub(crate) fn flip<'p>(ctx: &SetCtx<'_>, m: &Matched<'p>, now: &str) -> Result<Draft<'p>, Reason> {
     let pod = m.pod;
     let mut d = Draft::new(pod);
@@ -380,8 +386,9 @@ pub(crate) fn flip<'p>(ctx: &SetCtx<'_>, m: &Matched<'p>, now: &str) -> Result<D
     Ok(d)
 }
 
-/// §4.7 step 6: `patchPodMetadata` re-applied as Kruise's `PatchPodMetadata` does (Retain only adds
-/// a missing key, Overwrite sets, MergePatchJson merges into a non-empty value).
+/// `patchPodMetadata` re-applied as Kruise's `PatchPodMetadata` does (Retain only adds a missing key,
+/// Overwrite sets, MergePatchJson merges into a non-empty value;
+/// docs/upgrade-planning.md#upgrading-one-pod, step 7).
 pub(crate) fn apply_patch_pod_metadata(
     patches: &[PatchPodMetadata],
     annotations: &mut Annotations<'_>,

@@ -1,5 +1,5 @@
-//! The tag-derived `imagePullPolicy` rule (§10.2, last bullet): see the module docs of
-//! [`crate::upgrade`] for the decision.
+//! The tag-derived `imagePullPolicy` rule (docs/upgrade-planning.md#what-may-change-in-place): see
+//! the module docs of [`crate::upgrade`] for the decision.
 //!
 //! Settings are re-applied whole, so a sidecar whose settings leave `imagePullPolicy` out gets it
 //! from its image's tag: `filebeat:7.16.2` → `IfNotPresent`, `filebeat:latest` → `Always`. That

@@ -1,4 +1,5 @@
-//! Per-set views of a Pod's digest and Kruise's predicates over them (§4.4, §10.3).
+//! Per-set views of a Pod's digest and Kruise's predicates over them
+//! (docs/upgrade-planning.md#per-pod-predicates).
 
 use std::collections::BTreeMap;
 
@@ -113,7 +114,7 @@ pub(crate) fn working_map(pod: &PodDigest) -> BTreeMap<String, String> {
 }
 
 /// Kruise's `GetPodHotUpgradeContainers`: (working, idle); `-2` works unless the annotation names
-/// exactly `<name>-1` (§10.3).
+/// exactly `<name>-1` (docs/hot-upgrade.md#which-twin-is-working).
 pub(crate) fn twins_by_role(working: &BTreeMap<String, String>, name: &str) -> (String, String) {
     let (one, two) = (format!("{name}-1"), format!("{name}-2"));
     if working.get(name) == Some(&one) {
@@ -133,7 +134,8 @@ pub(crate) struct Matched<'a> {
     pub working: BTreeMap<String, String>,
     pub state: InplaceState<'a>,
     pub updated: bool,
-    /// Every tracked sidecar state-consistent (the status' notion, §4.9).
+    /// Every tracked sidecar state-consistent (the status' notion,
+    /// docs/upgrade-planning.md#status-arithmetic).
     pub consistent: bool,
     /// Kruise's `IsPodReady` for this set (idle twins on the empty image, Running, Ready).
     pub ready: bool,
@@ -245,8 +247,9 @@ pub(crate) fn container_ready(pod: &PodDigest, name: &str, native: bool) -> bool
     pod.status_of(name, native).is_some_and(|s| s.ready)
 }
 
-/// Kruise's `IsPodStateConsistent` for the listed containers (§10.3), extended to native sidecars
-/// (walked after the containers, completed through `status.initContainerStatuses`).
+/// Kruise's `IsPodStateConsistent` for the listed containers, extended to native sidecars (walked
+/// after the containers, completed through `status.initContainerStatuses`):
+/// docs/upgrade-planning.md#state-consistent.
 pub(crate) fn state_consistent<T: std::borrow::Borrow<Tracked>>(
     pod: &PodDigest,
     state: &InplaceState<'_>,
