@@ -17,6 +17,7 @@ pub mod image;
 pub mod inject;
 pub mod kruise_object;
 pub mod names;
+pub mod patch_pod_metadata;
 pub mod pod;
 pub mod quantity;
 pub mod resources_expr;

@@ -110,6 +110,20 @@ impl SidecarContainer {
     pub fn is_hot_upgrade(&self) -> bool {
         self.upgrade_strategy.upgrade_type.as_deref() == Some(HOT_UPGRADE)
     }
+    /// Injected as hot-upgrade twins (`<name>-1`, `<name>-2`): a HotUpgrade container, or native
+    /// sidecar; Kruise's `buildSidecars` injects a plain init container once, whatever its
+    /// `upgradeType`. `init`: the sidecar is one of `initContainers`.
+    pub fn has_hot_twins(&self, init: bool) -> bool {
+        self.is_hot_upgrade() && (!init || self.is_native_sidecar())
+    }
+    /// The names the sidecar takes in a Pod.
+    pub fn names_in_pod(&self, init: bool) -> Vec<String> {
+        if self.has_hot_twins(init) {
+            vec![format!("{}-1", self.name()), format!("{}-2", self.name())]
+        } else {
+            vec![self.name().to_string()]
+        }
+    }
     /// A Kubernetes native sidecar: an init container that keeps running.
     pub fn is_native_sidecar(&self) -> bool {
         self.container.restart_policy.as_deref() == Some("Always")

@@ -13,8 +13,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::error::SettingsErrors;
 use crate::quantity::Quantity;
+use crate::resources_expr::{self, ExprResource};
 use crate::settings::*;
-use crate::{names, resources_expr, selector};
+use crate::{names, selector};
 
 /// Every rule, in a fixed order (the joined message is what the user reads); every problem is
 /// collected.
@@ -90,7 +91,7 @@ fn containers(s: &Settings, errs: &mut SettingsErrors) {
         for (i, c) in items.iter().enumerate() {
             let path = format!("{list}[{i}]");
             sidecar_container(c, &path, init, &volumes, errs);
-            for n in injected_names(c) {
+            for n in c.names_in_pod(init) {
                 if let Some(first) = seen_names.insert(n.clone(), path.clone()) {
                     errs.push(format!("{path}.name"), format!("{n:?} is already used by {first}: container names must be unique across containers and initContainers"));
                 }
@@ -168,15 +169,6 @@ fn inject_revision(r: &InjectRevision, errs: &mut SettingsErrors) {
             format!("{path}.policy"),
             format!("must be {INJECT_ALWAYS} or {INJECT_PARTIAL}, got {other:?}"),
         ),
-    }
-}
-
-/// The names a sidecar occupies in a Pod: both twins for a hot-upgrade container.
-fn injected_names(c: &SidecarContainer) -> Vec<String> {
-    if c.is_hot_upgrade() {
-        vec![format!("{}-1", c.name()), format!("{}-2", c.name())]
-    } else {
-        vec![c.name().to_string()]
     }
 }
 
@@ -477,13 +469,23 @@ fn resources_policy(
     let e = &rp.resources_expr;
     let mut any = false;
     for (kind, pair) in [("limits", &e.limits), ("requests", &e.requests)] {
-        for (res, expr) in [
-            ("cpu", pair.as_ref().and_then(|p| p.cpu.as_deref())),
-            ("memory", pair.as_ref().and_then(|p| p.memory.as_deref())),
+        for (res, resource, expr) in [
+            (
+                "cpu",
+                ExprResource::Cpu,
+                pair.as_ref().and_then(|p| p.cpu.as_deref()),
+            ),
+            (
+                "memory",
+                ExprResource::Memory,
+                pair.as_ref().and_then(|p| p.memory.as_deref()),
+            ),
         ] {
             if let Some(x) = expr.filter(|x| !x.is_empty()) {
                 any = true;
-                if let Err(m) = resources_expr::validate_expr(x) {
+                // Each field with its own variable, as Kruise's `validateResourceExprLimits`:
+                // `cpu` in a memory field is an undefined variable.
+                if let Err(m) = resources_expr::validate_expr_for(x, resource) {
                     errs.push(format!("{path}.resourcesExpr.{kind}.{res}"), m);
                 }
             }
@@ -1118,6 +1120,28 @@ mod tests {
         expect(
             json!({"initContainers": [{"name": "b", "image": "i", "resourcesPolicy": {"targetContainersMode": "sum", "resourcesExpr": {"requests": {"cpu": "cpu"}}}}]}),
             "initContainers[0].resourcesPolicy: is only allowed on initContainers with restartPolicy: Always (native sidecars)",
+        );
+    }
+
+    #[test]
+    fn each_resources_expr_field_binds_its_own_variable() {
+        let policy = |limits: Value| {
+            json!({"containers": [{"name": "a", "image": "i", "resourcesPolicy": {
+                "targetContainersMode": "sum", "resourcesExpr": {"limits": limits}}}]})
+        };
+        assert_eq!(
+            errors_with(policy(
+                json!({"cpu": "cpu*50%", "memory": "max(memory, 50Mi)"})
+            )),
+            Vec::<String>::new()
+        );
+        let errs = errors_with(policy(json!({"memory": "cpu*2"})));
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(
+            errs[0].starts_with(
+                "containers[0].resourcesPolicy.resourcesExpr.limits.memory: invalid expression:"
+            ),
+            "{errs:#?}"
         );
     }
 

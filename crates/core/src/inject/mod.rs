@@ -3,12 +3,10 @@
 //! this code does not touch, known to k8s-openapi or not, reaches the API server as the user wrote it.
 
 pub(crate) mod go_encoding;
-mod metadata;
 mod sidecar;
 
 use serde_json::{Map, Value};
 
-pub use metadata::merge_patch_json;
 pub use sidecar::{IS_INJECTED, SIDECARSET_VERSION, SIDECARSET_VERSION_ALT, is_injected};
 
 use crate::annotations::{self, HashEntry};
@@ -189,7 +187,13 @@ fn patch_metadata(set: &SidecarSet, pod: &mut Value) -> Result<Recorded, InjectE
         hashes_without_image: existing_hashes(&annotations, annotations::HASH_WITHOUT_IMAGE)?,
     };
     let patches = set.settings().patch_pod_metadata.as_deref().unwrap_or(&[]);
-    metadata::apply(patches, &mut annotations)?;
+    crate::patch_pod_metadata::apply(patches, &mut annotations).map_err(|e| {
+        InjectError::Setting {
+            field: format!("metadata.annotations[{}]", e.key),
+            setting: format!("patchPodMetadata[{}].annotations[{}]", e.index, e.key),
+            message: e.message,
+        }
+    })?;
     put_object(pod, &["metadata", "annotations"], annotations);
     Ok(recorded)
 }
@@ -541,6 +545,32 @@ mod tests {
     fn web() -> Value {
         json!({"metadata": {"name": "p", "labels": {"app": "web"}},
                "spec": {"containers": [{"name": "app", "image": "nginx"}]}})
+    }
+
+    #[test]
+    fn a_merge_patch_that_cannot_apply_names_the_pod_field_and_the_setting() {
+        let s = SidecarSet::new(&json!({
+            "name": "log", "selector": {"matchLabels": {"app": "web"}},
+            "containers": [{"name": "agent", "image": "agent:1"}],
+            "patchPodMetadata": [{"annotations": {"k": "{}"}, "patchPolicy": "MergePatchJson"}],
+        }))
+        .unwrap();
+        let mut pod = web();
+        pod["metadata"]["annotations"] = json!({"k": "{broken"});
+        let ctx = PodContext {
+            request_namespace: "default",
+            namespace_labels: &NamespaceLabels::NotNeeded,
+            now: "2026-01-01T00:00:00Z",
+        };
+        let msg = inject(&s, &pod, &ctx).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("pod metadata.annotations[k]: existing value is not JSON"),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("(setting patchPodMetadata[0].annotations[k])"),
+            "{msg}"
+        );
     }
 
     #[test]

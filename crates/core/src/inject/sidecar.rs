@@ -79,14 +79,9 @@ impl<'a> PodView<'a> {
             .init_containers
             .iter()
             .flatten()
-            .chain(set.containers.iter().flatten())
-            .flat_map(|c| {
-                if c.is_hot_upgrade() {
-                    vec![format!("{}-1", c.name()), format!("{}-2", c.name())]
-                } else {
-                    vec![c.name().to_string()]
-                }
-            })
+            .map(|c| (c, true))
+            .chain(set.containers.iter().flatten().map(|c| (c, false)))
+            .flat_map(|(c, init)| c.names_in_pod(init))
             .collect();
         let app = list(spec, "containers")
             .iter()
@@ -140,7 +135,7 @@ impl Built {
         } else {
             &mut self.containers
         };
-        if !sc.is_hot_upgrade() {
+        if !sc.has_hot_twins(init) {
             target.push((c, policy));
             return;
         }

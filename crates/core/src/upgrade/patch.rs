@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use crate::annotations::{self, HashEntry};
-use crate::settings::{PATCH_MERGE_JSON, PATCH_OVERWRITE, PATCH_RETAIN, PatchPodMetadata};
+use crate::settings::PatchPodMetadata;
 
 use super::ContainerChange;
 use super::image_match::runs;
@@ -393,24 +393,20 @@ pub(crate) fn apply_patch_pod_metadata(
     patches: &[PatchPodMetadata],
     annotations: &mut Annotations<'_>,
 ) -> Result<(), Reason> {
-    for p in patches {
-        for (key, value) in &p.annotations {
-            let existing = annotations.get(key);
-            let new = match p.patch_policy.as_deref().unwrap_or(PATCH_RETAIN) {
-                PATCH_OVERWRITE => value.clone(),
-                PATCH_MERGE_JSON => match existing {
-                    Some(old) if !old.is_empty() => crate::inject::merge_patch_json(old, value)
-                        .map_err(|error| Reason::UnreadableAnnotation {
-                            key: key.clone(),
-                            error: format!("patchPodMetadata MergePatchJson: {error}"),
-                        })?,
-                    _ => value.clone(),
-                },
-                PATCH_RETAIN | "" if existing.is_none() => value.clone(),
-                _ => continue,
-            };
-            annotations.set(key.clone(), new);
+    crate::patch_pod_metadata::apply(patches, annotations).map_err(|e| {
+        Reason::UnreadableAnnotation {
+            key: e.key,
+            error: format!("patchPodMetadata MergePatchJson: {}", e.message),
         }
+    })
+}
+
+impl crate::patch_pod_metadata::AnnotationsMut for Annotations<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        Annotations::get(self, key)
     }
-    Ok(())
+
+    fn set(&mut self, key: &str, value: String) {
+        Annotations::set(self, key, value);
+    }
 }

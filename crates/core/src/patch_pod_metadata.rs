@@ -1,31 +1,62 @@
-//! `patchPodMetadata` (docs/injection.md#patchpodmetadata): annotations written before the sidecars
-//! are built.
+//! `patchPodMetadata` (docs/injection.md#patchpodmetadata): Kruise's `PatchPodMetadata`
+//! (`pkg/control/sidecarcontrol/util.go`), the one rule both injection (before the sidecars are built)
+//! and the upgrade (re-applied with the new images) apply to a Pod's annotations.
 
 use serde_json::{Map, Value};
 
-use crate::error::InjectError;
-use crate::settings::{PATCH_MERGE_JSON, PATCH_OVERWRITE, PatchPodMetadata};
+use crate::settings::{PATCH_MERGE_JSON, PATCH_OVERWRITE, PATCH_RETAIN, PatchPodMetadata};
 
+/// A Pod's annotations as the caller holds them (JSON at admission, a digest with edits in the
+/// planner).
+pub trait AnnotationsMut {
+    /// A string annotation's value.
+    fn get(&self, key: &str) -> Option<&str>;
+    fn set(&mut self, key: &str, value: String);
+}
+
+impl AnnotationsMut for Map<String, Value> {
+    fn get(&self, key: &str) -> Option<&str> {
+        Map::get(self, key).and_then(Value::as_str)
+    }
+
+    fn set(&mut self, key: &str, value: String) {
+        self.insert(key.to_string(), Value::String(value));
+    }
+}
+
+/// A `MergePatchJson` entry that cannot apply.
+#[derive(Debug, PartialEq)]
+pub struct MergeError {
+    /// The entry of `patchPodMetadata`.
+    pub index: usize,
+    pub key: String,
+    pub message: String,
+}
+
+/// Applies each entry in order: `Retain` (the default) adds a key the Pod does not have,
+/// `Overwrite` sets it, `MergePatchJson` merges into a non-empty value (else sets it). An unknown
+/// policy does nothing, as in Kruise (validation refuses one).
 pub fn apply(
     patches: &[PatchPodMetadata],
-    annotations: &mut Map<String, Value>,
-) -> Result<(), InjectError> {
-    for (i, p) in patches.iter().enumerate() {
+    annotations: &mut impl AnnotationsMut,
+) -> Result<(), MergeError> {
+    for (index, p) in patches.iter().enumerate() {
         for (key, value) in &p.annotations {
-            let existing = annotations.get(key).and_then(Value::as_str).unwrap_or("");
-            let new = match p.patch_policy.as_deref().unwrap_or("") {
+            let existing = annotations.get(key);
+            let new = match p.patch_policy.as_deref().unwrap_or(PATCH_RETAIN) {
                 PATCH_OVERWRITE => value.clone(),
-                PATCH_MERGE_JSON if !existing.is_empty() => merge_patch_json(existing, value)
-                    .map_err(|message| InjectError::Setting {
-                        field: format!("metadata.annotations[{key}]"),
-                        setting: format!("patchPodMetadata[{i}].annotations[{key}]"),
+                PATCH_MERGE_JSON => match existing.filter(|old| !old.is_empty()) {
+                    Some(old) => merge_patch_json(old, value).map_err(|message| MergeError {
+                        index,
+                        key: key.clone(),
                         message,
                     })?,
-                // Retain, and MergePatchJson onto an absent or empty value: only fill what is missing.
-                _ if annotations.contains_key(key) && !existing.is_empty() => continue,
-                _ => value.clone(),
+                    None => value.clone(),
+                },
+                PATCH_RETAIN | "" if existing.is_none() => value.clone(),
+                _ => continue,
             };
-            annotations.insert(key.clone(), Value::String(new));
+            annotations.set(key, new);
         }
     }
     Ok(())
@@ -153,18 +184,36 @@ mod tests {
     }
 
     #[test]
-    fn invalid_existing_json_names_the_pod_field_and_the_setting() {
+    fn a_merge_that_cannot_apply_names_the_entry_and_key() {
         let mut a = Map::new();
         a.insert("k".into(), "{broken".into());
-        let err = apply(&[patch("MergePatchJson", &[("k", "{}")])], &mut a).unwrap_err();
-        let msg = err.to_string();
+        let err = apply(
+            &[
+                patch("Retain", &[("x", "1")]),
+                patch("MergePatchJson", &[("k", "{}")]),
+            ],
+            &mut a,
+        )
+        .unwrap_err();
+        assert_eq!((err.index, err.key.as_str()), (1, "k"));
         assert!(
-            msg.starts_with("pod metadata.annotations[k]: existing value is not JSON"),
-            "{msg}"
+            err.message.starts_with("existing value is not JSON"),
+            "{}",
+            err.message
         );
-        assert!(
-            msg.ends_with("(setting patchPodMetadata[0].annotations[k])"),
-            "{msg}"
-        );
+    }
+
+    #[test]
+    fn retain_keeps_a_present_key_even_when_empty() {
+        // Kruise's `retainPatchPodMetadata` adds only keys the Pod does not have.
+        let mut a = Map::new();
+        a.insert("empty".into(), "".into());
+        apply(
+            &[patch("Retain", &[("empty", "set"), ("absent", "set")])],
+            &mut a,
+        )
+        .unwrap();
+        assert_eq!(a["empty"], "");
+        assert_eq!(a["absent"], "set");
     }
 }
