@@ -27,11 +27,7 @@ use std::{
 use anyhow::{Context, Result, bail, ensure};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::{api::core::v1::Pod, jiff::Timestamp};
-use kube::{
-    Api, Client, ResourceExt,
-    api::ListParams,
-    runtime::{WatchStreamExt, watcher},
-};
+use kube::{Api, Client, ResourceExt, api::ListParams};
 use serde_json::{Value, json};
 use sidecarset_cluster_tests::{
     audit,
