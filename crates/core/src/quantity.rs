@@ -222,6 +222,20 @@ impl BigUint {
         Ok(())
     }
 
+    /// Multiplies by 2^e, refusing results longer than [`MAX_DIGITS`] (2^e has about 0.3·e
+    /// digits).
+    fn mul_pow2(&mut self, mut e: u32) -> Result<(), QuantityError> {
+        if self.num_digits() + u64::from(e) / 3 + 1 > MAX_DIGITS {
+            return Err(QuantityError::TooLarge);
+        }
+        while e > 0 {
+            let k = e.min(31);
+            self.mul_small(1u32 << k);
+            e -= k;
+        }
+        Ok(())
+    }
+
     /// Divides by 10^k truncating; reports whether a non-zero remainder was dropped.
     fn div_pow10(&mut self, k: u64) -> bool {
         if self.is_zero() || k == 0 {
@@ -892,11 +906,17 @@ struct Parts<'a> {
 
 const SUFFIX_CHARS: &[u8] = b"eEinumkKMGTP";
 
-/// Go's `parseQuantityString`.
+/// Go's `parseQuantityString`: sign, numerator (leading zeros dropped), `.` and denominator, then
+/// suffix letters with an optional signed exponent.
 fn parse_quantity_string(s: &[u8]) -> Result<Parts<'_>, QuantityError> {
     let end = s.len();
     let slice = |a: usize, b: usize| s.get(a..b).unwrap_or_default();
-    let at = |i: usize| s.get(i).copied().unwrap_or(0);
+    // The first index at or after `from` whose byte fails `keep` (or `end`).
+    let skip = |from: usize, keep: fn(&u8) -> bool| {
+        from + s
+            .get(from..)
+            .map_or(0, |rest| rest.iter().take_while(|c| keep(c)).count())
+    };
     let mut parts = Parts {
         positive: true,
         value: b"",
@@ -905,73 +925,53 @@ fn parse_quantity_string(s: &[u8]) -> Result<Parts<'_>, QuantityError> {
         suffix: b"",
     };
     let mut pos = 0;
-    match at(0) {
-        b'-' if end > 0 => {
+    match s.first() {
+        Some(b'-') => {
             parts.positive = false;
-            pos += 1;
+            pos = 1;
         }
-        b'+' if end > 0 => pos += 1,
+        Some(b'+') => pos = 1,
         _ => {}
     }
-    while at(pos) == b'0' && pos < end {
-        pos += 1;
-    }
+    pos = skip(pos, |&c| c == b'0');
     if pos >= end {
         parts.num = b"0";
         parts.value = b"0";
         return Ok(parts);
     }
-    let mut i = pos;
-    while i < end && at(i).is_ascii_digit() {
-        i += 1;
-    }
-    if i >= end {
-        parts.num = slice(pos, end);
-        parts.value = slice(0, end);
+    let num_end = skip(pos, u8::is_ascii_digit);
+    parts.num = slice(pos, num_end);
+    if num_end >= end {
+        parts.value = s;
         return Ok(parts);
     }
-    parts.num = slice(pos, i);
-    pos = i;
     if parts.num.is_empty() {
         parts.num = b"0";
     }
-    if at(pos) == b'.' {
-        pos += 1;
-        let mut i = pos;
-        while i < end && at(i).is_ascii_digit() {
-            i += 1;
-        }
-        if i >= end {
-            parts.denom = slice(pos, end);
-            parts.value = slice(0, end);
+    pos = num_end;
+    if s.get(pos) == Some(&b'.') {
+        let denom_end = skip(pos + 1, u8::is_ascii_digit);
+        parts.denom = slice(pos + 1, denom_end);
+        if denom_end >= end {
+            parts.value = s;
             return Ok(parts);
         }
-        parts.denom = slice(pos, i);
-        pos = i;
+        pos = denom_end;
     }
     parts.value = slice(0, pos);
     let suffix_start = pos;
-    let mut i = pos;
-    while i < end && SUFFIX_CHARS.contains(&at(i)) {
-        i += 1;
+    pos = skip(pos, |c| SUFFIX_CHARS.contains(c));
+    if pos < end {
+        if matches!(s.get(pos), Some(b'-' | b'+')) {
+            pos += 1;
+        }
+        // Anything but digits after the exponent's sign is not a quantity.
+        if skip(pos, u8::is_ascii_digit) < end {
+            return Err(QuantityError::FormatWrong);
+        }
     }
-    if i >= end {
-        parts.suffix = slice(suffix_start, end);
-        return Ok(parts);
-    }
-    pos = i;
-    if matches!(at(pos), b'-' | b'+') {
-        pos += 1;
-    }
-    let mut i = pos;
-    while i < end && at(i).is_ascii_digit() {
-        i += 1;
-    }
-    if i >= end {
-        parts.suffix = slice(suffix_start, end);
-        return Ok(parts);
-    }
-    Err(QuantityError::FormatWrong)
+    parts.suffix = slice(suffix_start, end);
+    Ok(parts)
 }
 
 /// Go's `strconv.ParseInt(s, 10, 64)`.
@@ -1082,10 +1082,10 @@ pub struct Quantity {
 }
 
 impl Quantity {
-    /// Go's `ParseQuantity`.
+    /// Go's `ParseQuantity`: split the text, read its suffix, then take the int64 fast path when
+    /// the value fits it and the inf.Dec path otherwise.
     pub fn parse(s: &str) -> Result<Self, QuantityError> {
-        let bytes = s.as_bytes();
-        if bytes.is_empty() {
+        if s.is_empty() {
             return Err(QuantityError::FormatWrong);
         }
         if s == "0" {
@@ -1095,70 +1095,71 @@ impl Quantity {
                 format: Format::DecimalSI,
             });
         }
-        let parts = parse_quantity_string(bytes)?;
-        let (base, exponent, mut format) =
-            interpret_suffix(parts.suffix).ok_or(QuantityError::Suffix)?;
-
-        let digit_count = parts.num.len() as i64 + parts.denom.len() as i64;
-        let mut scale: i32 = 0;
-        let mut mantissa: i64 = 1;
-        let precision: i64 = match format {
-            Format::DecimalExponent | Format::DecimalSI => {
-                scale = exponent;
-                18 - digit_count
-            }
-            Format::BinarySI if exponent >= 0 && parts.denom.is_empty() => {
-                mantissa = 1i64 << exponent.clamp(0, 62);
-                15 - parts.num.len() as i64 - i64::from(exponent) * 3 / 10 - 1
-            }
-            Format::BinarySI => -1,
-        };
-
-        if precision >= 0 {
-            // precision ≥ 0 means at most 18 digits, so these conversions cannot lose anything.
-            scale = scale.wrapping_sub(parts.denom.len() as i32);
-            if scale >= NANO {
-                let mut shifted = Vec::with_capacity(digit_count as usize);
-                shifted.extend_from_slice(parts.num);
-                shifted.extend_from_slice(parts.denom);
-                let value = parse_go_int64(&shifted).ok_or(QuantityError::Numeric)?;
-                if let Some(mut result) = int64_multiply(value, mantissa) {
-                    if !parts.positive {
-                        result = result.wrapping_neg();
-                    }
-                    let canonical_looking = match format {
-                        Format::BinarySI => exponent % 10 == 0 && value & 0x07 != 0,
-                        _ => {
-                            scale % 3 == 0
-                                && !shifted.ends_with(b"000")
-                                && shifted.first() != Some(&b'0')
-                        }
-                    };
-                    return Ok(Self {
-                        amount: Amount::Int(IntAmount {
-                            value: result,
-                            scale,
-                        }),
-                        cached: canonical_looking.then(|| s.to_string()),
-                        format,
-                    });
-                }
-            }
+        let parts = parse_quantity_string(s.as_bytes())?;
+        let suffix = interpret_suffix(parts.suffix).ok_or(QuantityError::Suffix)?;
+        match Self::parse_int64(s, &parts, suffix)? {
+            Some(q) => Ok(q),
+            None => Self::parse_dec(&parts, suffix),
         }
+    }
 
+    /// `ParseQuantity`'s fast path: `None` when Go's precision estimate says the value may not
+    /// fit an int64 at a scale of at least nano, or the multiplication by the binary suffix
+    /// overflows. Remembers the text when Go deems it canonical already.
+    fn parse_int64(
+        text: &str,
+        parts: &Parts<'_>,
+        (_, exponent, format): (u32, i32, Format),
+    ) -> Result<Option<Self>, QuantityError> {
+        let digit_count = parts.num.len() as i64 + parts.denom.len() as i64;
+        let (scale, mantissa, precision): (i32, i64, i64) = match format {
+            Format::DecimalExponent | Format::DecimalSI => (exponent, 1, 18 - digit_count),
+            Format::BinarySI if exponent >= 0 && parts.denom.is_empty() => (
+                0,
+                1i64 << exponent.clamp(0, 62),
+                15 - parts.num.len() as i64 - i64::from(exponent) * 3 / 10 - 1,
+            ),
+            Format::BinarySI => (0, 1, -1),
+        };
+        // precision ≥ 0 means at most 18 digits, so these conversions cannot lose anything.
+        let scale = scale.wrapping_sub(parts.denom.len() as i32);
+        if precision < 0 || scale < NANO {
+            return Ok(None);
+        }
+        let shifted = [parts.num, parts.denom].concat();
+        let value = parse_go_int64(&shifted).ok_or(QuantityError::Numeric)?;
+        let Some(mut result) = int64_multiply(value, mantissa) else {
+            return Ok(None);
+        };
+        if !parts.positive {
+            result = result.wrapping_neg();
+        }
+        let canonical_looking = match format {
+            Format::BinarySI => exponent % 10 == 0 && value & 0x07 != 0,
+            _ => scale % 3 == 0 && !shifted.ends_with(b"000") && shifted.first() != Some(&b'0'),
+        };
+        Ok(Some(Self {
+            amount: Amount::Int(IntAmount {
+                value: result,
+                scale,
+            }),
+            cached: canonical_looking.then(|| text.to_string()),
+            format,
+        }))
+    }
+
+    /// `ParseQuantity`'s inf.Dec path: the exact value with the suffix multiplied in, its
+    /// magnitude rounded up to nano, a BinarySI value capped at 2^63-1 and printed as DecimalSI
+    /// below 1.
+    fn parse_dec(
+        parts: &Parts<'_>,
+        (base, exponent, mut format): (u32, i32, Format),
+    ) -> Result<Self, QuantityError> {
         let mut amount = dec_from_value(parts.value)?;
         if base == 10 {
             amount.scale = amount.scale.wrapping_add(exponent.wrapping_neg());
         } else {
-            let mut e = exponent.max(0) as u32;
-            if amount.unscaled.mag.num_digits() + u64::from(e) / 3 + 1 > MAX_DIGITS {
-                return Err(QuantityError::TooLarge);
-            }
-            while e > 0 {
-                let k = e.min(31);
-                amount.unscaled.mag.mul_small(1u32 << k);
-                e -= k;
-            }
+            amount.unscaled.mag.mul_pow2(exponent.max(0) as u32)?;
         }
         let negative = amount.sign() == -1;
         if negative {
