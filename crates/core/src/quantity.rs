@@ -434,6 +434,7 @@ fn int64_multiply(a: i64, b: i64) -> Option<i64> {
     (c.wrapping_div(b) == a).then_some(c)
 }
 
+/// Go's `int64MultiplyScale`; its `int64MultiplyScale10/100/1000` are this with a constant factor.
 fn int64_multiply_scale(a: i64, b: i64) -> (i64, bool) {
     if a == 0 || a == 1 {
         return (a.wrapping_mul(b), true);
@@ -445,24 +446,12 @@ fn int64_multiply_scale(a: i64, b: i64) -> (i64, bool) {
     (c, c.wrapping_div(b) == a)
 }
 
-fn int64_multiply_by(a: i64, factor: i64) -> (i64, bool) {
-    // int64MultiplyScale10/100/1000 are int64MultiplyScale with a constant factor.
-    if a == 0 || a == 1 {
-        return (a.wrapping_mul(factor), true);
-    }
-    if a == i64::MIN {
-        return (0, false);
-    }
-    let c = a.wrapping_mul(factor);
-    (c, c.wrapping_div(factor) == a)
-}
-
 fn positive_scale_int64(base: i64, scale: Scale) -> (i64, bool) {
     match scale {
         0 => (base, true),
-        1 => int64_multiply_by(base, 10),
-        2 => int64_multiply_by(base, 100),
-        3 => int64_multiply_by(base, 1000),
+        1 => int64_multiply_scale(base, 10),
+        2 => int64_multiply_scale(base, 100),
+        3 => int64_multiply_scale(base, 1000),
         6 => int64_multiply_scale(base, 1_000_000),
         9 => int64_multiply_scale(base, 1_000_000_000),
         _ => {
@@ -538,7 +527,6 @@ fn go_pow10_i64(n: i64) -> i64 {
 
 /// Go's float64 → int64 conversion as compiled for amd64 (CVTTSD2SQ): truncation toward zero,
 /// and `i64::MIN` for NaN or anything out of range. Kruise's calculator depends on it.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn go_f64_to_i64(f: f64) -> i64 {
     const TWO_63: f64 = 9_223_372_036_854_775_808.0;
     if !(-TWO_63..TWO_63).contains(&f) {
@@ -617,7 +605,7 @@ impl IntAmount {
         let mut exponent = self.scale.wrapping_add(times);
         match exponent % 3 {
             1 | -2 => {
-                let (a, ok) = int64_multiply_by(amount, 10);
+                let (a, ok) = int64_multiply_scale(amount, 10);
                 if !ok {
                     return Dec::from_int(self).canonical_bytes();
                 }
@@ -625,7 +613,7 @@ impl IntAmount {
                 exponent = exponent.wrapping_sub(1);
             }
             2 | -1 => {
-                let (a, ok) = int64_multiply_by(amount, 100);
+                let (a, ok) = int64_multiply_scale(amount, 100);
                 if !ok {
                     return Dec::from_int(self).canonical_bytes();
                 }
@@ -815,24 +803,22 @@ impl Dec {
 
     /// The value × 10^-`scale`, rounded away from zero, saturated to i128.
     fn to_i128_at(&self, scale: Scale) -> i128 {
-        let target = i64::from(scale).wrapping_neg();
-        let mut mag = self.unscaled.mag.clone();
-        if i64::from(self.scale) >= target {
-            if mag.div_pow10((i64::from(self.scale) - target) as u64) {
-                mag.add_small(1);
-            }
+        let saturated = if self.unscaled.neg {
+            i128::MIN
         } else {
-            let k = (target - i64::from(self.scale)) as u64;
-            if !mag.is_zero() && mag.num_digits().saturating_add(k) > 40 {
-                return if self.unscaled.neg {
-                    i128::MIN
-                } else {
-                    i128::MAX
-                };
-            }
-            mag.mul_pow10_unchecked(k);
+            i128::MAX
+        };
+        let target = scale.wrapping_neg();
+        // An i128 has at most 39 digits: no need to build a longer number to find out.
+        let growth = i64::from(target) - i64::from(self.scale);
+        if !self.is_zero()
+            && growth > 0
+            && self.unscaled.mag.num_digits().saturating_add(growth as u64) > 40
+        {
+            return saturated;
         }
-        BigInt::new(self.unscaled.neg, mag).to_i128_saturating()
+        self.round_up(target)
+            .map_or(saturated, |d| d.unscaled.to_i128_saturating())
     }
 }
 
@@ -995,32 +981,56 @@ fn parse_go_int64(s: &[u8]) -> Option<i64> {
     i64::try_from(v).ok()
 }
 
+/// `DecimalSI` suffixes and their powers of ten, for parsing and printing alike.
+const DECIMAL_SI_SUFFIXES: [(&str, i32); 10] = [
+    ("n", -9),
+    ("u", -6),
+    ("m", -3),
+    ("", 0),
+    ("k", 3),
+    ("M", 6),
+    ("G", 9),
+    ("T", 12),
+    ("P", 15),
+    ("E", 18),
+];
+
+/// `BinarySI` suffixes and their powers of two.
+const BINARY_SI_SUFFIXES: [(&str, i32); 6] = [
+    ("Ki", 10),
+    ("Mi", 20),
+    ("Gi", 30),
+    ("Ti", 40),
+    ("Pi", 50),
+    ("Ei", 60),
+];
+
+fn suffix_exponent(table: &[(&str, i32)], suffix: &[u8]) -> Option<i32> {
+    table
+        .iter()
+        .find(|(s, _)| s.as_bytes() == suffix)
+        .map(|&(_, e)| e)
+}
+
+fn exponent_suffix(table: &[(&'static str, i32)], exponent: i32) -> Option<&'static str> {
+    table.iter().find(|&&(_, e)| e == exponent).map(|&(s, _)| s)
+}
+
 /// `quantitySuffixer.interpret`: (base, exponent, format).
 fn interpret_suffix(s: &[u8]) -> Option<(u32, i32, Format)> {
-    use Format::{BinarySI, DecimalExponent, DecimalSI};
-    Some(match s {
-        b"" => (10, 0, DecimalSI),
-        b"n" => (10, -9, DecimalSI),
-        b"u" => (10, -6, DecimalSI),
-        b"m" => (10, -3, DecimalSI),
-        b"k" => (10, 3, DecimalSI),
-        b"M" => (10, 6, DecimalSI),
-        b"G" => (10, 9, DecimalSI),
-        b"T" => (10, 12, DecimalSI),
-        b"P" => (10, 15, DecimalSI),
-        b"E" => (10, 18, DecimalSI),
-        b"Ki" => (2, 10, BinarySI),
-        b"Mi" => (2, 20, BinarySI),
-        b"Gi" => (2, 30, BinarySI),
-        b"Ti" => (2, 40, BinarySI),
-        b"Pi" => (2, 50, BinarySI),
-        b"Ei" => (2, 60, BinarySI),
+    if let Some(e) = suffix_exponent(&DECIMAL_SI_SUFFIXES, s) {
+        return Some((10, e, Format::DecimalSI));
+    }
+    if let Some(e) = suffix_exponent(&BINARY_SI_SUFFIXES, s) {
+        return Some((2, e, Format::BinarySI));
+    }
+    match s {
+        // Go keeps int32(parsed): a 64-bit exponent wraps.
         [b'e' | b'E', rest @ ..] if !rest.is_empty() => {
-            // Go keeps int32(parsed): a 64-bit exponent wraps.
-            (10, parse_go_int64(rest)? as i32, DecimalExponent)
+            Some((10, parse_go_int64(rest)? as i32, Format::DecimalExponent))
         }
-        _ => return None,
-    })
+        _ => None,
+    }
 }
 
 /// `inf.Dec.SetString` on the numeric part Go extracted (`[+-]?digits[.digits]`).
@@ -1312,29 +1322,21 @@ impl Quantity {
 
     /// Go's `RoundUp(scale)`: rounds away from zero to `scale`; `false` if precision was lost.
     pub fn round_up(&mut self, scale: Scale) -> bool {
-        match &self.amount {
-            Amount::Dec(d) => {
-                self.cached = None;
-                match d.round_up(scale.wrapping_neg()) {
-                    Ok(r) => {
-                        let exact = r.cmp_val(d) == Ordering::Equal;
-                        self.amount = Amount::Dec(r);
-                        exact
-                    }
-                    // Only a value at a scale coarser than `scale` gets here, and those are
-                    // refused when built; keeping the value is the exact answer anyway.
-                    Err(_) => true,
-                }
-            }
-            Amount::Int(i) => {
-                if i.scale >= scale {
-                    return true;
-                }
-                self.cached = None;
-                let (r, exact) = i.as_scale(scale);
-                self.amount = Amount::Int(r);
+        // Go keeps the remembered text of an int64 amount that is already fine enough.
+        if let Amount::Int(i) = &self.amount
+            && i.scale >= scale
+        {
+            return true;
+        }
+        self.cached = None;
+        match self.amount.as_scale(scale) {
+            Ok((rounded, exact)) => {
+                self.amount = rounded;
                 exact
             }
+            // Only a value at a scale coarser than `scale` gets here, and those are refused when
+            // built; keeping the value is the exact answer anyway.
+            Err(_) => true,
         }
     }
 
@@ -1421,32 +1423,14 @@ fn decimal_suffix(exponent: i32, format: Format) -> String {
             format!("e{exponent}")
         };
     }
-    match exponent {
-        -9 => "n",
-        -6 => "u",
-        -3 => "m",
-        3 => "k",
-        6 => "M",
-        9 => "G",
-        12 => "T",
-        15 => "P",
-        18 => "E",
-        // v0.32 prints no suffix at all when none exists (so "1000E" comes out as "1").
-        _ => "",
-    }
-    .to_string()
+    // v0.32 prints no suffix at all when none exists (so "1000E" comes out as "1").
+    exponent_suffix(&DECIMAL_SI_SUFFIXES, exponent)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn binary_suffix(exponent: i32) -> &'static str {
-    match exponent {
-        10 => "Ki",
-        20 => "Mi",
-        30 => "Gi",
-        40 => "Ti",
-        50 => "Pi",
-        60 => "Ei",
-        _ => "",
-    }
+    exponent_suffix(&BINARY_SI_SUFFIXES, exponent).unwrap_or_default()
 }
 
 impl PartialEq for Quantity {

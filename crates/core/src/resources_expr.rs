@@ -22,7 +22,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::quantity::{Format, Quantity, go_f64_to_i64};
+use crate::quantity::{Format, MILLI, Quantity, go_f64_to_i64};
 
 /// How the target containers' resources are combined (`targetContainersMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,26 +90,21 @@ fn injection_variable(expr: &str) -> ExprResource {
 /// Evaluates one expression at injection, with the variable bound to `aggregated`, and returns
 /// the quantity Kruise would put in the sidecar.
 pub fn evaluate_expr(expr: &str, aggregated: &Quantity) -> Result<Quantity, String> {
-    let variable = injection_variable(expr).variable();
-    match calculate(expr, &[(variable, Val::Qty(aggregated.clone()))])? {
+    let resource = injection_variable(expr);
+    let vars = [(resource.variable(), Val::Qty(aggregated.clone()))];
+    match calculate(expr, &vars)? {
         Val::Qty(q) => Ok(q),
         Val::Num(n) => {
             // Kruise converts without a range check; Go then emits a negative quantity that the
             // API server rejects, so refusing here ends the same way with a clearer message.
-            let (scaled, milli) = if variable == "cpu" {
-                (n * 1000.0, true)
-            } else {
-                (n, false)
+            let (scaled, scale) = match resource {
+                ExprResource::Cpu => (n * 1000.0, MILLI),
+                ExprResource::Memory => (n, 0),
             };
-            let v = go_f64_to_i64(scaled);
-            if v == i64::MIN {
-                return Err(format!("result {n} is out of range"));
+            match go_f64_to_i64(scaled) {
+                i64::MIN => Err(format!("result {n} is out of range")),
+                v => Ok(Quantity::new_scaled(v, scale)),
             }
-            Ok(if milli {
-                Quantity::new_milli(v, Format::DecimalSI)
-            } else {
-                Quantity::new(v, Format::DecimalSI)
-            })
         }
     }
 }
