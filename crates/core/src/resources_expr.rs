@@ -72,13 +72,9 @@ pub fn validate_expr_for(expr: &str, resource: ExprResource) -> Result<(), Strin
         .map_err(|e| format!("invalid expression: {e}"))
 }
 
-/// [`validate_expr_for`] without knowing the field: the variable is guessed the way injection
-/// chooses it (`memory` if the text has that word, else `cpu`). Prefer [`validate_expr_for`]:
-/// Kruise also rejects `cpu` in a memory field and `memory` in a cpu field, which this accepts.
-pub fn validate_expr(expr: &str) -> Result<(), String> {
-    validate_expr_for(expr, injection_variable(expr))
-}
-
+/// The variable injection binds, as Kruise's `calculateResourceFromExpression`: `memory` if the
+/// text has that word, else `cpu`, whatever field the expression is in (validation binds the field's
+/// own, [`validate_expr_for`]).
 fn injection_variable(expr: &str) -> ExprResource {
     if contains_word(expr.as_bytes(), b"memory") {
         ExprResource::Memory
@@ -1139,9 +1135,10 @@ mod tests {
         ] {
             assert_eq!(validate_expr_for(expr, res), want, "{expr:?} for {res:?}");
         }
-        assert_eq!(validate_expr("memory*2"), Ok(()));
-        assert_eq!(validate_expr("cpu*2"), Ok(()));
-        assert_eq!(validate_expr("cpu - 2"), refused("result is negative (-1)"));
+        assert_eq!(
+            validate_expr_for("cpu*2", Memory),
+            refused("undefined variable: cpu")
+        );
     }
 
     #[test]
