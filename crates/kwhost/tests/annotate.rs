@@ -7,7 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kwhost::metadata::{METADATA_SECTION, custom_section};
+use kwhost::metadata::METADATA_SECTION;
+use kwhost::wasm::custom_section;
 
 const KWCTL_ANNOTATION: &str = r#""io.kubewarden.kwctl":"1.36.0-beta.1","#;
 
