@@ -43,6 +43,7 @@
 
 pub mod annotate;
 pub mod error;
+pub mod files;
 pub mod host;
 pub mod metadata;
 pub mod oci;

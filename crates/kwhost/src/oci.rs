@@ -26,6 +26,7 @@ use oci_client::{Client, Reference};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::files;
 use crate::metadata::PolicyMetadata;
 use crate::sources::Sources;
 use crate::wasm::WASM_MAGIC;
@@ -299,8 +300,7 @@ fn default_docker_config() -> Option<PathBuf> {
 
 /// Basic credentials for `registry` from a Docker `config.json`; anonymous when it has none.
 fn docker_auth(path: &Path, registry: &str) -> Result<RegistryAuth> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Input(format!("cannot read Docker config {}: {e}", path.display())))?;
+    let text = files::read_text(path, "Docker config")?;
     let config: Value = serde_json::from_str(&text).map_err(|e| {
         Error::Input(format!(
             "cannot parse Docker config {}: {e}",

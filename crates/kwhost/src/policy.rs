@@ -12,6 +12,7 @@ use wasmtime_provider::wasmtime::{Cache, CacheConfig, Config, Engine};
 use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
 
 use crate::error::{Error, Result};
+use crate::files;
 use crate::host::{HostCapabilities, HostContext, Permissions};
 use crate::metadata::{ContextAwareResource, PolicyMetadata, WAPC_EXECUTION_MODE};
 use crate::replay::{Replay, ReplayCursor};
@@ -101,10 +102,7 @@ impl Policy {
     }
 
     pub fn load_with(path: impl AsRef<Path>, options: PolicyOptions) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| {
-            Error::Input(format!("cannot read policy module {}: {e}", path.display()))
-        })?;
+        let bytes = files::read(path.as_ref(), "policy module")?;
         Self::from_bytes_with(&bytes, options)
     }
 
