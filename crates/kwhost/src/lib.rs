@@ -43,6 +43,7 @@
 
 pub mod annotate;
 pub mod error;
+pub mod files;
 pub mod host;
 pub mod metadata;
 pub mod oci;
@@ -53,11 +54,12 @@ pub mod request;
 pub mod response;
 pub mod settings;
 pub mod sources;
+pub mod wasm;
 
-pub use annotate::{PolicyMetadata, annotate};
+pub use annotate::annotate;
 pub use error::{Error, Result};
 pub use host::{HostCapabilities, Permissions};
-pub use metadata::{ContextAwareResource, Metadata};
+pub use metadata::{ContextAwareResource, PolicyMetadata};
 pub use policy::{
     CompilationCache, ContextAware, Evaluation, Policy, PolicyInstance, PolicyOptions,
 };

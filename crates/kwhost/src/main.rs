@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use kwhost::{
     CompilationCache, ContextAware, Error, HostCapabilities, Policy, PolicyMetadata, PolicyOptions,
-    Replay,
+    Replay, files,
 };
 use serde_json::Value;
 
@@ -171,29 +171,20 @@ fn run(args: RunArgs) -> Result<(), Error> {
 }
 
 fn annotate(args: AnnotateArgs) -> Result<(), Error> {
-    let read_text = |path: &Path, what: &str| {
-        std::fs::read_to_string(path)
-            .map_err(|e| Error::Input(format!("cannot read {what} {}: {e}", path.display())))
-    };
-    let metadata = PolicyMetadata::from_yaml(&read_text(&args.metadata_path, "metadata file")?)?;
+    let metadata =
+        PolicyMetadata::from_yaml(&files::read_text(&args.metadata_path, "metadata file")?)?;
     let usage = args
         .usage_path
         .as_deref()
-        .map(|p| read_text(p, "usage file"))
+        .map(|p| files::read_text(p, "usage file"))
         .transpose()?;
-    let module = std::fs::read(&args.wasm_path).map_err(|e| {
-        Error::Input(format!(
-            "cannot read policy module {}: {e}",
-            args.wasm_path.display()
-        ))
-    })?;
+    let module = files::read(&args.wasm_path, "policy module")?;
     let annotated = kwhost::annotate(&module, &metadata, usage.as_deref())?;
-    std::fs::write(&args.output_path, annotated)
-        .map_err(|e| Error::Input(format!("cannot write {}: {e}", args.output_path.display())))
+    files::write(&args.output_path, &annotated)
 }
 
 fn module_path(uri: &str) -> Result<&Path, Error> {
-    let path = uri.strip_prefix("file://").unwrap_or(uri);
+    let path = files::without_file_scheme(uri);
     if ["registry://", "https://", "http://"]
         .iter()
         .any(|scheme| path.starts_with(scheme))
@@ -218,8 +209,7 @@ fn read_request(path: &str) -> Result<Value, Error> {
             .map_err(|e| Error::Input(format!("cannot read the request from stdin: {e}")))?;
         text
     } else {
-        std::fs::read_to_string(path)
-            .map_err(|e| Error::Input(format!("cannot read request file {path}: {e}")))?
+        files::read_text(Path::new(path), "request file")?
     };
     serde_json::from_str(&text)
         .map_err(|e| Error::Input(format!("cannot parse the request as JSON: {e}")))

@@ -26,14 +26,15 @@ use oci_client::{Client, Reference};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::metadata::Metadata;
+use crate::files;
+use crate::metadata::PolicyMetadata;
 use crate::sources::Sources;
+use crate::wasm::WASM_MAGIC;
 
 pub use oci_client::manifest::{WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE};
 
 const SOURCE_ANNOTATION: &str = "io.kubewarden.policy.source";
 const OCI_SOURCE_ANNOTATION: &str = "org.opencontainers.image.source";
-const WASM_MAGIC: &[u8] = b"\0asm";
 
 /// What the registry handed back for a policy reference.
 #[derive(Debug)]
@@ -70,7 +71,7 @@ impl Registry {
                 "the policy file is not a WebAssembly module".to_owned(),
             ));
         }
-        let metadata = Metadata::from_module(module)?;
+        let metadata = PolicyMetadata::from_module(module)?;
         if metadata.is_none() && !force {
             return Err(Error::Input(
                 "the policy is not annotated: run `kwhost annotate` (or `make \
@@ -81,7 +82,7 @@ impl Registry {
         let reference = parse_reference(destination)?;
         let annotations = metadata
             .as_ref()
-            .map(|m| manifest_annotations(&m.raw))
+            .map(|m| manifest_annotations(m.annotations.as_ref()))
             .filter(|a| !a.is_empty());
         let layers = vec![ImageLayer::new(
             module.to_vec(),
@@ -226,16 +227,17 @@ impl Registry {
     }
 }
 
-/// The manifest annotations kwctl writes for a module's metadata (see the module docs).
-pub fn manifest_annotations(metadata: &Value) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = metadata
-        .get("annotations")
-        .and_then(Value::as_object)
+/// The manifest annotations kwctl writes for a module's metadata annotations (see the module
+/// docs).
+pub fn manifest_annotations(
+    annotations: Option<&BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = annotations
         .into_iter()
         .flatten()
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
         // OCI annotations are single-line in practice; kwctl drops the README (`usage`).
         .filter(|(_, v)| !v.contains('\n'))
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if let Some(source) = out.get(SOURCE_ANNOTATION).cloned() {
         out.insert(OCI_SOURCE_ANNOTATION.to_owned(), source);
@@ -298,8 +300,7 @@ fn default_docker_config() -> Option<PathBuf> {
 
 /// Basic credentials for `registry` from a Docker `config.json`; anonymous when it has none.
 fn docker_auth(path: &Path, registry: &str) -> Result<RegistryAuth> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Input(format!("cannot read Docker config {}: {e}", path.display())))?;
+    let text = files::read_text(path, "Docker config")?;
     let config: Value = serde_json::from_str(&text).map_err(|e| {
         Error::Input(format!(
             "cannot parse Docker config {}: {e}",
@@ -346,19 +347,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn annotations_are_kwctls_single_line_ones_plus_the_oci_source() {
-        let metadata = json!({
-            "rules": [],
-            "annotations": {
-                "io.kubewarden.policy.title": "sidecarset",
-                "io.kubewarden.policy.source": "https://github.com/o/r",
-                "io.kubewarden.policy.usage": "# README\n\ntext",
-            }
-        });
-        let a = manifest_annotations(&metadata);
+        let annotations = BTreeMap::from(
+            [
+                ("io.kubewarden.policy.title", "sidecarset"),
+                ("io.kubewarden.policy.source", "https://github.com/o/r"),
+                ("io.kubewarden.policy.usage", "# README\n\ntext"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let a = manifest_annotations(Some(&annotations));
         assert_eq!(
             a,
             BTreeMap::from([
@@ -373,7 +373,7 @@ mod tests {
                 ),
             ])
         );
-        assert!(manifest_annotations(&json!({"rules": []})).is_empty());
+        assert!(manifest_annotations(None).is_empty());
     }
 
     #[test]

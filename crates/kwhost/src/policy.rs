@@ -12,8 +12,9 @@ use wasmtime_provider::wasmtime::{Cache, CacheConfig, Config, Engine};
 use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
 
 use crate::error::{Error, Result};
+use crate::files;
 use crate::host::{HostCapabilities, HostContext, Permissions};
-use crate::metadata::{ContextAwareResource, Metadata};
+use crate::metadata::{ContextAwareResource, PolicyMetadata, WAPC_EXECUTION_MODE};
 use crate::replay::{Replay, ReplayCursor};
 use crate::request::AdmissionRequest;
 use crate::response::{AdmissionResponse, SettingsValidation, TIMEOUT_MESSAGE, ValidationResponse};
@@ -64,7 +65,7 @@ pub struct PolicyOptions {
 pub struct Policy {
     pre: WasmtimeEngineProviderPre,
     epoch_deadlines: Option<EpochDeadlines>,
-    metadata: Option<Metadata>,
+    metadata: Option<PolicyMetadata>,
     permissions: Permissions,
     protocol_version: Option<String>,
     warnings: Vec<String>,
@@ -101,10 +102,7 @@ impl Policy {
     }
 
     pub fn load_with(path: impl AsRef<Path>, options: PolicyOptions) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| {
-            Error::Input(format!("cannot read policy module {}: {e}", path.display()))
-        })?;
+        let bytes = files::read(path.as_ref(), "policy module")?;
         Self::from_bytes_with(&bytes, options)
     }
 
@@ -113,81 +111,23 @@ impl Policy {
     }
 
     pub fn from_bytes_with(bytes: &[u8], options: PolicyOptions) -> Result<Self> {
-        let metadata = Metadata::from_module(bytes)?;
+        let metadata = PolicyMetadata::from_module(bytes)?;
         if let Some(m) = &metadata {
-            if m.execution_mode != "kubewarden-wapc" {
-                return Err(Error::Unsupported(format!(
-                    "execution mode {}; only kubewarden-wapc policies run here",
-                    m.execution_mode
-                )));
-            }
-            if m.policy_type == "raw" {
-                return Err(Error::Unsupported("raw policies".to_owned()));
-            }
+            check_runs_here(m)?;
         }
-
         let mut warnings = Vec::new();
-        let mut config = Config::default();
-        config.epoch_interruption(options.timeout.is_some());
-        if let Some(cache_config) = match &options.compilation_cache {
-            CompilationCache::Disabled => None,
-            CompilationCache::Default => Some(CacheConfig::new()),
-            CompilationCache::Directory(dir) => {
-                let mut cache_config = CacheConfig::new();
-                cache_config.with_directory(dir);
-                Some(cache_config)
-            }
-        } {
-            // A cache that cannot be set up only costs time, as in kwctl.
-            match Cache::new(cache_config) {
-                Ok(cache) => {
-                    config.cache(Some(cache));
-                }
-                Err(e) => warnings.push(format!("wasmtime cache disabled: {e}")),
-            }
-        }
-        let engine = Engine::new(&config).map_err(|e| Error::Load(e.to_string()))?;
+        let engine = engine(&options, &mut warnings)?;
         let pre = WasmtimeEngineProviderBuilder::new()
             .engine(engine.clone())
             .module_bytes(bytes)
             .build_pre()
             .map_err(|e| Error::Load(format!("cannot load the policy module: {e}")))?;
-
-        let epoch_deadlines = options.timeout.map(|timeout| {
-            let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1);
-            let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
-            EpochDeadlines {
-                wapc_init: ticks,
-                wapc_func: ticks,
-            }
-        });
+        let epoch_deadlines = options.timeout.map(epoch_deadlines);
         if epoch_deadlines.is_some() {
             spawn_epoch_ticker(&engine);
         }
-
-        let context_aware_resources = match options.context_aware {
-            ContextAware::Deny => {
-                if metadata
-                    .as_ref()
-                    .is_some_and(|m| !m.context_aware_resources.is_empty())
-                {
-                    warnings.push("Policy requires access to Kubernetes resources at evaluation time. During this execution the access to Kubernetes resources is denied. This can cause the policy to not behave properly".to_owned());
-                }
-                BTreeSet::new()
-            }
-            ContextAware::TrustMetadata => match &metadata {
-                Some(m) => m.context_aware_resources.clone(),
-                None => {
-                    warnings.push(
-                        "Policy is not annotated, access to Kubernetes resources is not allowed"
-                            .to_owned(),
-                    );
-                    BTreeSet::new()
-                }
-            },
-            ContextAware::AllowList(list) => list,
-        };
-
+        let context_aware_resources =
+            granted_resources(options.context_aware, metadata.as_ref(), &mut warnings);
         let mut policy = Self {
             pre,
             epoch_deadlines,
@@ -202,15 +142,11 @@ impl Policy {
         // Instantiating once here surfaces link and `wapc_init` failures at load time.
         let mut instance = policy.instantiate();
         instance.ensure_host()?;
-        let protocol_version = match instance.call("protocol_version", b"") {
-            Ok(bytes) => serde_json::from_slice::<String>(&bytes).ok(),
-            Err(_) => None,
-        };
-        policy.protocol_version = protocol_version;
+        policy.protocol_version = instance.protocol_version();
         Ok(policy)
     }
 
-    pub fn metadata(&self) -> Option<&Metadata> {
+    pub fn metadata(&self) -> Option<&PolicyMetadata> {
         self.metadata.as_ref()
     }
 
@@ -266,6 +202,82 @@ impl Policy {
     }
 }
 
+/// Modules this host cannot run are refused before they are compiled.
+fn check_runs_here(metadata: &PolicyMetadata) -> Result<()> {
+    if !metadata.is_wapc() {
+        return Err(Error::Unsupported(format!(
+            "execution mode {}; only {WAPC_EXECUTION_MODE} policies run here",
+            metadata.execution_mode
+        )));
+    }
+    if metadata.policy_type == "raw" {
+        return Err(Error::Unsupported("raw policies".to_owned()));
+    }
+    Ok(())
+}
+
+/// A wasmtime engine with epoch interruption when a time limit is set, and the compilation
+/// cache asked for. A cache that cannot be set up only costs time, as in kwctl: a warning.
+fn engine(options: &PolicyOptions, warnings: &mut Vec<String>) -> Result<Engine> {
+    let mut config = Config::default();
+    config.epoch_interruption(options.timeout.is_some());
+    let cache_config = match &options.compilation_cache {
+        CompilationCache::Disabled => None,
+        CompilationCache::Default => Some(CacheConfig::new()),
+        CompilationCache::Directory(dir) => {
+            let mut cache_config = CacheConfig::new();
+            cache_config.with_directory(dir);
+            Some(cache_config)
+        }
+    };
+    if let Some(cache_config) = cache_config {
+        match Cache::new(cache_config) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(e) => warnings.push(format!("wasmtime cache disabled: {e}")),
+        }
+    }
+    Engine::new(&config).map_err(|e| Error::Load(e.to_string()))
+}
+
+/// The same limit for `wapc_init` and for each guest call, in ticks of [`EPOCH_TICK`].
+fn epoch_deadlines(timeout: Duration) -> EpochDeadlines {
+    let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1);
+    let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
+    EpochDeadlines {
+        wapc_init: ticks,
+        wapc_func: ticks,
+    }
+}
+
+/// The Kubernetes types the run may read, with kwctl's warnings when the policy asks for more.
+fn granted_resources(
+    context_aware: ContextAware,
+    metadata: Option<&PolicyMetadata>,
+    warnings: &mut Vec<String>,
+) -> BTreeSet<ContextAwareResource> {
+    match context_aware {
+        ContextAware::Deny => {
+            if metadata.is_some_and(|m| !m.context_aware_resources.is_empty()) {
+                warnings.push("Policy requires access to Kubernetes resources at evaluation time. During this execution the access to Kubernetes resources is denied. This can cause the policy to not behave properly".to_owned());
+            }
+            BTreeSet::new()
+        }
+        ContextAware::TrustMetadata => match metadata {
+            Some(m) => m.context_aware_resources.clone(),
+            None => {
+                warnings.push(
+                    "Policy is not annotated, access to Kubernetes resources is not allowed"
+                        .to_owned(),
+                );
+                BTreeSet::new()
+            }
+        },
+        ContextAware::AllowList(list) => list,
+    }
+}
+
 fn spawn_epoch_ticker(engine: &Engine) {
     // A weak handle lets the thread end on its own once the last user of the engine is gone.
     let weak = engine.weak();
@@ -291,6 +303,13 @@ pub fn settings_object(settings: &Value) -> Result<Map<String, Value>> {
         Value::Object(map) => Ok(map.clone()),
         _ => Err(Error::SettingsNotAnObject),
     }
+}
+
+/// The request and settings of an evaluation, checked in kwctl's order: settings first.
+fn inputs(request: &Value, settings: &Value) -> Result<(AdmissionRequest, Map<String, Value>)> {
+    let settings = settings_object(settings)?;
+    let request = AdmissionRequest::from_input(request)?;
+    Ok((request, settings))
 }
 
 enum CallError {
@@ -327,6 +346,12 @@ impl PolicyInstance<'_> {
             self.host = Some(host);
         }
         Ok(self.host.as_ref().expect("just set"))
+    }
+
+    /// What the guest answers to `protocol_version`, if it answers with a JSON string.
+    fn protocol_version(&mut self) -> Option<String> {
+        let answer = self.call("protocol_version", b"").ok()?;
+        serde_json::from_slice(&answer).ok()
     }
 
     fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, CallError> {
@@ -379,8 +404,7 @@ impl PolicyInstance<'_> {
         settings: &Value,
         replay: Option<&Replay>,
     ) -> Result<AdmissionResponse> {
-        let settings = settings_object(settings)?;
-        let request = AdmissionRequest::from_input(request)?;
+        let (request, settings) = inputs(request, settings)?;
         Ok(self
             .evaluate_admission_request(&request, &settings, replay)?
             .response)
@@ -393,13 +417,7 @@ impl PolicyInstance<'_> {
         settings: &Map<String, Value>,
         replay: Option<&Replay>,
     ) -> Result<Evaluation> {
-        self.set_replay(replay.map(Replay::cursor));
-        let response = self.validate(request, settings);
-        let unused_exchanges = self.set_replay(None).map_or(0, |cursor| cursor.remaining());
-        Ok(Evaluation {
-            response: response?,
-            unused_exchanges,
-        })
+        self.with_replay(replay, |instance| instance.validate(request, settings))
     }
 
     pub fn run(
@@ -408,14 +426,22 @@ impl PolicyInstance<'_> {
         settings: &Value,
         replay: Option<&Replay>,
     ) -> Result<Evaluation> {
-        let settings = settings_object(settings)?;
-        let request = AdmissionRequest::from_input(request)?;
+        let (request, settings) = inputs(request, settings)?;
         // One session serves both calls, as kwctl's single callback handler does.
+        self.with_replay(replay, |instance| instance.run_steps(&request, &settings))
+    }
+
+    /// Runs `steps` with host calls answered from `replay`, and counts the exchanges it left.
+    fn with_replay(
+        &mut self,
+        replay: Option<&Replay>,
+        steps: impl FnOnce(&mut Self) -> Result<AdmissionResponse>,
+    ) -> Result<Evaluation> {
         self.set_replay(replay.map(Replay::cursor));
-        let outcome = self.run_steps(&request, &settings);
+        let response = steps(self);
         let unused_exchanges = self.set_replay(None).map_or(0, |cursor| cursor.remaining());
         Ok(Evaluation {
-            response: outcome?,
+            response: response?,
             unused_exchanges,
         })
     }

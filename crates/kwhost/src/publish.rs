@@ -1,11 +1,12 @@
 //! The `push` and `pull` subcommands, with kwctl's flags and output.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::files;
 use crate::oci::Registry;
 use crate::sources::Sources;
 
@@ -51,10 +52,7 @@ pub struct PullArgs {
     pub uri: String,
 }
 
-fn registry(
-    sources_path: Option<&std::path::Path>,
-    docker_config: Option<PathBuf>,
-) -> Result<Registry> {
+fn registry(sources_path: Option<&Path>, docker_config: Option<PathBuf>) -> Result<Registry> {
     let sources = sources_path
         .map(Sources::from_file)
         .transpose()?
@@ -64,9 +62,10 @@ fn registry(
 
 /// Pushes and prints what `kwctl push` prints.
 pub fn push(args: PushArgs) -> Result<()> {
-    let path = args.policy.strip_prefix("file://").unwrap_or(&args.policy);
-    let module =
-        std::fs::read(path).map_err(|e| Error::Input(format!("cannot read policy {path}: {e}")))?;
+    let module = files::read(
+        Path::new(files::without_file_scheme(&args.policy)),
+        "policy",
+    )?;
     let immutable_ref = registry(args.sources_path.as_deref(), args.docker_config_json_path)?
         .push(&module, &args.uri, args.force)?;
     match args.output {
@@ -84,8 +83,7 @@ pub fn push(args: PushArgs) -> Result<()> {
 pub fn pull(args: PullArgs) -> Result<()> {
     let pulled =
         registry(args.sources_path.as_deref(), args.docker_config_json_path)?.pull(&args.uri)?;
-    std::fs::write(&args.output_path, &pulled.module)
-        .map_err(|e| Error::Input(format!("cannot write {}: {e}", args.output_path.display())))?;
+    files::write(&args.output_path, &pulled.module)?;
     eprintln!(
         "pulled {} ({}) to {}",
         args.uri,

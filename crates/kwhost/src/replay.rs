@@ -12,6 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::files;
 
 /// SDK `GetResourceRequest` / `CallbackRequestType::KubernetesGetResource`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,13 +182,7 @@ impl Replay {
     }
 
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Input(format!(
-                "cannot read replay session {}: {e}",
-                path.display()
-            ))
-        })?;
-        Self::from_yaml(&text)
+        Self::from_yaml(&files::read_text(path, "replay session")?)
     }
 
     pub fn exchanges(&self) -> &[Exchange] {

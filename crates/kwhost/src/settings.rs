@@ -5,15 +5,13 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::files;
 
 /// `--settings-path` wins over `--settings-json` (kwctl ignores the latter silently); neither
 /// gives `null`, which becomes `{}` later.
 pub fn load(settings_path: Option<&Path>, settings_json: Option<&str>) -> Result<Value> {
     if let Some(path) = settings_path {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Input(format!("cannot read settings file {}: {e}", path.display()))
-        })?;
-        return from_yaml(&text);
+        return from_yaml(&files::read_text(path, "settings file")?);
     }
     match settings_json {
         Some(text) => serde_json::from_str(text)

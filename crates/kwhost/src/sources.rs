@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::files;
 
 /// One certificate authority, PEM-encoded, as kwctl accepts them.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -45,10 +46,7 @@ pub struct Sources {
 
 impl Sources {
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Input(format!("cannot read sources file {}: {e}", path.display()))
-        })?;
-        Self::from_yaml(&text).map_err(|e| match e {
+        Self::from_yaml(&files::read_text(path, "sources file")?).map_err(|e| match e {
             Error::Input(m) => Error::Input(format!("sources file {}: {m}", path.display())),
             other => other,
         })

@@ -5,9 +5,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use kwhost::metadata::{METADATA_SECTION, custom_section};
+use kwhost::metadata::METADATA_SECTION;
+use kwhost::wasm::custom_section;
 
 const KWCTL_ANNOTATION: &str = r#""io.kubewarden.kwctl":"1.36.0-beta.1","#;
 
@@ -24,15 +25,7 @@ fn out_path(name: &str) -> PathBuf {
 }
 
 fn kwhost(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kwhost"))
-        .args(args)
-        .current_dir(common::samples_dir())
-        .env(
-            "KWHOST_WASMTIME_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("kwhost-wasmtime-cache"),
-        )
-        .output()
-        .expect("kwhost runs")
+    common::kwhost(args).output().expect("kwhost runs")
 }
 
 fn annotate(output: &Path, usage: Option<&Path>) -> Output {

@@ -3,16 +3,10 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 fn kwhost(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kwhost"))
-        .args(args)
-        .current_dir(common::samples_dir())
-        .env(
-            "KWHOST_WASMTIME_CACHE_DIR",
-            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("kwhost-wasmtime-cache"),
-        )
+    let mut child = common::kwhost(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

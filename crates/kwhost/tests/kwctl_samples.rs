@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use serde::Deserialize;
 
@@ -36,7 +35,7 @@ fn error_report(stderr: &str) -> Option<&str> {
     Some(&stderr[start..])
 }
 
-fn run_case(dir: &Path, cache_dir: &Path, case: &Case) -> Outcome {
+fn run_case(dir: &Path, case: &Case) -> Outcome {
     let expected = |ext: &str| {
         let path = dir.join("expected").join(format!("{}.{ext}", case.name));
         std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
@@ -50,12 +49,7 @@ fn run_case(dir: &Path, cache_dir: &Path, case: &Case) -> Outcome {
     let expected_stderr = String::from_utf8(expected("stderr")).unwrap();
 
     let args: Vec<String> = case.args.iter().map(|a| substitute(a)).collect();
-    let output = Command::new(env!("CARGO_BIN_EXE_kwhost"))
-        .args(&args)
-        .current_dir(dir)
-        .env("KWHOST_WASMTIME_CACHE_DIR", cache_dir)
-        .output()
-        .expect("kwhost runs");
+    let output = common::kwhost(&args).output().expect("kwhost runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
 
     let mut problems = Vec::new();
@@ -102,7 +96,6 @@ fn every_recorded_kwctl_case_matches() {
     let cases: Vec<Case> =
         serde_json::from_slice(&std::fs::read(dir.join("cases.json")).unwrap()).unwrap();
     assert!(!cases.is_empty(), "cases.json lists no case");
-    let cache_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kwhost-wasmtime-cache");
 
     // Fill the compilation cache once per module, then run the rest two at a time.
     let (warm, rest): (Vec<&Case>, Vec<&Case>) = {
@@ -111,20 +104,11 @@ fn every_recorded_kwctl_case_matches() {
             .iter()
             .partition(|c| seen.insert(c.args.last().cloned()))
     };
-    let mut outcomes: Vec<Outcome> = warm.iter().map(|c| run_case(&dir, &cache_dir, c)).collect();
+    let mut outcomes: Vec<Outcome> = warm.iter().map(|c| run_case(&dir, c)).collect();
     let (left, right) = rest.split_at(rest.len() / 2);
     std::thread::scope(|scope| {
-        let a = scope.spawn(|| {
-            left.iter()
-                .map(|c| run_case(&dir, &cache_dir, c))
-                .collect::<Vec<_>>()
-        });
-        let b = scope.spawn(|| {
-            right
-                .iter()
-                .map(|c| run_case(&dir, &cache_dir, c))
-                .collect::<Vec<_>>()
-        });
+        let a = scope.spawn(|| left.iter().map(|c| run_case(&dir, c)).collect::<Vec<_>>());
+        let b = scope.spawn(|| right.iter().map(|c| run_case(&dir, c)).collect::<Vec<_>>());
         outcomes.extend(a.join().unwrap());
         outcomes.extend(b.join().unwrap());
     });

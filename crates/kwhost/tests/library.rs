@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -11,9 +10,7 @@ use serde_json::{Value, json};
 
 fn options(context_aware: ContextAware) -> PolicyOptions {
     PolicyOptions {
-        compilation_cache: CompilationCache::Directory(
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kwhost-wasmtime-cache"),
-        ),
+        compilation_cache: CompilationCache::Directory(common::wasmtime_cache_dir()),
         context_aware,
         ..Default::default()
     }
