@@ -17,12 +17,11 @@ use sidecarset_core::revision::pinned::RevisionContext;
 mod namespace;
 mod revisions;
 mod set_cache;
-mod time;
 
 pub use namespace::{HostNamespaces, NamespaceSource};
 pub use revisions::HostRevisions;
 pub use sidecarset_core::revision::pinned::{NoRevisions, RevisionSource};
-pub use time::format_rfc3339;
+pub use sidecarset_core::time::format_rfc3339;
 
 #[allow(unsafe_code)] // waPC finds the policy by this unmangled symbol
 #[unsafe(no_mangle)]
@@ -36,7 +35,7 @@ pub extern "C" fn wapc_init() {
 }
 
 fn validate(payload: &[u8]) -> guest::CallResult {
-    let now = time::now_rfc3339();
+    let now = sidecarset_core::time::now_rfc3339();
     let response = evaluate(payload, &HostNamespaces, &HostRevisions, &now);
     Ok(serde_json::to_vec(&response)?)
 }

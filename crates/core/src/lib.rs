@@ -25,6 +25,7 @@ pub mod revision;
 pub mod selector;
 pub mod settings;
 mod sidecarset;
+pub mod time;
 pub mod upgrade;
 pub mod validation;
 

@@ -94,7 +94,6 @@ mod pull_policy;
 mod reason;
 mod set;
 mod state;
-mod time;
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};

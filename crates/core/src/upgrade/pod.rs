@@ -25,7 +25,7 @@ use crate::annotations;
 use super::condition::CONDITION_TYPE;
 use super::intern::{Interner, LabelSet, Str};
 use super::state;
-use super::time::parse_rfc3339;
+use crate::time::parse_rfc3339;
 
 static EMPTY_LIST: Vec<Value> = Vec::new();
 
