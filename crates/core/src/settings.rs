@@ -222,8 +222,13 @@ pub struct UpdateStrategy {
 }
 
 impl UpdateStrategy {
+    /// `type` as defaulting leaves it: `RollingUpdate` unless set.
+    pub fn update_type(&self) -> &str {
+        self.type_.as_deref().unwrap_or(ROLLING_UPDATE)
+    }
+
     pub fn is_not_update(&self) -> bool {
-        self.type_.as_deref() == Some(NOT_UPDATE)
+        self.update_type() == NOT_UPDATE
     }
 }
 

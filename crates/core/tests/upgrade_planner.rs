@@ -220,7 +220,8 @@ fn the_first_patch_is_exactly_the_image_hash_and_state() {
     ));
     let cluster = Cluster::new(&v1, nginx_pods(1));
     let plan = cluster.plan(&v2);
-    let patch = plan.upgrades[0].patch.as_array().unwrap();
+    let patch = ops(&plan.upgrades[0].patch);
+    let patch = patch.as_array().unwrap();
     let paths: Vec<&str> = patch.iter().map(|o| o["path"].as_str().unwrap()).collect();
     assert_eq!(
         paths,
@@ -247,7 +248,7 @@ fn the_first_patch_is_exactly_the_image_hash_and_state() {
     // A Pod changed since it was listed rejects the patch.
     let mut moved = cluster.pods[0].clone();
     moved["metadata"]["resourceVersion"] = json!("999999");
-    assert!(apply_json_patch(&moved, &plan.upgrades[0].patch).is_err());
+    assert!(apply_json_patch(&moved, &ops(&plan.upgrades[0].patch)).is_err());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -792,7 +793,8 @@ fn a_pull_policy_that_follows_the_tag_does_not_block_the_image_change() {
     assert_eq!(plan.upgrades.len(), 1);
     let w = &plan.upgrades[0];
     assert!(w.pull_policy_followed_tag);
-    let ops = w.patch.as_array().unwrap();
+    let ops = ops(&w.patch);
+    let ops = ops.as_array().unwrap();
     assert!(
         ops.iter()
             .all(|o| !o["path"].as_str().unwrap().contains("imagePullPolicy"))
@@ -1029,7 +1031,7 @@ fn hot_upgrade_upgrades_the_idle_twin_then_flips() {
     assert_eq!(flip.changes[0].container, "envoy-1");
     assert_eq!(flip.changes[0].to, "example.com/empty:1.0");
     assert!(
-        flip.patch
+        ops(&flip.patch)
             .as_array()
             .unwrap()
             .iter()
@@ -1117,7 +1119,7 @@ fn native_sidecars_are_upgraded_in_place_and_complete_through_init_statuses() {
         .position(|c| c["name"] == "proxy")
         .unwrap();
     assert_eq!(
-        w.patch[1],
+        ops(&w.patch)[1],
         json!({"op": "replace", "path": format!("/spec/initContainers/{i}/image"), "value": "proxy:2"})
     );
     assert!(w.changes[0].init_container);

@@ -24,8 +24,8 @@ use sidecarset_core::{
     upgrade::{Options, SetPlanner},
 };
 use sidecarset_reconciler::{
-    plan::upgrades_per_round,
     pod_index::{Changes, PodIndex},
+    round::upgrades_per_round,
     snapshot::WatchedPod,
 };
 

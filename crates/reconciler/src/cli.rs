@@ -14,18 +14,23 @@ use kube::{
     Api, Client,
     api::{DynamicObject, ListParams},
 };
-use serde_json::json;
-use sidecarset_core::upgrade::{Interner, PodDigest};
+use serde::{Serialize, Serializer};
+use serde_json::{Value, json};
+use sidecarset_core::{
+    time::now_rfc3339,
+    upgrade::{Interner, PodDigest, Reason},
+};
 
 use crate::{
     Error, Result, controller,
     leader::LeaseConfig,
     metrics::Metrics,
     pacing::WriteRate,
-    plan::{self, NamespaceLabels},
-    policy::{self, Target},
+    policy::{self, SettingsProblem, Target},
+    round::{LeftAlone, NamespaceLabels, SetRound},
     server::{self, ServerState},
     snapshot::WatchedPod,
+    writer::PodWrite,
 };
 
 #[derive(Debug, Parser)]
@@ -298,8 +303,7 @@ pub async fn plan(args: PlanArgs, out: &mut impl Write) -> Result<()> {
                 .collect()
         }
     };
-    let now = controller::now_rfc3339();
-    let reports = reports(&targets, &pods, &namespaces, &now)?;
+    let reports = reports(&targets, &pods, &namespaces, &now_rfc3339());
     match args.output {
         Output::Json => {
             writeln!(out, "{}", serde_json::to_string_pretty(&reports)?).ok();
@@ -345,170 +349,203 @@ pub async fn read_cluster(
     Ok((pods, namespaces))
 }
 
-/// One JSON report per set: its status, the writes a round would send now, and every other Pod with
-/// the reason it is left alone. Pure, so the `plan` output is tested without a cluster.
+/// What `plan` says about one policy.
+#[derive(Clone, Debug)]
+pub enum PlanReport {
+    /// Settings that give no set: no Pod is touched.
+    Invalid {
+        policy: String,
+        problem: SettingsProblem,
+    },
+    /// The round the reconciler would run now.
+    Planned {
+        policy: String,
+        round: Box<SetRound>,
+    },
+}
+
+impl PlanReport {
+    /// As `plan -o json` prints it: the status, the writes with their changes and conditions, every
+    /// other Pod with its reason.
+    pub fn to_json(&self) -> Value {
+        match self {
+            PlanReport::Invalid { policy, problem } => {
+                json!({"policy": policy, "error": problem.to_string()})
+            }
+            PlanReport::Planned { policy, round } => {
+                let writes: Vec<Value> = round
+                    .writes
+                    .iter()
+                    .map(|w| {
+                        json!({"namespace": w.namespace, "name": w.name, "action": w.kind.label(),
+                               "changes": w.changes, "condition": w.condition.as_ref().map(|c| &c.condition)})
+                    })
+                    .collect();
+                json!({"policy": policy, "set": round.set_name, "round": round.round,
+                       "status": round.status, "writes": writes, "leftAlone": round.left_alone,
+                       "warnings": round.warnings,
+                       "budgetWarning": round.budget_warning.as_ref().map(ToString::to_string)})
+            }
+        }
+    }
+}
+
+impl Serialize for PlanReport {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+/// One report per target: the round a reconciler would run now over `pods`, nothing written. Pure,
+/// so the `plan` output is tested without a cluster.
 pub fn reports(
     targets: &[Target],
     pods: &[PodDigest],
     namespaces: &NamespaceLabels,
     now: &str,
-) -> Result<Vec<serde_json::Value>> {
-    let mut reports = Vec::new();
-    for t in targets {
-        let report = match &t.set {
-            Err(e) => json!({"policy": t.key, "error": e}),
-            Ok(set) => {
-                let version = t
-                    .metadata()
-                    .and_then(|m| m.resource_version.clone())
-                    .unwrap_or_else(|| "1".into());
-                let p = plan::compute(set, t.generation, pods, namespaces, now, &version, None);
-                let budget = sidecarset_core::upgrade::budget_warning(
-                    set.settings().update_strategy.max_unavailable.as_ref(),
-                    p.status.matched_pods as usize,
-                );
-                let writes: Vec<_> = p
-                    .writes
-                    .iter()
-                    .map(|w| {
-                        json!({"namespace": w.namespace, "name": w.name, "action": w.kind.label(),
-                               "changes": w.changes, "condition": w.condition})
-                    })
-                    .collect();
-                json!({"policy": t.key, "set": p.set_name, "round": p.round, "status": p.status,
-                       "writes": writes, "leftAlone": p.left_alone, "warnings": p.warnings,
-                       "budgetWarning": budget.map(|w| w.to_string())})
-            }
-        };
-        reports.push(report);
-    }
-    Ok(reports)
+) -> Vec<PlanReport> {
+    targets
+        .iter()
+        .map(|t| match &t.set {
+            Err(problem) => PlanReport::Invalid {
+                policy: t.key.clone(),
+                problem: problem.clone(),
+            },
+            Ok(set) => PlanReport::Planned {
+                policy: t.key.clone(),
+                round: Box::new(SetRound::over_snapshot(
+                    set,
+                    t.generation,
+                    pods,
+                    namespaces,
+                    now,
+                    t.set_version(),
+                    None,
+                )),
+            },
+        })
+        .collect()
 }
 
-/// Not-matched Pods with these reasons are only counted in text output: in a real cluster they are
-/// most Pods, and the reason says nothing about the Pod.
-const COUNTED_ONLY: [&str; 2] = ["NotSelected", "NamespaceNotSelected"];
-
-pub fn print_text(reports: &[serde_json::Value], out: &mut impl Write) {
-    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+/// The text output: per policy, the status line, the writes, then the Pods left alone.
+pub fn print_text(reports: &[PlanReport], out: &mut impl Write) {
     for r in reports {
-        let _ = writeln!(out, "policy {}", s(&r["policy"]));
-        if let Some(e) = r.get("error") {
-            let _ = writeln!(out, "  invalid settings, no Pod is touched: {}", s(e));
-            continue;
-        }
-        let st = &r["status"];
-        let _ = writeln!(
-            out,
-            "  set {}: round {}; matched {} updated {} ready {} updatedReady {} notUpgradable {} uninjected {}",
-            s(&r["set"]),
-            s(&r["round"]),
-            st["matchedPods"],
-            st["updatedPods"],
-            st["readyPods"],
-            st["updatedReadyPods"],
-            st["notUpgradablePods"],
-            st["uninjectedPods"]
-        );
-        if let Some(w) = r["budgetWarning"].as_str() {
-            let _ = writeln!(out, "  WARNING: {w}");
-        }
-        let writes = r["writes"].as_array().cloned().unwrap_or_default();
-        let _ = writeln!(out, "  would write now ({}):", writes.len());
-        for w in &writes {
-            let changes: Vec<String> = w["changes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    format!(
-                        "{} {} -> {}",
-                        s(&c["container"]),
-                        s(&c["from"]),
-                        s(&c["to"])
-                    )
-                })
-                .collect();
-            let what = if changes.is_empty() {
-                let cond = &w["condition"];
-                format!(
-                    "condition {}={} ({})",
-                    s(&cond["type"]),
-                    s(&cond["status"]),
-                    s(&cond["message"])
-                )
-            } else {
-                changes.join(", ")
-            };
-            let _ = writeln!(
-                out,
-                "    {} {}/{}: {}",
-                s(&w["action"]),
-                s(&w["namespace"]),
-                s(&w["name"]),
-                what
-            );
-        }
-        let left = r["leftAlone"].as_array().cloned().unwrap_or_default();
-        let (matched, other): (Vec<_>, Vec<_>) = left.iter().partition(|l| l["matched"] == true);
-        let (uninjected, other): (Vec<_>, Vec<_>) =
-            other.into_iter().partition(|l| l["uninjected"] == true);
-        let _ = writeln!(out, "  left alone ({} matched):", matched.len());
-        for l in &matched {
-            let _ = writeln!(
-                out,
-                "    {}/{}: {} ({})",
-                s(&l["namespace"]),
-                s(&l["name"]),
-                s(&l["message"]),
-                s(&l["code"])
-            );
-        }
-        if !uninjected.is_empty() {
-            let _ = writeln!(
-                out,
-                "  selected but created without the sidecars ({}), never patched: recreate them to inject:",
-                uninjected.len()
-            );
-            for l in &uninjected {
-                let _ = writeln!(
-                    out,
-                    "    {}/{}: {}",
-                    s(&l["namespace"]),
-                    s(&l["name"]),
-                    s(&l["code"])
-                );
+        match r {
+            PlanReport::Invalid { policy, problem } => {
+                let _ = writeln!(out, "policy {policy}");
+                let _ = writeln!(out, "  invalid settings, no Pod is touched: {problem}");
+            }
+            PlanReport::Planned { policy, round } => {
+                let _ = writeln!(out, "policy {policy}");
+                print_status(round, out);
+                print_writes(&round.writes, out);
+                print_left_alone(&round.left_alone, out);
+                for w in &round.warnings {
+                    let _ = writeln!(out, "  warning: {w}");
+                }
             }
         }
-        let mut counted = std::collections::BTreeMap::<String, usize>::new();
-        let listed: Vec<_> = other
-            .iter()
-            .filter(|l| {
-                let code = s(&l["code"]);
-                if COUNTED_ONLY.contains(&code.as_str()) {
-                    *counted.entry(code).or_default() += 1;
-                    false
-                } else {
-                    true
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "  not matched ({}):", other.len());
-        for l in listed {
-            let _ = writeln!(
-                out,
-                "    {}/{}: {} ({})",
-                s(&l["namespace"]),
-                s(&l["name"]),
-                s(&l["message"]),
-                s(&l["code"])
-            );
+    }
+}
+
+fn print_status(round: &SetRound, out: &mut impl Write) {
+    let st = &round.status;
+    let _ = writeln!(
+        out,
+        "  set {}: round {:?}; matched {} updated {} ready {} updatedReady {} notUpgradable {} uninjected {}",
+        round.set_name,
+        round.round,
+        st.matched_pods,
+        st.updated_pods,
+        st.ready_pods,
+        st.updated_ready_pods,
+        st.not_upgradable_pods,
+        st.uninjected_pods
+    );
+    if let Some(w) = &round.budget_warning {
+        let _ = writeln!(out, "  WARNING: {w}");
+    }
+}
+
+fn print_writes(writes: &[PodWrite], out: &mut impl Write) {
+    let _ = writeln!(out, "  would write now ({}):", writes.len());
+    for w in writes {
+        let what = if w.changes.is_empty() {
+            let cond = w.condition.as_ref().map(|c| &c.condition);
+            let field = |k: &str| cond.and_then(|c| c.get(k)).and_then(Value::as_str);
+            format!(
+                "condition {}={} ({})",
+                field("type").unwrap_or(""),
+                field("status").unwrap_or(""),
+                field("message").unwrap_or("")
+            )
+        } else {
+            w.changes
+                .iter()
+                .map(|c| format!("{} {} -> {}", c.container, c.from, c.to))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "    {} {}/{}: {what}",
+            w.kind.label(),
+            w.namespace,
+            w.name
+        );
+    }
+}
+
+/// Not-matched Pods for these reasons are only counted in text output: in a real cluster they are
+/// most Pods, and the reason says nothing about the Pod.
+fn counted_only(reason: &Reason) -> bool {
+    matches!(
+        reason,
+        Reason::NotSelected | Reason::NamespaceNotSelected { .. }
+    )
+}
+
+fn print_left_alone(left: &[LeftAlone], out: &mut impl Write) {
+    let (matched, other): (Vec<_>, Vec<_>) = left.iter().partition(|l| l.matched());
+    let (uninjected, other): (Vec<_>, Vec<_>) = other.into_iter().partition(|l| l.uninjected());
+    let _ = writeln!(out, "  left alone ({} matched):", matched.len());
+    for l in &matched {
+        let _ = writeln!(
+            out,
+            "    {}/{}: {} ({})",
+            l.namespace,
+            l.name,
+            l.reason,
+            l.reason.code()
+        );
+    }
+    if !uninjected.is_empty() {
+        let _ = writeln!(
+            out,
+            "  selected but created without the sidecars ({}), never patched: recreate them to inject:",
+            uninjected.len()
+        );
+        for l in &uninjected {
+            let _ = writeln!(out, "    {}/{}: {}", l.namespace, l.name, l.reason.code());
         }
-        for (code, n) in counted {
-            let _ = writeln!(out, "    {n} Pod(s): {code}");
+    }
+    let mut counted = std::collections::BTreeMap::<&str, usize>::new();
+    let _ = writeln!(out, "  not matched ({}):", other.len());
+    for l in &other {
+        if counted_only(&l.reason) {
+            *counted.entry(l.reason.code()).or_default() += 1;
+            continue;
         }
-        for w in r["warnings"].as_array().into_iter().flatten() {
-            let _ = writeln!(out, "  warning: {}", s(w));
-        }
+        let _ = writeln!(
+            out,
+            "    {}/{}: {} ({})",
+            l.namespace,
+            l.name,
+            l.reason,
+            l.reason.code()
+        );
+    }
+    for (code, n) in counted {
+        let _ = writeln!(out, "    {n} Pod(s): {code}");
     }
 }

@@ -13,10 +13,7 @@ use std::{
 };
 
 use futures::{StreamExt, channel::mpsc, stream};
-use k8s_openapi::{
-    api::core::v1::{Namespace, ObjectReference},
-    jiff::Timestamp,
-};
+use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{DynamicObject, Patch, PatchParams},
@@ -32,7 +29,8 @@ use serde_json::json;
 use sidecarset_core::{
     SidecarSet,
     revision::{Revision, history::OverLimit},
-    upgrade::{self, Options, PodDigest, Reason, SetPlanner},
+    time::now_rfc3339,
+    upgrade::{self, BudgetWarning, Options, PodDigest, SetPlanner},
 };
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -42,11 +40,11 @@ use crate::{
     leader::{Leadership, LeaseConfig, LeaseLock},
     metrics::{Metrics, SetLabels},
     pacing::{WriteBudget, WriteRate},
-    plan::{self, LeftAlone, Plan, Upgraded},
     pod_index::{Changes, Cursor, PodIndex},
     policy::{self, STATUS_ANNOTATION, Target},
     recorder::Recorder,
     revisions::{self, Registered, Revisions, SetRef},
+    round::{self, NamespaceLabels, SetRound, Upgraded, upgrade_finished},
     snapshot::{Overlay, WatchedPod, namespace_labels},
     status::SetStatus,
     writer::{Outcome, PodWrite, WriteKind, Writer},
@@ -206,7 +204,7 @@ impl Context {
     ///
     /// Only the Pods the set concerns are put in ([`upgrade::concerns`]: injected by it, or selected
     /// by its labels). `plan` passes every Pod, to give each its reason.
-    fn planner(&self, key: &str, set: &SidecarSet, namespaces: plan::NamespaceLabels) -> Planned {
+    fn planner(&self, key: &str, set: &SidecarSet, namespaces: NamespaceLabels) -> Planned {
         let keep = |p: &PodDigest| {
             self.config
                 .namespace
@@ -292,12 +290,6 @@ fn pod_reference_of(namespace: &str, name: &str, uid: &str) -> ObjectReference {
     }
 }
 
-/// RFC 3339 in UTC with second precision, as `metav1.Time` marshals.
-pub fn now_rfc3339() -> String {
-    let ts = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
-    ts.to_string()
-}
-
 /// Controller entry point for a policy object.
 pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action> {
     let target = Target::from_policy(&obj);
@@ -339,12 +331,23 @@ pub fn error_policy(obj: Arc<DynamicObject>, err: &Error, ctx: Arc<Context>) -> 
     Action::requeue(Duration::from_secs(10))
 }
 
+/// One round of one set: plan, write the status, then (leader only) the Pods, and say when to look
+/// again.
 pub async fn reconcile_target(target: &Target, ctx: &Context) -> Result<Next> {
     let _timer = ctx.metrics.start(&target.key);
     let set = match &target.set {
         Ok(set) => set,
-        Err(message) => return invalid_settings(target, message, ctx).await,
+        Err(problem) => return invalid_settings(target, &problem.to_string(), ctx).await,
     };
+    settings_valid(target, set, ctx);
+    let mut planned = ctx.planner(&target.key, set, namespace_labels(&ctx.namespaces));
+    let next = plan_and_write(target, set, &mut planned.planner, ctx).await;
+    ctx.keep_planner(&target.key, planned);
+    next
+}
+
+/// The set's settings are valid (again): index it for its Pods' events, clear the invalid mark.
+fn settings_valid(target: &Target, set: &SidecarSet, ctx: &Context) {
     ctx.index(set.name(), &target.key);
     {
         let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
@@ -352,82 +355,83 @@ pub async fn reconcile_target(target: &Target, ctx: &Context) -> Result<Next> {
     }
     ctx.metrics
         .invalid
-        .get_or_create(&crate::metrics::SetLabels {
+        .get_or_create(&SetLabels {
             set: target.key.clone(),
         })
         .set(0);
+}
 
-    let ns = namespace_labels(&ctx.namespaces);
-    let mut planned = ctx.planner(&target.key, set, ns);
-    let registered = match register_revision(target, set, &planned.planner, ctx).await {
-        Ok(r) => r,
-        Err(e) => {
-            ctx.keep_planner(&target.key, planned);
-            return Err(e);
-        }
-    };
+async fn plan_and_write(
+    target: &Target,
+    set: &SidecarSet,
+    planner: &mut SetPlanner<Arc<PodDigest>>,
+    ctx: &Context,
+) -> Result<Next> {
+    let round = plan_round(target, set, planner, ctx).await?;
+    publish_status(target, &round, ctx).await?;
+    if !ctx.leadership.is_leader() {
+        return Ok(Next::Busy);
+    }
+    announce_not_upgradable(target, &round, ctx).await;
+    announce_uninjected(target, &round.status, planner, ctx).await;
+    announce_budget(target, round.budget_warning.as_ref(), ctx).await;
+    let applied = apply(target, &round, planner, ctx).await;
+    announce_finished(target, &round, planner, ctx).await;
+    let stale = applied?;
+    Ok(next_round(target, &round, stale, ctx))
+}
+
+/// The revision registered, then the planner's round, with the revision in its status.
+async fn plan_round(
+    target: &Target,
+    set: &SidecarSet,
+    planner: &SetPlanner<Arc<PodDigest>>,
+    ctx: &Context,
+) -> Result<SetRound> {
+    let registered = register_revision(target, set, planner, ctx).await?;
     let now = now_rfc3339();
-    let set_version = target
-        .metadata()
-        .and_then(|m| m.resource_version.clone())
-        .unwrap_or_else(|| "1".into());
     let options = Options {
         controller_revision: &registered.latest,
-        hot_upgrade_version: set_version.parse().ok(),
-        max_upgrades: Some(plan::upgrades_per_round(ctx.budget.rate().per_second)),
+        hot_upgrade_version: target.set_version().parse().ok(),
+        max_upgrades: Some(round::upgrades_per_round(ctx.budget.rate().per_second)),
     };
-    let core = planned.planner.round(&now, &options, false);
-    let mut plan = plan::from_round(set, target.generation, &planned.planner, core);
-    plan.status.latest_revision = registered.latest.clone();
-    plan.status.collision_count = registered.collision_count;
-    for w in &plan.warnings {
+    let core = planner.round(&now, &options, false);
+    let mut round = SetRound::from_planner(set, target.generation, planner, core);
+    round.status.latest_revision = registered.latest.clone();
+    round.status.collision_count = registered.collision_count;
+    for w in &round.warnings {
         warn!(warning = %w, "planner");
     }
-    debug!(round = ?plan.round, writes = plan.writes.len(), "planned");
+    debug!(round = ?round.round, writes = round.writes.len(), "planned");
+    Ok(round)
+}
 
-    ctx.metrics.set_status(&target.key, &plan.status);
-    let budget_warning = sidecarset_core::upgrade::budget_warning(
-        set.settings().update_strategy.max_unavailable.as_ref(),
-        plan.status.matched_pods as usize,
-    );
+/// The round's status as metrics, and on the policy when it changed.
+async fn publish_status(target: &Target, round: &SetRound, ctx: &Context) -> Result<()> {
+    ctx.metrics.set_status(&target.key, &round.status);
     ctx.metrics
         .max_unavailable_all_pods
         .get_or_create(&SetLabels {
             set: target.key.clone(),
         })
-        .set(i64::from(budget_warning.is_some()));
-    if let Err(e) = write_status(target, &plan.status, ctx).await {
-        ctx.keep_planner(&target.key, planned);
-        return Err(e);
-    }
-    if !ctx.leadership.is_leader() {
-        ctx.keep_planner(&target.key, planned);
-        return Ok(Next::Busy);
-    }
-    announce_not_upgradable(target, &plan, ctx).await;
-    announce_uninjected(target, &plan.status, &planned.planner, ctx).await;
-    announce_budget(target, budget_warning.as_ref(), ctx).await;
-    let applied = apply(target, &plan, &mut planned.planner, ctx).await;
-    announce_finished(target, &plan, &planned.planner, ctx).await;
-    ctx.keep_planner(&target.key, planned);
-    let busy = applied?;
+        .set(i64::from(round.budget_warning.is_some()));
+    write_status(target, &round.status, ctx).await
+}
 
+/// Pods waiting for the write budget: at once; an upgrade in flight or a stale Pod: soon.
+fn next_round(target: &Target, round: &SetRound, stale: bool, ctx: &Context) -> Next {
     let in_flight = {
         let mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
         mem.get(&target.key)
             .is_some_and(|m| !m.in_flight.is_empty())
     };
-    let waiting = plan
-        .left_alone
-        .iter()
-        .any(|l| l.code == Reason::WaitingForWriteBudget { max_upgrades: 0 }.code());
-    Ok(if waiting {
+    if round.waits_for_write_budget() {
         Next::Continue
-    } else if busy || in_flight {
+    } else if stale || in_flight {
         Next::Busy
     } else {
         Next::Resync
-    })
+    }
 }
 
 /// The collision count the policy's status annotation carries.
@@ -585,14 +589,9 @@ async fn write_status(target: &Target, status: &SetStatus, ctx: &Context) -> Res
 }
 
 /// Kruise sends `NotUpgradablePods` every round; here only when the set of such Pods changes.
-async fn announce_not_upgradable(target: &Target, plan: &Plan, ctx: &Context) {
-    let not_upgradable: Vec<&LeftAlone> = plan
-        .left_alone
-        .iter()
-        .filter(|l| l.code == "NotUpgradable")
-        .collect();
-    let now: BTreeSet<String> = not_upgradable
-        .iter()
+async fn announce_not_upgradable(target: &Target, round: &SetRound, ctx: &Context) {
+    let now: BTreeSet<String> = round
+        .not_upgradable()
         .map(|l| format!("{}/{}", l.namespace, l.name))
         .collect();
     let changed = {
@@ -605,18 +604,19 @@ async fn announce_not_upgradable(target: &Target, plan: &Plan, ctx: &Context) {
     if !changed || now.is_empty() {
         return;
     }
-    let example = not_upgradable
-        .first()
-        .map(|l| format!("{}/{}: {}", l.namespace, l.name, l.message))
+    let example = round
+        .not_upgradable()
+        .next()
+        .map(|l| format!("{}/{}: {}", l.namespace, l.name, l.reason))
         .unwrap_or_default();
     if let Some(r) = policy_reference(target) {
         ctx.event(&r, events::not_upgradable_pods(now.len(), &example))
             .await;
     }
-    for l in not_upgradable {
+    for l in round.not_upgradable() {
         let r = pod_reference_of(&l.namespace, &l.name, &l.uid);
-        ctx.event(&r, events::pod_not_upgradable(&plan.set_name, &l.message))
-            .await;
+        let n = events::pod_not_upgradable(&round.set_name, &l.reason.to_string());
+        ctx.event(&r, n).await;
     }
 }
 
@@ -660,11 +660,7 @@ async fn announce_uninjected(
 
 /// A budget that lets every matched Pod go at once is accepted, as Kruise does, and said loudly: a
 /// Warning Event on the policy whenever the warning appears or the setting changes.
-async fn announce_budget(
-    target: &Target,
-    warning: Option<&sidecarset_core::upgrade::BudgetWarning>,
-    ctx: &Context,
-) {
+async fn announce_budget(target: &Target, warning: Option<&BudgetWarning>, ctx: &Context) {
     let now = warning.map(|w| w.setting().to_string());
     let changed = {
         let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
@@ -683,18 +679,17 @@ async fn announce_budget(
     }
 }
 
-/// Applies the plan's writes in order. Returns whether a Pod was stale (so the round is retried soon).
-/// Applies the plan's writes in order; each written Pod goes into the planner as the API server
+/// Applies the round's writes in order; each written Pod goes into the planner as the API server
 /// answered (the next round sees it before the watch does). Returns whether a Pod was stale (so the
 /// round is retried soon).
 async fn apply(
     target: &Target,
-    plan: &Plan,
+    round: &SetRound,
     planner: &mut SetPlanner<Arc<PodDigest>>,
     ctx: &Context,
 ) -> Result<bool> {
     let mut stale = false;
-    for w in &plan.writes {
+    for w in &round.writes {
         if !ctx.leadership.is_leader() {
             return Err(Error::NotLeader);
         }
@@ -711,7 +706,7 @@ async fn apply(
                     .unwrap_or_else(|p| p.into_inner())
                     .wrote(&before, after.clone());
                 planner.upsert(w.pod_id, Arc::new(after));
-                announce_write(target, plan, w, &before, ctx).await;
+                announce_write(target, round, w, &before, ctx).await;
             }
             Ok(Outcome::Stale) => {
                 ctx.metrics.write(&target.key, kind, "conflict");
@@ -723,7 +718,7 @@ async fn apply(
                 let text = e.to_string();
                 ctx.event(
                     &pod_reference(&before),
-                    events::upgrade_failed_on_pod(&plan.set_name, &text),
+                    events::upgrade_failed_on_pod(&round.set_name, &text),
                 )
                 .await;
                 if let Some(pr) = policy_reference(target) {
@@ -743,7 +738,7 @@ async fn apply(
 
 async fn announce_write(
     target: &Target,
-    plan: &Plan,
+    round: &SetRound,
     w: &PodWrite,
     before: &PodDigest,
     ctx: &Context,
@@ -773,13 +768,13 @@ async fn announce_write(
                         id: w.pod_id,
                         namespace: w.namespace.clone(),
                         name: w.name.clone(),
-                        hash: plan.status.hash.clone(),
+                        hash: round.status.hash.clone(),
                         reference: r.clone(),
                         upgraded,
                     },
                 );
             }
-            ctx.event(&r, events::upgrade_started_on_pod(&plan.set_name, &images))
+            ctx.event(&r, events::upgrade_started_on_pod(&round.set_name, &images))
                 .await;
             if let Some(pr) = policy_reference(target) {
                 ctx.event(
@@ -793,7 +788,7 @@ async fn announce_write(
             info!(pod = %format!("{}/{}", w.namespace, w.name), "hot upgrade: old twin reset to the empty image");
             ctx.event(
                 &r,
-                events::hot_upgrade_reset(&plan.set_name, &w.containers().join(", ")),
+                events::hot_upgrade_reset(&round.set_name, &w.containers().join(", ")),
             )
             .await;
         }
@@ -805,7 +800,7 @@ async fn announce_write(
 /// sidecars run Ready on a new image ID.
 async fn announce_finished(
     target: &Target,
-    plan: &Plan,
+    round: &SetRound,
     planner: &SetPlanner<Arc<PodDigest>>,
     ctx: &Context,
 ) {
@@ -819,10 +814,10 @@ async fn announce_finished(
             let Some(pod) = planner.get(f.id).filter(|p| p.uid() == uid) else {
                 return false; // deleted
             };
-            if f.hash != plan.status.hash {
+            if f.hash != round.status.hash {
                 return false; // superseded by a newer change of the settings
             }
-            let finished = planner.is_updated(f.id) && plan::upgrade_finished(pod, &f.upgraded);
+            let finished = planner.is_updated(f.id) && upgrade_finished(pod, &f.upgraded);
             if finished {
                 done.push(f.clone());
             }
@@ -834,7 +829,7 @@ async fn announce_finished(
         info!(pod = %format!("{}/{}", f.namespace, f.name), "sidecar upgrade finished");
         ctx.event(
             &f.reference,
-            events::upgrade_finished_on_pod(&plan.set_name),
+            events::upgrade_finished_on_pod(&round.set_name),
         )
         .await;
         if let Some(pr) = policy_reference(target) {
@@ -858,27 +853,66 @@ pub async fn run(
 ) -> Result<()> {
     let pods = Arc::new(PodIndex::default());
     let (namespaces, ns_writer) = reflector::store::<Namespace>();
-    let (pod_tx, pod_rx) = mpsc::unbounded::<String>();
-    let (ns_tx, ns_rx) = mpsc::unbounded::<()>();
+    let pod_events = watch_pods(&client, config.namespace.as_deref(), pods.clone());
+    let ns_events = watch_namespaces(&client, config.namespace.as_deref(), ns_writer);
+    wait_for_caches(&pods, &namespaces).await?;
+    ready.store(true, std::sync::atomic::Ordering::SeqCst);
 
-    let pod_api: Api<WatchedPod> = match &config.namespace {
+    let Some(mut lease) = HeldLease::take(&client, &config).await else {
+        return Ok(()); // a signal came while waiting for the Lease
+    };
+    metrics.leader.set(1);
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics.clone(),
+        pods,
+        namespaces,
+        lease.leadership.clone(),
+        config.clone(),
+    ));
+    let lost = lease.lost.take();
+    let stop = async move {
+        tokio::select! {
+            _ = shutdown_signal() => info!("signal: shutting down"),
+            _ = lease_lost(lost) => warn!("lease lost: stopping"),
+        }
+    };
+    let result = match &config.settings_file {
+        Some(path) => run_file(path.clone(), ctx, pod_events, ns_events, stop).await,
+        None => {
+            run_policies(client, &config, ctx, pod_events, ns_events, stop).await;
+            Ok(())
+        }
+    };
+    metrics.leader.set(0);
+    lease.end().await?;
+    result
+}
+
+/// The Pod watch, feeding the index; each event names the sets the Pod carries, whose policies are
+/// then reconciled.
+fn watch_pods(
+    client: &Client,
+    namespace: Option<&str>,
+    index: Arc<PodIndex>,
+) -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded::<String>();
+    let api: Api<WatchedPod> = match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let index = pods.clone();
     // The first list is read in pages of 500 (limit/continue), each page digested and dropped
     // before the next (crate::pod_index), so a 100k-Pod list never holds the fleet's JSON at once.
     // Not the streaming list: it needs the API server's WatchList feature and an etcd that answers
     // progress requests (hack/cluster/README.md), and pages bound the memory as well.
-    let pod_watch = watcher(pod_api, watcher::Config::default().page_size(500))
+    let watch = watcher(api, watcher::Config::default().page_size(500))
         .default_backoff()
         .for_each(move |res| {
             match res {
-                // The sets a Pod carries decide which policies hear of it.
                 Ok(event) => {
                     for p in index.apply(event) {
                         for name in p.injected_sets() {
-                            let _ = pod_tx.unbounded_send(name.to_string());
+                            let _ = tx.unbounded_send(name.to_string());
                         }
                     }
                 }
@@ -886,28 +920,42 @@ pub async fn run(
             }
             futures::future::ready(())
         });
-    let ns_config = match &config.namespace {
+    tokio::spawn(watch.instrument(info_span!("watch", resource = "pods")));
+    rx
+}
+
+/// The Namespace watch (only `namespace`'s, when given), feeding the store; any change reconciles
+/// every set (a `namespaceSelector` may now match differently).
+fn watch_namespaces(
+    client: &Client,
+    namespace: Option<&str>,
+    writer: reflector::store::Writer<Namespace>,
+) -> mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = mpsc::unbounded::<()>();
+    let config = match namespace {
         Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
         None => watcher::Config::default(),
     };
-    let ns_watch = reflector::reflector(
-        ns_writer,
-        watcher(Api::<Namespace>::all(client.clone()), ns_config),
+    let watch = reflector::reflector(
+        writer,
+        watcher(Api::<Namespace>::all(client.clone()), config),
     )
     .default_backoff()
     .touched_objects()
     .for_each(move |res| {
         match res {
             Ok(_) => {
-                let _ = ns_tx.unbounded_send(());
+                let _ = tx.unbounded_send(());
             }
             Err(e) => warn!(error = %e, "Namespace watch error"),
         }
         futures::future::ready(())
     });
-    tokio::spawn(pod_watch.instrument(info_span!("watch", resource = "pods")));
-    tokio::spawn(ns_watch.instrument(info_span!("watch", resource = "namespaces")));
+    tokio::spawn(watch.instrument(info_span!("watch", resource = "namespaces")));
+    rx
+}
 
+async fn wait_for_caches(pods: &PodIndex, namespaces: &Store<Namespace>) -> Result<()> {
     let sync = Duration::from_secs(120);
     tokio::time::timeout(sync, async {
         pods.wait_until_synced().await;
@@ -915,95 +963,113 @@ pub async fn run(
     })
     .await
     .map_err(|_| Error::CacheSync(sync))?;
-    ready.store(true, std::sync::atomic::Ordering::SeqCst);
     info!(
         pods = pods.len(),
         namespaces = namespaces.state().len(),
         "caches synced"
     );
+    Ok(())
+}
 
-    let leadership = if config.lease.is_some() {
-        Leadership::default()
-    } else {
-        Leadership::always()
-    };
-    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
-    let lock = config
-        .lease
-        .clone()
-        .map(|cfg| Arc::new(LeaseLock::new(client.clone(), cfg)));
-    if let Some(lock) = &lock {
+/// This process's hold on the Lease; without leader election, always the leader.
+struct HeldLease {
+    leadership: Leadership,
+    lock: Option<Arc<LeaseLock>>,
+    /// Fires when renewing stops (the Lease is lost).
+    lost: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+impl HeldLease {
+    /// Waits for the Lease and keeps renewing it; `None` when a signal comes first.
+    async fn take(client: &Client, config: &Config) -> Option<HeldLease> {
+        let Some(cfg) = config.lease.clone() else {
+            return Some(HeldLease {
+                leadership: Leadership::always(),
+                lock: None,
+                lost: None,
+            });
+        };
+        let leadership = Leadership::default();
+        let lock = Arc::new(LeaseLock::new(client.clone(), cfg));
         tokio::select! {
             _ = lock.acquire(&leadership) => {}
-            _ = shutdown_signal() => return Ok(()),
+            _ = shutdown_signal() => return None,
         }
-        let (lock2, l2) = (lock.clone(), leadership.clone());
+        let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+        let (renewing, l) = (lock.clone(), leadership.clone());
         tokio::spawn(async move {
-            lock2.keep_renewing(&l2).await;
+            renewing.keep_renewing(&l).await;
             let _ = lost_tx.send(());
         });
+        Some(HeldLease {
+            leadership,
+            lock: Some(lock),
+            lost: Some(lost_rx),
+        })
     }
-    metrics.leader.set(1);
 
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        metrics.clone(),
-        pods,
-        namespaces,
-        leadership.clone(),
-        config.clone(),
-    ));
-    let stop = async move {
-        tokio::select! {
-            _ = shutdown_signal() => info!("signal: shutting down"),
-            _ = lost_rx => warn!("lease lost: stopping"),
+    /// After the controller stopped: a Lease still held is released (the next replica takes over at
+    /// once); a lost one is an error, so the process exits and restarts as a candidate.
+    async fn end(&self) -> Result<()> {
+        let Some(lock) = &self.lock else {
+            return Ok(());
+        };
+        if !self.leadership.is_leader() {
+            return Err(Error::NotLeader);
         }
-    };
-
-    let result = if let Some(path) = &config.settings_file {
-        run_file(path.clone(), ctx.clone(), pod_rx, ns_rx, stop).await
-    } else {
-        let ar = policy::api_resource();
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-        let wc = watcher::Config::default()
-            .labels(&policy::policy_selector(config.policy_selector.as_deref()));
-        let ctx2 = ctx.clone();
-        let ar2 = ar.clone();
-        let pod_triggers = pod_rx.flat_map(move |set_name| {
-            let refs: Vec<ObjectRef<DynamicObject>> = ctx2
-                .targets_of(&set_name)
-                .into_iter()
-                .map(|k| ObjectRef::new_with(&k, ar2.clone()))
-                .collect();
-            stream::iter(refs)
-        });
-        Controller::new_with(api, wc, ar)
-            .with_config(ControllerConfig::default().concurrency(4))
-            .reconcile_on(pod_triggers)
-            .reconcile_all_on(ns_rx)
-            .graceful_shutdown_on(stop)
-            .run(reconcile, error_policy, ctx.clone())
-            .for_each(|res| {
-                if let Err(e) = res {
-                    debug!(error = %e, "controller");
-                }
-                futures::future::ready(())
-            })
-            .await;
+        if let Err(e) = lock.release().await {
+            warn!(error = %e, "could not release the lease");
+        }
         Ok(())
-    };
-    metrics.leader.set(0);
-    let lost = config.lease.is_some() && !leadership.is_leader();
-    if let Some(lock) = &lock
-        && !lost
-        && let Err(e) = lock.release().await
-    {
-        warn!(error = %e, "could not release the lease");
     }
-    if lost {
-        return Err(Error::NotLeader);
+}
+
+/// Resolves when the Lease is lost; never without leader election.
+async fn lease_lost(lost: Option<tokio::sync::oneshot::Receiver<()>>) {
+    match lost {
+        Some(rx) => {
+            let _ = rx.await;
+        }
+        None => std::future::pending().await,
     }
-    result
+}
+
+/// The policies' controller: one reconcile per policy, on its own changes, its Pods' events (by the
+/// sets they carry) and any Namespace change.
+async fn run_policies(
+    client: Client,
+    config: &Config,
+    ctx: Arc<Context>,
+    pod_events: mpsc::UnboundedReceiver<String>,
+    ns_events: mpsc::UnboundedReceiver<()>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ar = policy::api_resource();
+    let api: Api<DynamicObject> = Api::all_with(client, &ar);
+    let wc = watcher::Config::default()
+        .labels(&policy::policy_selector(config.policy_selector.as_deref()));
+    let (targets, ar2) = (ctx.clone(), ar.clone());
+    let pod_triggers = pod_events.flat_map(move |set_name| {
+        let refs: Vec<ObjectRef<DynamicObject>> = targets
+            .targets_of(&set_name)
+            .into_iter()
+            .map(|k| ObjectRef::new_with(&k, ar2.clone()))
+            .collect();
+        stream::iter(refs)
+    });
+    Controller::new_with(api, wc, ar)
+        .with_config(ControllerConfig::default().concurrency(4))
+        .reconcile_on(pod_triggers)
+        .reconcile_all_on(ns_events)
+        .graceful_shutdown_on(stop)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| {
+            if let Err(e) = res {
+                debug!(error = %e, "controller");
+            }
+            futures::future::ready(())
+        })
+        .await;
 }
 
 /// `--settings FILE`: one set, no policy object; rounds on Pod and Namespace events and on requeue.

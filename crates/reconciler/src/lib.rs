@@ -7,7 +7,7 @@
 //!  SidecarSet::new (core: parse, default, validate, hash)
 //!        |                      Pod reflector ----+  Namespace reflector --+
 //!        v                                        v                        v
-//!  controller::reconcile ---- snapshot ----> core planner (pure) ----> Plan
+//!  controller::reconcile ---- snapshot ----> core planner (pure) ----> SetRound
 //!        |                                                               |
 //!        +-- writer: one guarded JSON patch per Pod, SidecarSetUpgradable condition,
 //!        |           status annotation on the policy, Events            (leader only,
@@ -27,11 +27,11 @@ pub mod leader;
 pub mod metrics;
 pub mod migrate;
 pub mod pacing;
-pub mod plan;
 pub mod pod_index;
 pub mod policy;
 pub mod recorder;
 pub mod revisions;
+pub mod round;
 pub mod server;
 pub mod snapshot;
 pub mod status;
@@ -50,9 +50,6 @@ pub enum Error {
 
     #[error("policy {policy}: invalid settings: {message}")]
     InvalidSettings { policy: String, message: String },
-
-    #[error("policy {0} has no spec.settings")]
-    MissingSettings(String),
 
     #[error("pod {namespace}/{name}: patch rejected: {source}")]
     PodPatch {
@@ -101,7 +98,6 @@ impl Error {
         match self {
             Error::Kube(_) => "kube",
             Error::InvalidSettings { .. } => "invalid_settings",
-            Error::MissingSettings(_) => "missing_settings",
             Error::PodPatch { .. } => "pod_patch",
             Error::NotLeader => "not_leader",
             Error::SettingsFile { .. } => "settings_file",

@@ -10,7 +10,7 @@ use std::{sync::atomic::AtomicU64, time::Instant};
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
-    registry::Registry,
+    registry::{Metric, Registry},
 };
 
 use crate::{Error, status::SetStatus};
@@ -56,117 +56,86 @@ pub struct Metrics {
     pub write_wait_seconds: Counter<f64, AtomicU64>,
 }
 
+/// A metric's name (after the registry's `sidecarset_reconciler` prefix) and help text.
+type Help = (&'static str, &'static str);
+
+const RECONCILES: Help = ("reconciles", "Reconciles run");
+const FAILURES: Help = (
+    "reconcile_failures",
+    "Reconciles that failed, by error kind",
+);
+const DURATION: Help = (
+    "reconcile_duration_seconds",
+    "Time to read, plan and write one set",
+);
+const WRITES: Help = ("writes", "API writes made, by kind and result");
+const MATCHED: Help = ("matched_pods", "Pods the set matches");
+const UPDATED: Help = ("updated_pods", "Matched Pods on the set's current hash");
+const READY: Help = ("ready_pods", "Matched Pods ready with consistent sidecars");
+const UPDATED_READY: Help = ("updated_ready_pods", "Pods both updated and ready");
+const NOT_UPGRADABLE: Help = (
+    "not_upgradable_pods",
+    "Matched Pods that only a recreation can update",
+);
+const UNINJECTED: Help = (
+    "uninjected_pods",
+    "Pods the set selects that were created without its sidecars",
+);
+const INVALID: Help = ("invalid_settings", "1 when the set's settings are invalid");
+const MAX_UNAVAILABLE_ALL_PODS: Help = (
+    "max_unavailable_all_pods",
+    "1 when updateStrategy.maxUnavailable lets every matched Pod be unavailable at once",
+);
+const LEADER: Help = ("leader", "1 while this instance holds the Lease");
+const WRITES_QUEUED: Help = (
+    "writes_queued",
+    "API writes waiting for the write budget (--max-writes-per-second)",
+);
+const WRITES_THROTTLED: Help = (
+    "writes_throttled",
+    "API writes that waited for the write budget",
+);
+const WRITE_WAIT_SECONDS: Help = (
+    "write_wait_seconds",
+    "Time API writes spent waiting for the write budget",
+);
+
+/// Registers `metric` and hands it back. Metrics are encoded in the order they are registered.
+fn registered<M: Metric + Clone>(registry: &mut Registry, (name, help): Help, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("sidecarset_reconciler");
-        let reconciles = Family::<SetLabels, Counter>::default();
-        let failures = Family::<ErrorLabels, Counter>::default();
+        let mut r = Registry::with_prefix("sidecarset_reconciler");
+        let per_set = Family::<SetLabels, Gauge>::default;
         let duration = Family::<SetLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
         });
-        let writes = Family::<WriteLabels, Counter>::default();
-        let matched = Family::<SetLabels, Gauge>::default();
-        let updated = Family::<SetLabels, Gauge>::default();
-        let ready = Family::<SetLabels, Gauge>::default();
-        let updated_ready = Family::<SetLabels, Gauge>::default();
-        let not_upgradable = Family::<SetLabels, Gauge>::default();
-        let uninjected = Family::<SetLabels, Gauge>::default();
-        let invalid = Family::<SetLabels, Gauge>::default();
-        let max_unavailable_all_pods = Family::<SetLabels, Gauge>::default();
-        let leader = Gauge::default();
-        let writes_queued = Gauge::default();
-        let writes_throttled = Counter::default();
-        let write_wait_seconds = Counter::<f64, AtomicU64>::default();
-        registry.register("reconciles", "Reconciles run", reconciles.clone());
-        registry.register(
-            "reconcile_failures",
-            "Reconciles that failed, by error kind",
-            failures.clone(),
-        );
-        registry.register(
-            "reconcile_duration_seconds",
-            "Time to read, plan and write one set",
-            duration.clone(),
-        );
-        registry.register(
-            "writes",
-            "API writes made, by kind and result",
-            writes.clone(),
-        );
-        registry.register("matched_pods", "Pods the set matches", matched.clone());
-        registry.register(
-            "updated_pods",
-            "Matched Pods on the set's current hash",
-            updated.clone(),
-        );
-        registry.register(
-            "ready_pods",
-            "Matched Pods ready with consistent sidecars",
-            ready.clone(),
-        );
-        registry.register(
-            "updated_ready_pods",
-            "Pods both updated and ready",
-            updated_ready.clone(),
-        );
-        registry.register(
-            "not_upgradable_pods",
-            "Matched Pods that only a recreation can update",
-            not_upgradable.clone(),
-        );
-        registry.register(
-            "uninjected_pods",
-            "Pods the set selects that were created without its sidecars",
-            uninjected.clone(),
-        );
-        registry.register(
-            "invalid_settings",
-            "1 when the set's settings are invalid",
-            invalid.clone(),
-        );
-        registry.register(
-            "max_unavailable_all_pods",
-            "1 when updateStrategy.maxUnavailable lets every matched Pod be unavailable at once",
-            max_unavailable_all_pods.clone(),
-        );
-        registry.register(
-            "leader",
-            "1 while this instance holds the Lease",
-            leader.clone(),
-        );
-        registry.register(
-            "writes_queued",
-            "API writes waiting for the write budget (--max-writes-per-second)",
-            writes_queued.clone(),
-        );
-        registry.register(
-            "writes_throttled",
-            "API writes that waited for the write budget",
-            writes_throttled.clone(),
-        );
-        registry.register(
-            "write_wait_seconds",
-            "Time API writes spent waiting for the write budget",
-            write_wait_seconds.clone(),
-        );
+        // Field initialisers run in the order written: this is the order of `/metrics`.
         Metrics {
-            registry,
-            reconciles,
-            failures,
-            duration,
-            writes,
-            matched,
-            updated,
-            ready,
-            updated_ready,
-            not_upgradable,
-            uninjected,
-            invalid,
-            max_unavailable_all_pods,
-            leader,
-            writes_queued,
-            writes_throttled,
-            write_wait_seconds,
+            reconciles: registered(&mut r, RECONCILES, Family::default()),
+            failures: registered(&mut r, FAILURES, Family::default()),
+            duration: registered(&mut r, DURATION, duration),
+            writes: registered(&mut r, WRITES, Family::default()),
+            matched: registered(&mut r, MATCHED, per_set()),
+            updated: registered(&mut r, UPDATED, per_set()),
+            ready: registered(&mut r, READY, per_set()),
+            updated_ready: registered(&mut r, UPDATED_READY, per_set()),
+            not_upgradable: registered(&mut r, NOT_UPGRADABLE, per_set()),
+            uninjected: registered(&mut r, UNINJECTED, per_set()),
+            invalid: registered(&mut r, INVALID, per_set()),
+            max_unavailable_all_pods: registered(&mut r, MAX_UNAVAILABLE_ALL_PODS, per_set()),
+            leader: registered(&mut r, LEADER, Gauge::default()),
+            writes_queued: registered(&mut r, WRITES_QUEUED, Gauge::default()),
+            writes_throttled: registered(&mut r, WRITES_THROTTLED, Counter::default()),
+            write_wait_seconds: registered(
+                &mut r,
+                WRITE_WAIT_SECONDS,
+                Counter::<f64, AtomicU64>::default(),
+            ),
+            registry: r,
         }
     }
 }
@@ -260,7 +229,6 @@ mod tests {
                 policy: "p".into(),
                 message: "m".into(),
             },
-            Error::MissingSettings("p".into()),
             Error::PodPatch {
                 namespace: "n".into(),
                 name: "p".into(),

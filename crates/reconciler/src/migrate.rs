@@ -18,13 +18,14 @@ use serde_json::{Value, json};
 use sidecarset_core::{
     SidecarSet,
     kruise_object::{self, Converted},
+    time::now_rfc3339,
     upgrade::PodDigest,
 };
 
 use crate::{
     Error, Result,
-    plan::{self, NamespaceLabels},
     policy::RECONCILE_LABEL,
+    round::{NamespaceLabels, SetRound},
 };
 
 /// The module this release's policies run: the policy published with the same version.
@@ -201,7 +202,7 @@ pub fn reports(
     sets.iter()
         .filter_map(|(c, policy)| {
             let set = SidecarSet::new(&c.settings).ok()?;
-            let p = plan::compute(&set, 0, pods, namespaces, now, "1", None);
+            let p = SetRound::over_snapshot(&set, 0, pods, namespaces, now, "1", None);
             Some(SetReport {
                 sidecar_set: c.name.clone(),
                 policy: policy.clone(),
@@ -215,7 +216,7 @@ pub fn reports(
                 uninjected: p
                     .left_alone
                     .iter()
-                    .filter(|l| l.uninjected)
+                    .filter(|l| l.uninjected())
                     .map(|l| format!("{}/{}", l.namespace, l.name))
                     .collect(),
                 notes: c.notes.clone(),
@@ -285,21 +286,7 @@ pub async fn migrate(
         }
     };
     let (sets, failed) = convert_all(&objects, args);
-    let mut yaml = String::new();
-    for (c, source) in &sets {
-        let policy = policy_object(c, args, source);
-        yaml.push_str("---\n");
-        yaml.push_str(&serde_yaml::to_string(&policy).map_err(|e| Error::Config(e.to_string()))?);
-    }
-    match &args.output {
-        Some(path) => std::fs::write(path, &yaml).map_err(|e| Error::SettingsFile {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?,
-        None => policies_out
-            .write_all(yaml.as_bytes())
-            .map_err(|e| Error::Config(format!("writing the policies: {e}")))?,
-    }
+    write_policies(&sets, args, policies_out)?;
     let named: Vec<(Converted, String)> = sets
         .into_iter()
         .map(|(c, _)| {
@@ -310,12 +297,7 @@ pub async fn migrate(
     let reports = match (&client, args.no_report) {
         (Some(c), false) => {
             let (pods, namespaces) = crate::cli::read_cluster(c, args.namespace.as_deref()).await?;
-            reports(
-                &named,
-                &pods,
-                &namespaces,
-                &crate::controller::now_rfc3339(),
-            )
+            reports(&named, &pods, &namespaces, &now_rfc3339())
         }
         _ => Vec::new(),
     };
@@ -329,6 +311,34 @@ pub async fn migrate(
             }
         })?;
     }
+    verdict(&reports, &failed)
+}
+
+/// The policies as YAML documents, to `--output` or `policies_out`.
+fn write_policies(
+    sets: &[(Converted, String)],
+    args: &MigrateArgs,
+    policies_out: &mut impl std::io::Write,
+) -> Result<()> {
+    let mut yaml = String::new();
+    for (c, source) in sets {
+        let policy = policy_object(c, args, source);
+        yaml.push_str("---\n");
+        yaml.push_str(&serde_yaml::to_string(&policy).map_err(|e| Error::Config(e.to_string()))?);
+    }
+    match &args.output {
+        Some(path) => std::fs::write(path, &yaml).map_err(|e| Error::SettingsFile {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }),
+        None => policies_out
+            .write_all(yaml.as_bytes())
+            .map_err(|e| Error::Config(format!("writing the policies: {e}"))),
+    }
+}
+
+/// The command fails when a SidecarSet was not converted or a move is not clean.
+fn verdict(reports: &[SetReport], failed: &[String]) -> Result<()> {
     if !failed.is_empty() {
         return Err(Error::Config(format!(
             "{} SidecarSet(s) not converted (see above)",

@@ -12,7 +12,7 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use kube::{Resource, runtime::watcher::Event};
+use kube::runtime::watcher::Event;
 use serde_json::Value;
 use sidecarset_core::upgrade::{Interner, PodDigest};
 
@@ -64,18 +64,6 @@ pub enum Changes {
 
 fn key(p: &PodDigest) -> Box<str> {
     format!("{}/{}", p.namespace(), p.name()).into_boxed_str()
-}
-
-/// [`key`] of the Pod a deletion names, without reading it into a digest (the digest's namespace
-/// is `default` when empty, as here).
-fn watched_key(p: &WatchedPod) -> Box<str> {
-    let m = p.meta();
-    let ns = m
-        .namespace
-        .as_deref()
-        .filter(|ns| !ns.is_empty())
-        .unwrap_or("default");
-    format!("{ns}/{}", m.name.as_deref().unwrap_or("")).into_boxed_str()
 }
 
 impl State {
@@ -161,7 +149,10 @@ impl PodIndex {
                 vec![d]
             }
             Event::Delete(p) => {
-                let Some(id) = st.ids.remove(&watched_key(&p)) else {
+                // Read like any other event, so the key follows the digest's rules (an empty
+                // namespace is `default`).
+                let gone = PodDigest::new(&p.raw, &mut Interner::default());
+                let Some(id) = st.ids.remove(&key(&gone)) else {
                     return Vec::new();
                 };
                 st.changed(id);

@@ -10,7 +10,7 @@ use kube::{
     core::ObjectMeta,
 };
 use serde_json::Value;
-use sidecarset_core::SidecarSet;
+use sidecarset_core::{SettingsErrors, SidecarSet};
 
 use crate::{Error, Result};
 
@@ -35,6 +35,16 @@ pub fn policy_selector(extra: Option<&str>) -> String {
     }
 }
 
+/// Why a target has no set: nothing is touched until the settings are fixed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SettingsProblem {
+    #[error("spec.settings is missing")]
+    Missing,
+    /// Every problem validation found, each naming its field.
+    #[error("{0}")]
+    Invalid(#[from] SettingsErrors),
+}
+
 /// One SidecarSet to reconcile, whatever its source.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -44,15 +54,15 @@ pub struct Target {
     pub policy: Option<DynamicObject>,
     pub generation: i64,
     /// The set, or why the settings are not usable.
-    pub set: std::result::Result<SidecarSet, String>,
+    pub set: std::result::Result<SidecarSet, SettingsProblem>,
 }
 
 impl Target {
     pub fn from_policy(obj: &DynamicObject) -> Target {
         let key = obj.metadata.name.clone().unwrap_or_default();
         let set = match obj.data.pointer("/spec/settings") {
-            None | Some(Value::Null) => Err("spec.settings is missing".to_string()),
-            Some(settings) => SidecarSet::new(settings).map_err(|e| e.to_string()),
+            None | Some(Value::Null) => Err(SettingsProblem::Missing),
+            Some(settings) => SidecarSet::new(settings).map_err(SettingsProblem::from),
         };
         Target {
             key,
@@ -74,7 +84,7 @@ impl Target {
             message: e.to_string(),
         })?;
         let settings = doc.pointer("/spec/settings").cloned().unwrap_or(doc);
-        let set = SidecarSet::new(&settings).map_err(|e| e.to_string());
+        let set = SidecarSet::new(&settings).map_err(SettingsProblem::from);
         let name = match &set {
             Ok(s) => s.name().to_string(),
             Err(_) => settings
@@ -97,6 +107,15 @@ impl Target {
 
     pub fn metadata(&self) -> Option<&ObjectMeta> {
         self.policy.as_ref().map(|p| &p.metadata)
+    }
+
+    /// The policy's resourceVersion (`1` without a policy object): Kruise writes the SidecarSet's
+    /// resourceVersion into the hot-upgrade version annotations, and the policy is this project's
+    /// SidecarSet.
+    pub fn set_version(&self) -> &str {
+        self.metadata()
+            .and_then(|m| m.resource_version.as_deref())
+            .unwrap_or("1")
     }
 }
 
@@ -134,15 +153,23 @@ mod tests {
             t.metadata().unwrap().resource_version.as_deref(),
             Some("99")
         );
+        assert_eq!(t.set_version(), "99");
     }
 
     #[test]
     fn missing_or_invalid_settings_are_errors_naming_the_field() {
         let t = Target::from_policy(&policy(None));
-        assert_eq!(t.set.unwrap_err(), "spec.settings is missing");
+        assert_eq!(t.set.unwrap_err(), SettingsProblem::Missing);
+        assert_eq!(
+            SettingsProblem::Missing.to_string(),
+            "spec.settings is missing"
+        );
         let mut bad = settings();
         bad["containers"][0]["image"] = json!("");
-        let err = Target::from_policy(&policy(Some(bad))).set.unwrap_err();
+        let err = Target::from_policy(&policy(Some(bad)))
+            .set
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("containers[0].image"), "{err}");
     }
 

@@ -1,20 +1,19 @@
 //! Applies what the planner decided: the only module that writes Pods.
 //!
-//! Per Pod and step: one JSON patch on the Pod (guarded by a `test` of its resourceVersion), then, if
-//! the planner asks for it, the `SidecarSetUpgradable` condition through the status subresource (a
-//! strategic merge patch, as Kruise sends it). Nothing is read back: the patch response is the new Pod,
-//! kept in the [`Overlay`](crate::snapshot::Overlay) until the watch catches up. Each of the two
-//! writes waits on the write budget ([`crate::pacing`]).
+//! Per Pod and step: the core's JSON patch on the Pod (it starts with a `test` of the resourceVersion
+//! the plan read), then, if the planner asks for it, the core's `SidecarSetUpgradable` condition
+//! patch through the status subresource (a strategic merge patch, as Kruise sends it). Both are sent
+//! as the core built them. Nothing is read back: the patch response is the new Pod, kept in the
+//! [`Overlay`](crate::snapshot::Overlay) until the watch catches up. Each of the two writes waits on
+//! the write budget ([`crate::pacing`]).
 
 use std::sync::Arc;
 
-use json_patch::Patch as JsonPatch;
 use kube::{
     Api, Client,
     api::{Patch, PatchParams},
 };
-use serde_json::{Value, json};
-use sidecarset_core::upgrade::ContainerChange;
+use sidecarset_core::upgrade::{ConditionUpdate, ContainerChange};
 
 use crate::{Error, MANAGER, pacing::WriteBudget, snapshot::WatchedPod};
 
@@ -47,13 +46,11 @@ pub struct PodWrite {
     pub pod_id: usize,
     pub namespace: String,
     pub name: String,
-    /// The resourceVersion the plan was made from.
-    pub resource_version: String,
-    /// JSON patch operations for the Pod; a `test` of `/metadata/resourceVersion` is added when the
-    /// planner did not include one, so no write can land on a Pod the plan did not see.
-    pub patch: Vec<Value>,
-    /// The `SidecarSetUpgradable` condition to set, when it changes.
-    pub condition: Option<Value>,
+    /// The core's JSON patch for the Pod (`None`: only the condition). It starts with a `test` of
+    /// `/metadata/resourceVersion`, so no write can land on a Pod the plan did not see.
+    pub patch: Option<json_patch::Patch>,
+    /// The `SidecarSetUpgradable` condition and its status patch, when the condition changes.
+    pub condition: Option<ConditionUpdate>,
     /// The container images the patch replaces (for Events, logs and completion tracking).
     pub changes: Vec<ContainerChange>,
 }
@@ -103,43 +100,28 @@ impl Writer {
     pub async fn apply(&self, w: &PodWrite) -> Result<Outcome, Error> {
         let api: Api<WatchedPod> = Api::namespaced(self.client.clone(), &w.namespace);
         let mut latest = None;
-        if !w.patch.is_empty() {
-            let ops = guarded(&w.patch, &w.resource_version);
-            let patch: JsonPatch = serde_json::from_value(Value::Array(ops))?;
+        if let Some(patch) = &w.patch {
             self.budget.acquire().await;
             match api
-                .patch(&w.name, &self.params, &Patch::Json::<()>(patch))
+                .patch(&w.name, &self.params, &Patch::Json::<()>(patch.clone()))
                 .await
             {
                 Ok(p) => latest = Some(p),
                 Err(e) if is_stale(&e) => return Ok(Outcome::Stale),
-                Err(source) => {
-                    return Err(Error::PodPatch {
-                        namespace: w.namespace.clone(),
-                        name: w.name.clone(),
-                        source: Box::new(source),
-                    });
-                }
+                Err(source) => return Err(rejected(w, source)),
             }
         }
-        if let Some(cond) = &w.condition {
+        if let Some(c) = &w.condition {
             // Strategic merge on `status.conditions` merges by `type`: other conditions stay.
-            let body = json!({"status": {"conditions": [cond]}});
             self.budget.acquire().await;
             match api
-                .patch_status(&w.name, &self.params, &Patch::Strategic(body))
+                .patch_status(&w.name, &self.params, &Patch::Strategic(&c.patch))
                 .await
             {
                 Ok(p) => latest = Some(p),
                 // The Pod went away between the two writes: nothing left to mark.
                 Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Outcome::Stale),
-                Err(source) => {
-                    return Err(Error::PodPatch {
-                        namespace: w.namespace.clone(),
-                        name: w.name.clone(),
-                        source: Box::new(source),
-                    });
-                }
+                Err(source) => return Err(rejected(w, source)),
             }
         }
         match latest {
@@ -149,20 +131,12 @@ impl Writer {
     }
 }
 
-/// The patch with a leading `test` of the resourceVersion, unless the planner put one in.
-pub fn guarded(ops: &[Value], resource_version: &str) -> Vec<Value> {
-    let has_test = ops.iter().any(|op| {
-        op.get("op").and_then(Value::as_str) == Some("test")
-            && op.get("path").and_then(Value::as_str) == Some("/metadata/resourceVersion")
-    });
-    let mut out = Vec::with_capacity(ops.len() + 1);
-    if !has_test {
-        out.push(
-            json!({"op": "test", "path": "/metadata/resourceVersion", "value": resource_version}),
-        );
+fn rejected(w: &PodWrite, source: kube::Error) -> Error {
+    Error::PodPatch {
+        namespace: w.namespace.clone(),
+        name: w.name.clone(),
+        source: Box::new(source),
     }
-    out.extend(ops.iter().cloned());
-    out
 }
 
 /// Whether a failed patch means "the Pod is not the one the plan saw" rather than a real refusal.
@@ -182,19 +156,5 @@ pub fn is_stale(e: &kube::Error) -> bool {
                         == "the server rejected our request due to an error in our request")
         }
         _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_test_op_is_added_once() {
-        let ops = vec![json!({"op": "replace", "path": "/spec/containers/0/image", "value": "b"})];
-        let g = guarded(&ops, "42");
-        assert_eq!(g.len(), 2);
-        assert_eq!(g[0]["value"], "42");
-        assert_eq!(guarded(&g, "42").len(), 2);
     }
 }

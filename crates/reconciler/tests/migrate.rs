@@ -11,7 +11,7 @@ use sidecarset_core::{
 use sidecarset_reconciler::{
     cli::{Cli, Command},
     migrate::{self, MigrateArgs},
-    plan::NamespaceLabels,
+    round::NamespaceLabels,
 };
 
 const FILE: &str = r#"

@@ -6,6 +6,7 @@
 use http::{Request, Response, StatusCode};
 use kube::{Client, client::Body};
 use serde_json::{Value, json};
+use sidecarset_core::upgrade::{ConditionUpdate, PodRef, condition_patch};
 use sidecarset_reconciler::{
     Error,
     metrics::Metrics,
@@ -28,18 +29,34 @@ fn writer() -> (Writer, ApiServer) {
     (Writer::new(Client::new(service, "default"), budget), handle)
 }
 
+/// An upgrade of `shop/web-0` as the core plans it: its patch guarded by the resourceVersion it read
+/// (41), and, with `condition`, the condition marking the set upgradable.
 fn upgrade(condition: bool) -> PodWrite {
-    PodWrite {
-        kind: WriteKind::Upgrade,
-        pod_id: 0,
+    let pod = PodRef {
+        index: 0,
         namespace: "shop".into(),
         name: "web-0".into(),
-        resource_version: "41".into(),
-        patch: vec![
-            json!({"op": "replace", "path": "/spec/containers/1/image", "value": "filebeat:7.16.3"}),
-        ],
+    };
+    let patch = serde_json::from_value(json!([
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "41"},
+        {"op": "replace", "path": "/spec/containers/1/image", "value": "filebeat:7.16.3"}
+    ]))
+    .unwrap();
+    PodWrite {
+        kind: WriteKind::Upgrade,
+        pod_id: pod.index,
+        namespace: pod.namespace.clone(),
+        name: pod.name.clone(),
+        patch: Some(patch),
         condition: condition.then(|| {
-            json!({"type": "SidecarSetUpgradable", "status": "True", "message": "{\"filebeat\":true}"})
+            let condition = json!({"type": "SidecarSetUpgradable", "status": "True",
+                                   "message": "{\"filebeat\":true}"});
+            ConditionUpdate {
+                pod,
+                upgradable: true,
+                patch: condition_patch(&condition),
+                condition,
+            }
         }),
         changes: vec![],
     }
@@ -115,8 +132,9 @@ async fn an_upgrade_is_a_guarded_json_patch_then_a_strategic_status_patch() {
         );
         assert_eq!(ct, "application/strategic-merge-patch+json");
         assert_eq!(
-            body["status"]["conditions"][0]["type"],
-            "SidecarSetUpgradable"
+            body,
+            json!({"status": {"conditions": [{"type": "SidecarSetUpgradable", "status": "True",
+                                              "message": "{\"filebeat\":true}"}]}})
         );
         send.send_response(answer(200, &pod("43")));
     };

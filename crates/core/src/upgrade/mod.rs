@@ -193,12 +193,14 @@ pub struct ConditionUpdate {
     pub patch: Value,
 }
 
-/// One Pod write: an RFC 6902 JSON patch (an array of operations).
+/// One Pod write: an RFC 6902 JSON patch, sent as it is.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodPatch {
     pub pod: PodRef,
-    pub patch: Value,
+    /// Always starts with a `test` of `/metadata/resourceVersion` (the version the plan read), so
+    /// the API server refuses it whole once the Pod changed.
+    pub patch: json_patch::Patch,
     pub changes: Vec<ContainerChange>,
     /// The Pod's image-less hash differed only by tag-derived pull policies; the patch rewrites it.
     pub pull_policy_followed_tag: bool,

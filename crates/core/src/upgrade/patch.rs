@@ -1,10 +1,14 @@
 //! The RFC 6902 patches the reconciler sends (docs/upgrade-planning.md#upgrading-one-pod,
 //! docs/hot-upgrade.md#the-per-pod-sequence): a `test` of the Pod's resourceVersion (a concurrent
 //! writer makes the whole patch fail instead of being overwritten), image replacements (the only
-//! container field a running Pod may change), then the annotations that changed.
+//! container field a running Pod may change), then the annotations that changed. Built as
+//! `json_patch::Patch`, the type kube's `Patch::Json` sends: the reconciler sends it as it is.
 
 use std::collections::BTreeMap;
 
+use json_patch::{
+    AddOperation, Patch, PatchOperation, ReplaceOperation, TestOperation, jsonptr::PointerBuf,
+};
 use serde_json::{Map, Value, json};
 
 use crate::annotations::{self, HashEntry};
@@ -18,9 +22,9 @@ use super::set::{SetCtx, Sidecar};
 use super::state::{InplaceState, Matched, twins_by_role};
 use crate::gojson::write_go_interface;
 
-/// RFC 6901 escaping of one path segment.
-pub(crate) fn pointer_segment(s: &str) -> String {
-    s.replace('~', "~0").replace('/', "~1")
+/// A JSON pointer from unescaped segments (RFC 6901 escaping is done here).
+fn pointer<'t>(segments: impl IntoIterator<Item = &'t str>) -> PointerBuf {
+    PointerBuf::from_tokens(segments)
 }
 
 /// The Pod's annotations as they will be after the patch: the original values overlaid by edits.
@@ -56,16 +60,18 @@ impl<'p> Annotations<'p> {
     }
 
     /// `add` ops (which also replace) for the keys whose value changes, sorted by key.
-    fn ops(&self, out: &mut Vec<Value>) {
+    fn ops(&self, out: &mut Vec<PatchOperation>) {
         if self.original.is_none() && !self.edits.is_empty() {
-            out.push(json!({"op": "add", "path": "/metadata/annotations", "value": {}}));
+            out.push(PatchOperation::Add(AddOperation {
+                path: pointer(["metadata", "annotations"]),
+                value: json!({}),
+            }));
         }
         for (k, v) in &self.edits {
             if self.original(k) != Some(v.as_str()) {
-                out.push(json!({
-                    "op": "add",
-                    "path": format!("/metadata/annotations/{}", pointer_segment(k)),
-                    "value": v,
+                out.push(PatchOperation::Add(AddOperation {
+                    path: pointer(["metadata", "annotations", k.as_str()]),
+                    value: json!(v),
                 }));
             }
         }
@@ -74,8 +80,8 @@ impl<'p> Annotations<'p> {
 
 /// What one upgrade or flip writes, before it becomes a patch.
 pub(crate) struct Draft<'p> {
-    test: Value,
-    images: Vec<Value>,
+    test: PatchOperation,
+    images: Vec<PatchOperation>,
     pub changes: Vec<ContainerChange>,
     /// (container, imageID before the change, raw) for the in-place-update record.
     recorded: Vec<(String, String)>,
@@ -85,7 +91,10 @@ pub(crate) struct Draft<'p> {
 impl<'p> Draft<'p> {
     pub fn new(pod: &'p PodDigest) -> Self {
         Draft {
-            test: json!({"op": "test", "path": "/metadata/resourceVersion", "value": pod.resource_version()}),
+            test: PatchOperation::Test(TestOperation {
+                path: pointer(["metadata", "resourceVersion"]),
+                value: json!(pod.resource_version()),
+            }),
             images: Vec::new(),
             changes: Vec::new(),
             recorded: Vec::new(),
@@ -102,9 +111,10 @@ impl<'p> Draft<'p> {
         } else {
             "containers"
         };
-        self.images.push(
-            json!({"op": "replace", "path": format!("/spec/{list}/{index}/image"), "value": image}),
-        );
+        self.images.push(PatchOperation::Replace(ReplaceOperation {
+            path: pointer(["spec", list, &index.to_string(), "image"]),
+            value: json!(image),
+        }));
         self.changes.push(ContainerChange {
             container: name.to_string(),
             init_container: native,
@@ -191,12 +201,14 @@ impl<'p> Draft<'p> {
         Ok(())
     }
 
-    pub fn into_patch(self) -> Value {
+    /// The patch: always the resourceVersion `test` first, so no write lands on a Pod the plan did
+    /// not see (the reconciler adds nothing).
+    pub fn into_patch(self) -> Patch {
         let mut ops = Vec::with_capacity(2 + self.images.len() + self.annotations.edits.len());
         ops.push(self.test);
         ops.extend(self.images);
         self.annotations.ops(&mut ops);
-        Value::Array(ops)
+        Patch(ops)
     }
 }
 
@@ -273,20 +285,42 @@ pub(crate) struct UpgradeInput<'x> {
     pub rewrite_hash_without_image: Option<annotations::HashEntries>,
 }
 
-/// The patch that upgrades one Pod (docs/upgrade-planning.md#upgrading-one-pod).
+/// The patch that upgrades one Pod (docs/upgrade-planning.md#upgrading-one-pod): new images, this
+/// set's hash entries, its in-place-update record, then `patchPodMetadata`.
 pub(crate) fn upgrade<'p>(
     ctx: &SetCtx<'_>,
     m: &Matched<'p>,
     input: &UpgradeInput<'_>,
 ) -> Result<Draft<'p>, Reason> {
+    let mut d = Draft::new(m.pod);
+    replace_images(ctx, m, input.hot_upgrade_version, &mut d);
+    write_hash_entries(ctx, m.pod, input, &mut d)?;
+    d.record_state(&m.state, ctx, input.now)?;
+    apply_patch_pod_metadata(
+        ctx.set
+            .settings()
+            .patch_pod_metadata
+            .as_deref()
+            .unwrap_or(&[]),
+        &mut d.annotations,
+    )?;
+    Ok(d)
+}
+
+/// Each sidecar on the set's image: a cold one replaced where it differs, a hot one through its idle
+/// twin (which then becomes the working one). Hot native twins are never swapped (Kruise never
+/// upgrades init containers; docs/hot-upgrade.md#native-sidecar-twins).
+fn replace_images(
+    ctx: &SetCtx<'_>,
+    m: &Matched<'_>,
+    requested_version: Option<u64>,
+    d: &mut Draft<'_>,
+) {
     let pod = m.pod;
-    let mut d = Draft::new(pod);
     let mut working = m.working.clone();
     let mut working_changed = false;
     for sc in &ctx.sidecars {
         match (&sc.hot, sc.native) {
-            // Hot native twins are never swapped (Kruise never upgrades init containers;
-            // docs/hot-upgrade.md#native-sidecar-twins).
             (Some(_), true) => {}
             (None, native) => {
                 if pod
@@ -297,25 +331,10 @@ pub(crate) fn upgrade<'p>(
                 }
             }
             (Some(empty), false) => {
-                let (target, other) = twin_to_upgrade(m, sc, empty);
-                // Skipped when the other twin already runs the new image.
-                if runs(pod.image_of(&other, false).unwrap_or(""), &sc.image) {
-                    continue;
+                if let Some(target) = swap_hot_twin(m, sc, empty, requested_version, d) {
+                    working.insert(sc.name.clone(), target);
+                    working_changed = true;
                 }
-                d.set_image(pod, &target, false, &sc.image);
-                working.insert(sc.name.clone(), target.clone());
-                working_changed = true;
-                let version = hot_version(pod, sc, input.hot_upgrade_version);
-                let older_version = pod
-                    .annotation(&annotations::version_key(&other))
-                    .unwrap_or("")
-                    .to_string();
-                d.annotations
-                    .set(annotations::version_key(&target), version.clone());
-                d.annotations
-                    .set(annotations::version_alt_key(&target), older_version);
-                d.annotations
-                    .set(annotations::version_alt_key(&other), version);
             }
         }
     }
@@ -325,8 +344,47 @@ pub(crate) fn upgrade<'p>(
         write_go_interface(&mut out, &v);
         d.annotations.set(annotations::WORKING_HOT_UPGRADE, out);
     }
-    // This set's hash entry, rewritten even when no image differed
-    // (docs/upgrade-planning.md#upgrading-one-pod, step 4).
+}
+
+/// Hot upgrade, first step: the new image on the twin to upgrade, and the version annotations that
+/// tell the sidecars which one is newer. `None` (nothing written) when the other twin already runs
+/// the new image; else the twin that now works.
+fn swap_hot_twin(
+    m: &Matched<'_>,
+    sc: &Sidecar,
+    empty: &str,
+    requested_version: Option<u64>,
+    d: &mut Draft<'_>,
+) -> Option<String> {
+    let pod = m.pod;
+    let (target, other) = twin_to_upgrade(m, sc, empty);
+    if runs(pod.image_of(&other, false).unwrap_or(""), &sc.image) {
+        return None;
+    }
+    d.set_image(pod, &target, false, &sc.image);
+    let version = hot_version(pod, sc, requested_version);
+    let older_version = pod
+        .annotation(&annotations::version_key(&other))
+        .unwrap_or("")
+        .to_string();
+    d.annotations
+        .set(annotations::version_key(&target), version.clone());
+    d.annotations
+        .set(annotations::version_alt_key(&target), older_version);
+    d.annotations
+        .set(annotations::version_alt_key(&other), version);
+    Some(target)
+}
+
+/// This set's `kruise.io/sidecarset-hash` entry, rewritten even when no image differed
+/// (docs/upgrade-planning.md#upgrading-one-pod, step 4), and its image-less entry when the
+/// pull-policy rule or a legacy value asks for it.
+fn write_hash_entries(
+    ctx: &SetCtx<'_>,
+    pod: &PodDigest,
+    input: &UpgradeInput<'_>,
+    d: &mut Draft<'_>,
+) -> Result<(), Reason> {
     let mut hashes = super::state::hash_map(pod, annotations::HASH).map_err(|error| {
         Reason::UnreadableAnnotation {
             key: annotations::HASH.into(),
@@ -351,16 +409,7 @@ pub(crate) fn upgrade<'p>(
             annotations::encode_hash_map(map),
         );
     }
-    d.record_state(&m.state, ctx, input.now)?;
-    apply_patch_pod_metadata(
-        ctx.set
-            .settings()
-            .patch_pod_metadata
-            .as_deref()
-            .unwrap_or(&[]),
-        &mut d.annotations,
-    )?;
-    Ok(d)
+    Ok(())
 }
 
 /// The flip (docs/hot-upgrade.md#the-flip): reset idle twins that still run the old version to the

@@ -193,6 +193,11 @@ pub fn container_image<'a>(pod: &'a Value, name: &str) -> &'a str {
     panic!("no container {name}")
 }
 
+/// A Pod patch as the API server receives it: its JSON.
+pub fn ops(patch: &json_patch::Patch) -> Value {
+    serde_json::to_value(patch).expect("a patch serialises")
+}
+
 fn unescape(s: &str) -> String {
     s.replace("~1", "/").replace("~0", "~")
 }
@@ -354,8 +359,9 @@ impl Cluster {
         assert_eq!(pod["metadata"]["name"], w.pod.name.as_str());
         let mut names: Vec<&str> = w.changes.iter().map(|c| c.container.as_str()).collect();
         names.sort();
-        check_patch_shape(pod, &w.patch, &names);
-        let mut out = apply_json_patch(pod, &w.patch).expect("the patch applies");
+        let patch = ops(&w.patch);
+        check_patch_shape(pod, &patch, &names);
+        let mut out = apply_json_patch(pod, &patch).expect("the patch applies");
         self.next_rv += 1;
         out["metadata"]["resourceVersion"] = json!(self.next_rv.to_string());
         if let Some(c) = &w.condition {

@@ -1,15 +1,17 @@
-//! The bridge to the core's pure planner: cluster snapshot in, writes and reasons out.
+//! One set's round as the reconciler carries it out ([`SetRound`]): the core's plan turned into the
+//! writes [`crate::writer`] sends, in order, and the Pods left alone with the core's reasons (for the
+//! `plan` command and Events).
 //!
-//! Nothing here decides a rule. It converts the core's plan into the writes [`crate::writer`] sends and
-//! the per-Pod reasons the `plan` command and Events show.
+//! Nothing here decides a rule: the patches, conditions and reasons are the core's, passed through.
 
 use std::{borrow::Borrow, collections::BTreeMap, sync::Arc};
 
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Serialize, Serializer, ser::SerializeStruct};
 use sidecarset_core::{
     SidecarSet,
-    upgrade::{self, ConditionUpdate, PodDigest, PodPatch, Reason, Round, SetPlanner},
+    upgrade::{
+        self, BudgetWarning, ConditionUpdate, PodDigest, PodPatch, Reason, Round, SetPlanner,
+    },
 };
 
 use crate::{
@@ -17,26 +19,46 @@ use crate::{
     writer::{PodWrite, WriteKind},
 };
 
-/// A Pod the plan leaves alone this round, and why.
-#[derive(Clone, Debug, Serialize)]
+/// A Pod the round leaves alone, and the core's reason.
+#[derive(Clone, Debug)]
 pub struct LeftAlone {
     pub namespace: String,
     pub name: String,
-    #[serde(skip)]
     pub uid: String,
-    /// The core's stable reason code (`NotUpgradable`, `KeptByPartition`, …).
-    pub code: String,
-    pub message: String,
-    /// Whether the Pod counts in `matchedPods`.
-    pub matched: bool,
-    /// Selected, but created without the set's sidecars (counted in `uninjectedPods`).
-    pub uninjected: bool,
-    /// The core's reason with its fields, for `plan -o json`.
-    pub detail: Value,
+    pub reason: Reason,
 }
 
+impl LeftAlone {
+    /// Whether the Pod counts in `matchedPods`.
+    pub fn matched(&self) -> bool {
+        self.reason.is_matched()
+    }
+
+    /// Selected, but created without the set's sidecars (counted in `uninjectedPods`).
+    pub fn uninjected(&self) -> bool {
+        self.reason.is_uninjected()
+    }
+}
+
+/// As `plan -o json` shows it: the reason's stable code and sentence, and the reason with its fields
+/// as `detail`.
+impl Serialize for LeftAlone {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("LeftAlone", 7)?;
+        st.serialize_field("namespace", &self.namespace)?;
+        st.serialize_field("name", &self.name)?;
+        st.serialize_field("code", self.reason.code())?;
+        st.serialize_field("message", &self.reason.to_string())?;
+        st.serialize_field("matched", &self.matched())?;
+        st.serialize_field("uninjected", &self.uninjected())?;
+        st.serialize_field("detail", &self.reason)?;
+        st.end()
+    }
+}
+
+/// What one round of one set does: its status, the writes in order, the Pods left alone.
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub struct SetRound {
     pub set_name: String,
     pub round: Round,
     pub status: SetStatus,
@@ -45,66 +67,155 @@ pub struct Plan {
     pub left_alone: Vec<LeftAlone>,
     /// The core's warnings (the plan went on without the Pod's condition), as `namespace/name: text`.
     pub warnings: Vec<String>,
+    /// `maxUnavailable` lets every matched Pod go at once: accepted, and said loudly.
+    pub budget_warning: Option<BudgetWarning>,
 }
 
 pub type NamespaceLabels = BTreeMap<String, BTreeMap<String, String>>;
 
-/// Plans one round for `set` over the snapshot.
-///
-/// `set_version` is the policy's resourceVersion: Kruise writes the SidecarSet's resourceVersion into
-/// the hot-upgrade version annotations, and the policy object is this project's SidecarSet.
-/// `max_upgrades` bounds the upgrades written this round (see [`upgrades_per_round`]); `None` gives
-/// every upgrade the round chooses (the `plan` command).
-pub fn compute<P: Borrow<PodDigest>>(
-    set: &SidecarSet,
-    generation: i64,
-    pods: &[P],
-    namespaces: &NamespaceLabels,
-    now: &str,
-    set_version: &str,
-    max_upgrades: Option<usize>,
-) -> Plan {
-    // `plan` reads no revision history: it names the revision as the policy does (collision count
-    // 0), which is what the reconciler records unless the set ever had a hash collision.
-    let options = upgrade::Options {
-        controller_revision: set.revision_name(),
-        hot_upgrade_version: set_version.parse().ok(),
-        max_upgrades,
-    };
-    let core = upgrade::plan_digests(set, pods, namespaces, now, &options);
-    let mut plan = convert(set, generation, |i| pods.get(i).map(Borrow::borrow), core);
-    plan.status.latest_revision = set.revision_name().to_string();
-    plan
-}
+impl SetRound {
+    /// Plans one round for `set` over a snapshot of Pods (the `plan` and `migrate` commands).
+    ///
+    /// `set_version` is the policy's resourceVersion: Kruise writes the SidecarSet's resourceVersion
+    /// into the hot-upgrade version annotations, and the policy object is this project's SidecarSet.
+    /// `max_upgrades` bounds the upgrades written this round (see [`upgrades_per_round`]); `None`
+    /// gives every upgrade the round chooses.
+    pub fn over_snapshot<P: Borrow<PodDigest>>(
+        set: &SidecarSet,
+        generation: i64,
+        pods: &[P],
+        namespaces: &NamespaceLabels,
+        now: &str,
+        set_version: &str,
+        max_upgrades: Option<usize>,
+    ) -> SetRound {
+        // `plan` reads no revision history: it names the revision as the policy does (collision
+        // count 0), which is what the reconciler records unless the set ever had a hash collision.
+        let options = upgrade::Options {
+            controller_revision: set.revision_name(),
+            hot_upgrade_version: set_version.parse().ok(),
+            max_upgrades,
+        };
+        let core = upgrade::plan_digests(set, pods, namespaces, now, &options);
+        let mut round = SetRound::new(set, generation, |i| pods.get(i).map(Borrow::borrow), core);
+        round.status.latest_revision = set.revision_name().to_string();
+        round
+    }
 
-/// The reconciler's plan from its incremental planner's round (which names only the Pods it looked
-/// at): the not-upgradable Pods come from the planner.
-pub fn from_round(
-    set: &SidecarSet,
-    generation: i64,
-    planner: &SetPlanner<Arc<PodDigest>>,
-    core: upgrade::Plan,
-) -> Plan {
-    let lookup = |id: usize| planner.get(id).map(|p| p.as_ref());
-    let mut plan = convert(set, generation, lookup, core);
-    if plan.round == Round::Upgrade {
-        for (_, pod, changed) in planner.not_upgradable() {
-            let reason = Reason::NotUpgradable {
-                changed: changed.to_vec(),
-            };
-            plan.left_alone.push(LeftAlone {
-                namespace: pod.namespace().to_string(),
-                name: pod.name().to_string(),
-                uid: pod.uid().to_string(),
-                code: reason.code().to_string(),
-                message: reason.to_string(),
-                matched: true,
-                uninjected: false,
-                detail: serde_json::to_value(&reason).unwrap_or(Value::Null),
-            });
+    /// The controller's round from its incremental planner (whose plan names only the Pods it
+    /// looked at): the not-upgradable Pods come from the planner.
+    pub fn from_planner(
+        set: &SidecarSet,
+        generation: i64,
+        planner: &SetPlanner<Arc<PodDigest>>,
+        core: upgrade::Plan,
+    ) -> SetRound {
+        let lookup = |id: usize| planner.get(id).map(|p| p.as_ref());
+        let mut round = SetRound::new(set, generation, lookup, core);
+        if round.round == Round::Upgrade {
+            for (_, pod, changed) in planner.not_upgradable() {
+                round.left_alone.push(LeftAlone {
+                    namespace: pod.namespace().to_string(),
+                    name: pod.name().to_string(),
+                    uid: pod.uid().to_string(),
+                    reason: Reason::NotUpgradable {
+                        changed: changed.to_vec(),
+                    },
+                });
+            }
+        }
+        round
+    }
+
+    /// Turns the core's plan into writes and reasons; `pod(i)` is the Pod the core calls `i`.
+    pub fn new<'a>(
+        set: &SidecarSet,
+        generation: i64,
+        pod: impl Fn(usize) -> Option<&'a PodDigest>,
+        core: upgrade::Plan,
+    ) -> SetRound {
+        let mut writes =
+            Vec::with_capacity(core.flips.len() + core.conditions.len() + core.upgrades.len());
+        writes.extend(
+            core.flips
+                .into_iter()
+                .map(|p| pod_write(WriteKind::Flip, p)),
+        );
+        writes.extend(core.conditions.into_iter().map(condition_write));
+        writes.extend(
+            core.upgrades
+                .into_iter()
+                .map(|p| pod_write(WriteKind::Upgrade, p)),
+        );
+        let left_alone = core
+            .skipped
+            .into_iter()
+            .map(|s| LeftAlone {
+                uid: pod(s.pod.index)
+                    .map(|p| p.uid().to_string())
+                    .unwrap_or_default(),
+                namespace: s.pod.namespace,
+                name: s.pod.name,
+                reason: s.reason,
+            })
+            .collect();
+        let warnings = core
+            .warnings
+            .into_iter()
+            .map(|w| format!("{}/{}: {}", w.pod.namespace, w.pod.name, w.message))
+            .collect();
+        let status = set_status(set, generation, core.status);
+        let budget_warning = upgrade::budget_warning(
+            set.settings().update_strategy.max_unavailable.as_ref(),
+            status.matched_pods as usize,
+        );
+        SetRound {
+            set_name: set.name().to_string(),
+            round: core.round,
+            status,
+            writes,
+            left_alone,
+            warnings,
+            budget_warning,
         }
     }
-    plan
+
+    /// Whether Pods the round chose wait for the write budget (the next round takes them at once).
+    pub fn waits_for_write_budget(&self) -> bool {
+        self.left_alone
+            .iter()
+            .any(|l| matches!(l.reason, Reason::WaitingForWriteBudget { .. }))
+    }
+
+    /// The Pods only recreating them can update.
+    pub fn not_upgradable(&self) -> impl Iterator<Item = &LeftAlone> {
+        self.left_alone
+            .iter()
+            .filter(|l| matches!(l.reason, Reason::NotUpgradable { .. }))
+    }
+}
+
+/// The status annotation's counts and the set's identity. The revision fields are the caller's (it
+/// knows the revision history, [`crate::revisions`]).
+fn set_status(set: &SidecarSet, generation: i64, c: upgrade::Status) -> SetStatus {
+    let strategy = &set.settings().update_strategy;
+    let count = |n: i32| u32::try_from(n).unwrap_or(0);
+    SetStatus {
+        observed_generation: generation,
+        name: set.name().to_string(),
+        matched_pods: count(c.matched_pods),
+        updated_pods: count(c.updated_pods),
+        ready_pods: count(c.ready_pods),
+        updated_ready_pods: count(c.updated_ready_pods),
+        not_upgradable_pods: count(c.not_upgradable_pods),
+        uninjected_pods: count(c.uninjected_pods),
+        hash: set.hash().to_string(),
+        latest_revision: String::new(),
+        collision_count: 0,
+        paused: strategy.paused,
+        update_type: strategy.update_type().to_string(),
+        error: None,
+    }
 }
 
 /// The API writes one upgraded Pod costs: its patch, its condition, and the started and finished
@@ -125,110 +236,26 @@ pub fn upgrades_per_round(writes_per_second: f64) -> usize {
     }
 }
 
-/// Turns the core's plan into writes and reasons; `pod(i)` is the Pod the core calls `i`.
-pub fn convert<'a>(
-    set: &SidecarSet,
-    generation: i64,
-    pod: impl Fn(usize) -> Option<&'a PodDigest>,
-    core: upgrade::Plan,
-) -> Plan {
-    let strategy = &set.settings().update_strategy;
-    let c = core.status;
-    let count = |n: i32| u32::try_from(n).unwrap_or(0);
-    let status = SetStatus {
-        observed_generation: generation,
-        name: set.name().to_string(),
-        matched_pods: count(c.matched_pods),
-        updated_pods: count(c.updated_pods),
-        ready_pods: count(c.ready_pods),
-        updated_ready_pods: count(c.updated_ready_pods),
-        not_upgradable_pods: count(c.not_upgradable_pods),
-        uninjected_pods: count(c.uninjected_pods),
-        hash: set.hash().to_string(),
-        // The round's caller knows the revision history (crate::revisions).
-        latest_revision: String::new(),
-        collision_count: 0,
-        paused: strategy.paused,
-        update_type: strategy
-            .type_
-            .clone()
-            .unwrap_or_else(|| "RollingUpdate".into()),
-        error: None,
-    };
-    let rv = |i: usize| {
-        pod(i)
-            .map(|p| p.resource_version().to_string())
-            .unwrap_or_default()
-    };
-    let mut writes =
-        Vec::with_capacity(core.flips.len() + core.conditions.len() + core.upgrades.len());
-    for p in core.flips {
-        writes.push(pod_write(WriteKind::Flip, p, &rv));
-    }
-    for c in core.conditions {
-        writes.push(condition_write(c, &rv));
-    }
-    for p in core.upgrades {
-        writes.push(pod_write(WriteKind::Upgrade, p, &rv));
-    }
-    let left_alone = core
-        .skipped
-        .into_iter()
-        .map(|s| LeftAlone {
-            uid: pod(s.pod.index)
-                .map(|p| p.uid().to_string())
-                .unwrap_or_default(),
-            namespace: s.pod.namespace,
-            name: s.pod.name,
-            code: s.reason.code().to_string(),
-            message: s.reason.to_string(),
-            matched: s.reason.is_matched(),
-            uninjected: s.reason.is_uninjected(),
-            detail: serde_json::to_value(&s.reason).unwrap_or(Value::Null),
-        })
-        .collect();
-    let warnings = core
-        .warnings
-        .into_iter()
-        .map(|w| format!("{}/{}: {}", w.pod.namespace, w.pod.name, w.message))
-        .collect();
-    Plan {
-        set_name: set.name().to_string(),
-        round: core.round,
-        status,
-        writes,
-        left_alone,
-        warnings,
-    }
-}
-
-fn pod_write(kind: WriteKind, p: PodPatch, rv: &impl Fn(usize) -> String) -> PodWrite {
-    let patch = match p.patch {
-        Value::Array(ops) => ops,
-        Value::Null => Vec::new(),
-        other => vec![other],
-    };
+fn pod_write(kind: WriteKind, p: PodPatch) -> PodWrite {
     PodWrite {
         kind,
         pod_id: p.pod.index,
-        resource_version: rv(p.pod.index),
         namespace: p.pod.namespace,
         name: p.pod.name,
-        patch,
-        condition: p.condition.map(|c| c.condition),
+        patch: Some(p.patch),
+        condition: p.condition,
         changes: p.changes,
     }
 }
 
-fn condition_write(c: ConditionUpdate, rv: &impl Fn(usize) -> String) -> PodWrite {
+fn condition_write(c: ConditionUpdate) -> PodWrite {
     PodWrite {
         kind: WriteKind::MarkNotUpgradable,
         pod_id: c.pod.index,
-        resource_version: rv(c.pod.index),
-        namespace: c.pod.namespace,
-        name: c.pod.name,
-        patch: Vec::new(),
-        condition: Some(c.condition),
+        namespace: c.pod.namespace.clone(),
+        name: c.pod.name.clone(),
+        patch: None,
+        condition: Some(c),
         changes: Vec::new(),
     }
 }
@@ -257,7 +284,7 @@ pub fn upgrade_finished(pod: &PodDigest, upgraded: &[Upgraded]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn set(extra: Value) -> SidecarSet {
         let mut s = json!({
@@ -311,7 +338,7 @@ mod tests {
         let pods: Vec<Value> = (0..3)
             .map(|i| injected(&format!("p{i}"), s.hash_without_image(), true))
             .collect();
-        let plan = compute(
+        let plan = SetRound::over_snapshot(
             &s,
             3,
             &digests(&pods),
@@ -329,31 +356,37 @@ mod tests {
         assert_eq!(plan.writes.len(), 1, "{:?}", plan.writes);
         let w = &plan.writes[0];
         assert_eq!(w.kind, WriteKind::Upgrade);
-        assert_eq!(w.resource_version, "7");
         assert_eq!(w.images_text(), "filebeat=elastic/filebeat:7.16.3");
         assert_eq!(w.changes[0].from, "elastic/filebeat:7.16.2");
         assert!(!w.changes[0].init_container);
-        assert_eq!(w.patch[0]["op"], "test");
-        assert_eq!(w.patch[0]["path"], "/metadata/resourceVersion");
+        let ops = serde_json::to_value(w.patch.as_ref().expect("a Pod patch")).unwrap();
+        assert_eq!(
+            ops[0],
+            json!({"op": "test", "path": "/metadata/resourceVersion", "value": "7"}),
+            "the core's guard, sent as it is"
+        );
         let waiting: Vec<_> = plan
             .left_alone
             .iter()
-            .filter(|l| l.code == "MaxUnavailableReached")
+            .filter(|l| l.reason.code() == "MaxUnavailableReached")
             .collect();
         assert_eq!(waiting.len(), 2);
         assert!(
             waiting
                 .iter()
-                .all(|l| l.matched && l.uid.starts_with("uid-p"))
+                .all(|l| l.matched() && l.uid.starts_with("uid-p"))
         );
-        assert_eq!(waiting[0].detail["reason"], "MaxUnavailableReached");
+        let shown = serde_json::to_value(waiting[0]).unwrap();
+        assert_eq!(shown["code"], "MaxUnavailableReached");
+        assert_eq!(shown["detail"]["reason"], "MaxUnavailableReached");
+        assert_eq!(shown["matched"], true);
     }
 
     #[test]
     fn a_change_that_is_not_image_only_marks_the_condition_and_writes_no_patch() {
         let s = set(json!({}));
         let pods = vec![injected("p0", "some-other-hash", true)];
-        let plan = compute(
+        let plan = SetRound::over_snapshot(
             &s,
             1,
             &digests(&pods),
@@ -366,18 +399,18 @@ mod tests {
         assert_eq!(plan.writes.len(), 1);
         let w = &plan.writes[0];
         assert_eq!(w.kind, WriteKind::MarkNotUpgradable);
-        assert!(w.patch.is_empty(), "no Pod spec change: {:?}", w.patch);
-        let cond = w.condition.as_ref().expect("condition");
+        assert!(w.patch.is_none(), "no Pod spec change: {:?}", w.patch);
+        let cond = &w.condition.as_ref().expect("condition").condition;
         assert_eq!(cond["type"], "SidecarSetUpgradable");
         assert_eq!(cond["status"], "False");
-        assert_eq!(plan.left_alone[0].code, "NotUpgradable");
+        assert_eq!(plan.left_alone[0].reason.code(), "NotUpgradable");
     }
 
     #[test]
     fn paused_sets_write_nothing_and_say_so() {
         let s = set(json!({"updateStrategy": {"paused": true}}));
         let pods = vec![injected("p0", s.hash_without_image(), true)];
-        let plan = compute(
+        let plan = SetRound::over_snapshot(
             &s,
             1,
             &digests(&pods),
@@ -389,7 +422,7 @@ mod tests {
         assert!(plan.writes.is_empty());
         assert!(plan.status.paused);
         assert_eq!(plan.round, Round::Paused);
-        assert_eq!(plan.left_alone[0].code, "Paused");
+        assert_eq!(plan.left_alone[0].reason.code(), "Paused");
     }
 
     #[test]
@@ -397,7 +430,7 @@ mod tests {
         let s = set(json!({}));
         let mut p = injected("p0", s.hash_without_image(), true);
         p["metadata"]["labels"]["app"] = json!("db");
-        let plan = compute(
+        let plan = SetRound::over_snapshot(
             &s,
             1,
             &[digest(&p)],
@@ -407,8 +440,8 @@ mod tests {
             None,
         );
         assert_eq!(plan.status.matched_pods, 0);
-        assert!(!plan.left_alone[0].matched);
-        assert_eq!(plan.left_alone[0].code, "NotSelected");
+        assert!(!plan.left_alone[0].matched());
+        assert_eq!(plan.left_alone[0].reason.code(), "NotSelected");
     }
 
     #[test]
@@ -421,7 +454,7 @@ mod tests {
         let pods: Vec<Value> = (0..3)
             .map(|i| injected(&format!("p{i}"), s.hash_without_image(), true))
             .collect();
-        let paced = compute(
+        let paced = SetRound::over_snapshot(
             &s,
             1,
             &digests(&pods),
@@ -435,7 +468,7 @@ mod tests {
         let waiting: Vec<&str> = paced
             .left_alone
             .iter()
-            .filter(|l| l.code == "WaitingForWriteBudget")
+            .filter(|l| l.reason.code() == "WaitingForWriteBudget")
             .map(|l| l.name.as_str())
             .collect();
         assert_eq!(waiting.len(), 2, "{:?}", paced.left_alone);
@@ -575,7 +608,7 @@ mod tests {
                     .collect();
                 let c = upgrade::plan_digests(s, &only, &ns, "2026-07-01T00:00:00Z", &opts);
                 let writes = |p: &upgrade::Plan| {
-                    let named = |v: &[PodPatch]| -> Vec<(String, Value)> {
+                    let named = |v: &[PodPatch]| -> Vec<(String, json_patch::Patch)> {
                         v.iter()
                             .map(|u| (u.pod.name.clone(), u.patch.clone()))
                             .collect()
