@@ -209,7 +209,7 @@ fn is_zero(v: &IntOrString) -> bool {
 }
 
 fn update_strategy(u: &UpdateStrategy, errs: &mut SettingsErrors) {
-    let t = u.type_.as_deref().unwrap_or(ROLLING_UPDATE);
+    let t = u.update_type();
     match t {
         NOT_UPDATE => return,
         ROLLING_UPDATE => {}
