@@ -505,19 +505,24 @@ fn counted_only(reason: &Reason) -> bool {
     )
 }
 
+/// `namespace/name: message (Code)`.
+fn print_reason(l: &LeftAlone, out: &mut impl Write) {
+    let _ = writeln!(
+        out,
+        "    {}/{}: {} ({})",
+        l.namespace,
+        l.name,
+        l.reason,
+        l.reason.code()
+    );
+}
+
 fn print_left_alone(left: &[LeftAlone], out: &mut impl Write) {
     let (matched, other): (Vec<_>, Vec<_>) = left.iter().partition(|l| l.matched());
     let (uninjected, other): (Vec<_>, Vec<_>) = other.into_iter().partition(|l| l.uninjected());
     let _ = writeln!(out, "  left alone ({} matched):", matched.len());
     for l in &matched {
-        let _ = writeln!(
-            out,
-            "    {}/{}: {} ({})",
-            l.namespace,
-            l.name,
-            l.reason,
-            l.reason.code()
-        );
+        print_reason(l, out);
     }
     if !uninjected.is_empty() {
         let _ = writeln!(
@@ -536,14 +541,7 @@ fn print_left_alone(left: &[LeftAlone], out: &mut impl Write) {
             *counted.entry(l.reason.code()).or_default() += 1;
             continue;
         }
-        let _ = writeln!(
-            out,
-            "    {}/{}: {} ({})",
-            l.namespace,
-            l.name,
-            l.reason,
-            l.reason.code()
-        );
+        print_reason(l, out);
     }
     for (code, n) in counted {
         let _ = writeln!(out, "    {n} Pod(s): {code}");
