@@ -7,10 +7,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use k8s_openapi::jiff::{Timestamp, fmt::strtime};
-
-/// `metav1.Time`'s layout, as k8s-openapi's `Time` serialises it.
-const LAYOUT: &str = "%Y-%m-%dT%H:%M:%SZ";
+use k8s_openapi::jiff::Timestamp;
 
 /// The current time, as `metav1.Time` marshals it (sub-second precision dropped).
 pub fn now_rfc3339() -> String {
@@ -27,7 +24,9 @@ pub fn format_rfc3339(unix_secs: u64) -> String {
         .ok()
         .and_then(|s| Timestamp::from_second(s).ok())
         .unwrap_or(Timestamp::UNIX_EPOCH);
-    strtime::format(LAYOUT, ts).unwrap_or_default()
+    // jiff's RFC 3339 display (no format string to interpret): whole seconds have no fraction, and
+    // from 1970 to 9999 the year has four digits, which is `metav1.Time`'s layout.
+    ts.to_string()
 }
 
 /// Nanoseconds since the Unix epoch, for ordering; `None` for absent, empty or malformed values,
