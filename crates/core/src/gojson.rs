@@ -50,19 +50,10 @@ fn is_native_sidecar(container: &Value) -> bool {
 }
 
 fn write_container_list(out: &mut String, list: Option<&[Value]>, without_image: bool) {
-    let Some(list) = list else {
-        out.push_str("null");
-        return;
-    };
-    out.push('[');
-    for (i, container) in list.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let skip = if without_image { Some("image") } else { None };
-        write_struct(out, container.as_object(), SIDECAR_CONTAINER, skip);
-    }
-    out.push(']');
+    let skip = if without_image { Some("image") } else { None };
+    write_slice(out, list, |out, container| {
+        write_struct(out, container.as_object(), SIDECAR_CONTAINER, skip)
+    });
 }
 
 /// A list field of Kruise's v1beta1 `SidecarSetSpec`, for [`encode_list`].
@@ -88,19 +79,9 @@ pub fn encode_list(kind: SpecList, items: Option<&[Value]>) -> String {
         SpecList::PatchPodMetadata => PATCH_POD_METADATA,
     };
     let mut out = String::with_capacity(256);
-    match items {
-        None => out.push_str("null"),
-        Some(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_struct(&mut out, item.as_object(), fields, None);
-            }
-            out.push(']');
-        }
-    }
+    write_slice(&mut out, items, |out, item| {
+        write_struct(out, item.as_object(), fields, None)
+    });
     out
 }
 
@@ -113,16 +94,7 @@ pub fn write_go_interface(out: &mut String, v: &Value) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => write_go_float(out, n.as_f64().unwrap_or(0.0)),
         Value::String(s) => write_go_string(out, s),
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_go_interface(out, x);
-            }
-            out.push(']');
-        }
+        Value::Array(a) => write_slice(out, Some(a), write_go_interface),
         Value::Object(_) => write_map(out, Some(v), |out, x| {
             write_go_interface(out, x.unwrap_or(&Value::Null))
         }),
@@ -546,19 +518,9 @@ fn write_value(out: &mut String, value: Option<&Value>, ty: Ty) {
             other => write_int(out, other),
         },
         Quantity => write_quantity(out, value),
-        StrList => match value.and_then(Value::as_array) {
-            None => out.push_str("null"),
-            Some(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write_go_string(out, item.as_str().unwrap_or(""));
-                }
-                out.push(']');
-            }
-        },
+        StrList => write_slice(out, as_slice(value), |out, item| {
+            write_go_string(out, item.as_str().unwrap_or(""))
+        }),
         QuantityMap => write_map(out, value, write_quantity),
         StrMap => write_map(out, value, |out, v| write_go_string(out, as_str(v))),
         Time => match value {
@@ -570,20 +532,30 @@ fn write_value(out: &mut String, value: Option<&Value>, ty: Ty) {
             None => out.push_str("null"),
         },
         Struct(fields) => write_struct(out, value.and_then(Value::as_object), fields, None),
-        StructList(fields) => match value.and_then(Value::as_array) {
-            None => out.push_str("null"),
-            Some(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write_struct(out, item.as_object(), fields, None);
-                }
-                out.push(']');
-            }
-        },
+        StructList(fields) => write_slice(out, as_slice(value), |out, item| {
+            write_struct(out, item.as_object(), fields, None)
+        }),
     }
+}
+
+/// A Go slice: `null` when nil, else the items in order.
+fn write_slice(out: &mut String, items: Option<&[Value]>, write: impl Fn(&mut String, &Value)) {
+    let Some(items) = items else {
+        out.push_str("null");
+        return;
+    };
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write(out, item);
+    }
+    out.push(']');
+}
+
+fn as_slice(value: Option<&Value>) -> Option<&[Value]> {
+    value.and_then(Value::as_array).map(Vec::as_slice)
 }
 
 /// A Go map: `null` when nil, else keys sorted (Go sorts map keys; sorting here keeps the output

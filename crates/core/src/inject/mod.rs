@@ -113,9 +113,10 @@ fn check_match(set: &SidecarSet, pod: &Value, ctx: &PodContext<'_>) -> Option<Ou
             }
         }
     }
-    match &s.selector {
-        sel if selector::selects(sel.as_ref(), |k| crate::pod::label(pod, k)) => None,
-        _ => Some(skipped("the Pod's labels do not match selector")),
+    if selector::selects(s.selector.as_ref(), |k| crate::pod::label(pod, k)) {
+        None
+    } else {
+        Some(skipped("the Pod's labels do not match selector"))
     }
 }
 

@@ -184,14 +184,14 @@ fn container(
         (vec![], vec![])
     };
     let mounts = merge_mounts(&own_mounts, &own_devices, shared);
-    if !mounts.is_empty() {
-        obj.insert("volumeMounts".into(), Value::Array(mounts.clone()));
-    }
     if sc.shares_devices() {
         let devices = merge_devices(own_devices, &mounts, &view.app);
         if !devices.is_empty() {
             obj.insert("volumeDevices".into(), Value::Array(devices));
         }
+    }
+    if !mounts.is_empty() {
+        obj.insert("volumeMounts".into(), Value::Array(mounts));
     }
     let transfer = transfer_envs(sc, view.pod);
     let env = merge_env(
