@@ -71,7 +71,8 @@ pub struct SetRound {
     pub budget_warning: Option<BudgetWarning>,
 }
 
-pub type NamespaceLabels = BTreeMap<String, BTreeMap<String, String>>;
+/// Namespace labels by Namespace name, as the core's planner reads them.
+pub type NamespaceLabels = BTreeMap<String, sidecarset_core::selector::Labels>;
 
 impl SetRound {
     /// Plans one round for `set` over a snapshot of Pods (the `plan` and `migrate` commands).
