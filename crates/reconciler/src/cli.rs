@@ -120,13 +120,21 @@ pub struct RunArgs {
     /// Write without holding a Lease: for a single replica only.
     #[arg(long)]
     pub no_leader_election: bool,
-    /// How long a Lease stays valid after its last renewal.
+    /// How long a standby waits, after it last saw the Lease change, before it takes the Lease
+    /// over (client-go's LeaseDuration). Judged on each replica's own monotonic clock, so clock skew
+    /// between nodes does not matter.
     #[arg(long, default_value_t = 15, value_name = "SECONDS")]
     pub lease_duration_seconds: u64,
-    /// How often the leader renews (must be shorter than --lease-duration-seconds); a candidate
-    /// retries at the same period.
-    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
-    pub lease_renew_seconds: u64,
+    /// How long the leader keeps writing after its last successful renewal was sent (client-go's
+    /// RenewDeadline): past it, every write is dropped, even while a renewal call still hangs. Must
+    /// be shorter than --lease-duration-seconds: the difference is the margin for a write sent just
+    /// before the deadline to land.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub renew_deadline_seconds: u64,
+    /// How often the leader renews and a standby retries (client-go's RetryPeriod). Must be
+    /// shorter than --renew-deadline-seconds.
+    #[arg(long, default_value_t = 2, value_name = "SECONDS")]
+    pub retry_period_seconds: u64,
     /// Periodic full round per set, even with no event.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pub resync_seconds: u64,
@@ -169,16 +177,23 @@ pub struct PlanArgs {
 impl RunArgs {
     /// Refuses settings that make no sense together, naming the flags.
     pub fn validate(&self) -> Result<()> {
-        if !self.no_leader_election && self.lease_renew_seconds >= self.lease_duration_seconds {
+        if !self.no_leader_election && self.renew_deadline_seconds >= self.lease_duration_seconds {
             return Err(Error::Config(format!(
-                "--lease-renew-seconds ({}) must be shorter than --lease-duration-seconds ({}), \
-                 or the Lease expires between two renewals",
-                self.lease_renew_seconds, self.lease_duration_seconds
+                "--renew-deadline-seconds ({}) must be shorter than --lease-duration-seconds ({}), \
+                 or a standby may take the Lease over while the leader still writes",
+                self.renew_deadline_seconds, self.lease_duration_seconds
             )));
         }
-        if self.lease_renew_seconds == 0 || self.resync_seconds == 0 {
+        if !self.no_leader_election && self.retry_period_seconds >= self.renew_deadline_seconds {
+            return Err(Error::Config(format!(
+                "--retry-period-seconds ({}) must be shorter than --renew-deadline-seconds ({}), \
+                 or the leader cannot renew before its deadline",
+                self.retry_period_seconds, self.renew_deadline_seconds
+            )));
+        }
+        if self.retry_period_seconds == 0 || self.resync_seconds == 0 {
             return Err(Error::Config(
-                "--lease-renew-seconds and --resync-seconds must be at least 1".into(),
+                "--retry-period-seconds and --resync-seconds must be at least 1".into(),
             ));
         }
         if !(self.max_writes_per_second.is_finite() && self.max_writes_per_second > 0.0) {
@@ -205,7 +220,10 @@ impl RunArgs {
 
 pub async fn run(args: RunArgs) -> Result<()> {
     args.validate()?;
-    let client = Client::try_default().await?;
+    let kube_config = kube::Config::infer()
+        .await
+        .map_err(kube::Error::InferConfig)?;
+    let client = Client::try_from(kube_config.clone())?;
     let identity = args
         .identity
         .clone()
@@ -222,7 +240,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
             name: args.lease_name.clone(),
             identity: identity.clone(),
             duration: Duration::from_secs(args.lease_duration_seconds),
-            renew: Duration::from_secs(args.lease_renew_seconds),
+            renew_deadline: Duration::from_secs(args.renew_deadline_seconds),
+            retry_period: Duration::from_secs(args.retry_period_seconds),
         }),
         resync: Duration::from_secs(args.resync_seconds),
         busy_requeue: Duration::from_millis(args.busy_requeue_millis),
@@ -243,7 +262,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let server = tokio::spawn(server::serve(args.metrics_addr, state, async {
         let _ = stop_rx.await;
     }));
-    let res = controller::run(client, config, metrics, ready).await;
+    let res = controller::run(kube_config, config, metrics, ready).await;
     let _ = stop_tx.send(());
     let _ = server.await;
     res

@@ -30,7 +30,7 @@ use sidecarset_core::{
     SidecarSet,
     revision::{Revision, history::OverLimit},
     time::now_rfc3339,
-    upgrade::{self, BudgetWarning, Options, PodDigest, SetPlanner},
+    upgrade::{self, BudgetWarning, ConditionUpdate, Options, PodDigest, SetPlanner},
 };
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -47,7 +47,8 @@ use crate::{
     round::{self, NamespaceLabels, SetRound, Upgraded, upgrade_finished},
     snapshot::{Overlay, WatchedPod, namespace_labels},
     status::SetStatus,
-    writer::{Outcome, PodWrite, WriteKind, Writer},
+    write_gate::{WriteGate, is_not_leader},
+    writer::{ConditionWrite, Outcome, PodWrite, WriteKind, Writer},
 };
 
 /// How the controller is run (from the command line).
@@ -81,12 +82,22 @@ struct SetMemory {
     /// Pods whose upgrade was started and not yet seen finished, by UID.
     in_flight: HashMap<String, InFlight>,
     invalid: Option<String>,
+    /// Conditions left to write after their Pod's upgrade patch landed (the condition patch failed),
+    /// by Pod UID: written on their own in the next rounds, merged again from the cache.
+    pending_conditions: HashMap<String, PendingCondition>,
     /// The `maxUnavailable` last warned about as letting every matched Pod go at once.
     budget_warning: Option<String>,
     /// The last status logged in `--settings` mode, where there is no object to write it to.
     logged_status: Option<SetStatus>,
     /// The history's size when the active revisions last kept it over `revisionHistoryLimit`.
     over_limit: Option<OverLimit>,
+}
+
+#[derive(Debug, Clone)]
+struct PendingCondition {
+    /// The Pod's id in the Pod index.
+    id: usize,
+    upgradable: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -101,7 +112,10 @@ struct InFlight {
 }
 
 pub struct Context {
+    /// Reads (and the Lease): no write goes through it.
     pub client: Client,
+    /// Every write: paced, fenced by leadership, 429s waited out ([`crate::write_gate`]).
+    pub writes: Client,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub pods: Arc<PodIndex>,
@@ -120,35 +134,38 @@ pub struct Context {
 }
 
 impl Context {
+    /// `writes` is the write client, whose gate holds `budget` and `leadership`
+    /// ([`write_client`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: Client,
+        writes: Client,
+        budget: Arc<WriteBudget>,
         metrics: Arc<Metrics>,
         pods: Arc<PodIndex>,
         namespaces: Store<Namespace>,
         leadership: Leadership,
         config: Config,
     ) -> Self {
-        let budget = WriteBudget::new(config.writes, &metrics);
         let recorder = Recorder::new(
-            client.clone(),
+            writes.clone(),
             Reporter {
                 controller: MANAGER.into(),
                 instance: Some(config.instance.clone()),
             },
-            budget.clone(),
         );
         let revisions = Revisions::new(
-            client.clone(),
-            budget.clone(),
+            writes.clone(),
             metrics.clone(),
             config.revision_namespace.clone(),
             config.resync,
         );
         Context {
-            writer: Writer::new(client.clone(), budget.clone()),
+            writer: Writer::new(writes.clone()),
             revisions,
             budget,
             client,
+            writes,
             recorder,
             metrics,
             pods,
@@ -193,8 +210,12 @@ impl Context {
             secondary: None,
         };
         // An Event that cannot be sent is not worth failing (and so retrying) the round.
-        if let Err(e) = self.recorder.publish(&ev, regarding).await {
-            warn!(error = %e, reason = n.reason, "could not publish Event");
+        match self.recorder.publish(&ev, regarding).await {
+            Ok(()) => {}
+            Err(e) if is_not_leader(&e) => {
+                debug!(reason = n.reason, "Event dropped: not the leader")
+            }
+            Err(e) => warn!(error = %e, reason = n.reason, "could not publish Event"),
         }
     }
 
@@ -570,20 +591,22 @@ async fn write_status(target: &Target, status: &SetStatus, ctx: &Context) -> Res
     if status.same_as(current) || !ctx.leadership.is_leader() {
         return Ok(());
     }
-    let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &policy::api_resource());
+    let api: Api<DynamicObject> = Api::all_with(ctx.writes.clone(), &policy::api_resource());
     let body = json!({"metadata": {"annotations": {STATUS_ANNOTATION: status.to_annotation()}}});
     let params = PatchParams {
         field_manager: Some(MANAGER.into()),
         ..Default::default()
     };
-    ctx.budget.acquire().await;
     let res = api.patch(&target.key, &params, &Patch::Merge(&body)).await;
     ctx.metrics.write(
         &target.key,
         "status",
         if res.is_ok() { "ok" } else { "error" },
     );
-    res?;
+    match res {
+        Err(e) if is_not_leader(&e) => return Err(Error::NotLeader),
+        r => r?,
+    };
     debug!(?status, "status annotation written");
     Ok(())
 }
@@ -679,16 +702,17 @@ async fn announce_budget(target: &Target, warning: Option<&BudgetWarning>, ctx: 
     }
 }
 
-/// Applies the round's writes in order; each written Pod goes into the planner as the API server
-/// answered (the next round sees it before the watch does). Returns whether a Pod was stale (so the
-/// round is retried soon).
+/// Applies the round's writes in order, after the conditions left to do from earlier rounds; each
+/// written Pod goes into the planner as the API server answered (the next round sees it before the
+/// watch does). Returns whether a Pod was stale or a condition is still left to do (so the round is
+/// retried soon).
 async fn apply(
     target: &Target,
     round: &SetRound,
     planner: &mut SetPlanner<Arc<PodDigest>>,
     ctx: &Context,
 ) -> Result<bool> {
-    let mut stale = false;
+    let mut again = write_pending_conditions(target, round, planner, ctx).await?;
     for w in &round.writes {
         if !ctx.leadership.is_leader() {
             return Err(Error::NotLeader);
@@ -698,21 +722,22 @@ async fn apply(
         };
         let kind = w.kind.label();
         match ctx.writer.apply(w).await {
-            Ok(Outcome::Written(after)) => {
+            Ok(Outcome::Written(after, condition)) => {
                 ctx.metrics.write(&target.key, kind, "ok");
-                let after = ctx.pods.digest(&after.raw);
-                ctx.overlay
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .wrote(&before, after.clone());
-                planner.upsert(w.pod_id, Arc::new(after));
+                if let ConditionWrite::Pending(c, error) = condition {
+                    condition_left_to_do(target, &before, c, &error, ctx);
+                    again = true;
+                }
+                wrote(ctx, planner, w.pod_id, &before, &after);
                 announce_write(target, round, w, &before, ctx).await;
             }
             Ok(Outcome::Stale) => {
                 ctx.metrics.write(&target.key, kind, "conflict");
                 info!(pod = %format!("{}/{}", w.namespace, w.name), "Pod changed since it was read; planning it again next round");
-                stale = true;
+                again = true;
             }
+            // The fence dropped the write: nothing was sent, and nothing failed.
+            Err(Error::NotLeader) => return Err(Error::NotLeader),
             Err(e) => {
                 ctx.metrics.write(&target.key, kind, "error");
                 let text = e.to_string();
@@ -733,7 +758,115 @@ async fn apply(
             }
         }
     }
-    Ok(stale)
+    Ok(again)
+}
+
+/// A written Pod, as the API server returned it, into the overlay and the planner.
+fn wrote(
+    ctx: &Context,
+    planner: &mut SetPlanner<Arc<PodDigest>>,
+    id: usize,
+    before: &PodDigest,
+    after: &WatchedPod,
+) {
+    let after = ctx.pods.digest(&after.raw);
+    ctx.overlay
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .wrote(before, after.clone());
+    planner.upsert(id, Arc::new(after));
+}
+
+/// The Pod's upgrade landed and its condition did not: remembered, to be written on its own.
+fn condition_left_to_do(
+    target: &Target,
+    pod: &PodDigest,
+    c: ConditionUpdate,
+    error: &str,
+    ctx: &Context,
+) {
+    ctx.metrics
+        .write(&target.key, WriteKind::Condition.label(), "error");
+    warn!(pod = %format!("{}/{}", pod.namespace(), pod.name()), %error, "the upgrade landed but its SidecarSetUpgradable condition did not; writing the condition on its own next round");
+    let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+    mem.entry(target.key.clone())
+        .or_default()
+        .pending_conditions
+        .insert(
+            pod.uid().to_string(),
+            PendingCondition {
+                id: c.pod.index,
+                upgradable: c.upgradable,
+            },
+        );
+}
+
+/// The conditions left to do: each merged again from the Pod as the cache has it now (another set
+/// may have marked it meanwhile) and written on its own, guarded by that version. A Pod gone, or
+/// whose condition already says so, needs nothing more. Returns whether one is still left.
+async fn write_pending_conditions(
+    target: &Target,
+    round: &SetRound,
+    planner: &mut SetPlanner<Arc<PodDigest>>,
+    ctx: &Context,
+) -> Result<bool> {
+    let pending: Vec<(String, PendingCondition)> = {
+        let mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+        match mem.get(&target.key) {
+            Some(m) if !m.pending_conditions.is_empty() => m
+                .pending_conditions
+                .iter()
+                .map(|(uid, p)| (uid.clone(), p.clone()))
+                .collect(),
+            _ => return Ok(false),
+        }
+    };
+    let forget = |uid: &str| {
+        let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = mem.get_mut(&target.key) {
+            m.pending_conditions.remove(uid);
+        }
+    };
+    let now = now_rfc3339();
+    let mut left = false;
+    for (uid, p) in pending {
+        let Some(before) = planner.get(p.id).filter(|d| d.uid() == uid).cloned() else {
+            forget(&uid);
+            continue;
+        };
+        let update = match ConditionUpdate::of(&before, p.id, &round.set_name, p.upgradable, &now) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                forget(&uid);
+                continue;
+            }
+            Err(message) => {
+                warn!(pod = %format!("{}/{}", before.namespace(), before.name()), %message, "the condition left to do cannot be merged");
+                forget(&uid);
+                continue;
+            }
+        };
+        let w = PodWrite::condition_only(WriteKind::Condition, update);
+        let kind = w.kind.label();
+        match ctx.writer.apply(&w).await {
+            Ok(Outcome::Written(after, _)) => {
+                ctx.metrics.write(&target.key, kind, "ok");
+                forget(&uid);
+                wrote(ctx, planner, p.id, &before, &after);
+            }
+            Ok(Outcome::Stale) => {
+                ctx.metrics.write(&target.key, kind, "conflict");
+                left = true;
+            }
+            Err(Error::NotLeader) => return Err(Error::NotLeader),
+            Err(e) => {
+                ctx.metrics.write(&target.key, kind, "error");
+                warn!(error = %e, "the condition left to do failed again; trying next round");
+                left = true;
+            }
+        }
+    }
+    Ok(left)
 }
 
 async fn announce_write(
@@ -792,7 +925,7 @@ async fn announce_write(
             )
             .await;
         }
-        WriteKind::MarkNotUpgradable => {}
+        WriteKind::MarkNotUpgradable | WriteKind::Condition => {}
     }
 }
 
@@ -846,11 +979,21 @@ async fn announce_finished(
 
 /// Starts the caches, waits for them, takes the Lease, then runs until a signal or a lost Lease.
 pub async fn run(
-    client: Client,
+    kube_config: kube::Config,
     config: Config,
     metrics: Arc<Metrics>,
     ready: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<()> {
+    let client = Client::try_from(kube_config.clone())?;
+    let leadership = match config.lease {
+        Some(_) => Leadership::default(),
+        None => Leadership::always(),
+    };
+    let budget = WriteBudget::new(config.writes, &metrics);
+    let writes = write_client(
+        kube_config,
+        WriteGate::new(budget.clone(), leadership.clone(), &metrics),
+    )?;
     let pods = Arc::new(PodIndex::default());
     let (namespaces, ns_writer) = reflector::store::<Namespace>();
     let pod_events = watch_pods(&client, config.namespace.as_deref(), pods.clone());
@@ -858,12 +1001,14 @@ pub async fn run(
     wait_for_caches(&pods, &namespaces).await?;
     ready.store(true, std::sync::atomic::Ordering::SeqCst);
 
-    let Some(mut lease) = HeldLease::take(&client, &config).await else {
+    let Some(mut lease) = HeldLease::take(&client, &config, leadership, metrics.clone()).await
+    else {
         return Ok(()); // a signal came while waiting for the Lease
     };
-    metrics.leader.set(1);
     let ctx = Arc::new(Context::new(
         client.clone(),
+        writes,
+        budget,
         metrics.clone(),
         pods,
         namespaces,
@@ -887,6 +1032,21 @@ pub async fn run(
     metrics.leader.set(0);
     lease.end().await?;
     result
+}
+
+/// The client every write goes through: `gate` over a client of its own, so that the fence is
+/// checked when the request is sent. That client's retry layer is off: it would resend a 429 from
+/// below the gate, past the fence; the gate waits 429s out itself.
+pub fn write_client(mut config: kube::Config, gate: WriteGate) -> Result<Client> {
+    use tower::Layer;
+    config.default_retry = false;
+    let namespace = config.default_namespace.clone();
+    let below = Client::try_from(config)?;
+    let send = tower::service_fn(move |req| {
+        let below = below.clone();
+        async move { below.send(req).await }
+    });
+    Ok(Client::new(gate.layer(send), namespace))
 }
 
 /// The Pod watch, feeding the index; each event names the sets the Pod carries, whose policies are
@@ -975,35 +1135,47 @@ async fn wait_for_caches(pods: &PodIndex, namespaces: &Store<Namespace>) -> Resu
 struct HeldLease {
     leadership: Leadership,
     lock: Option<Arc<LeaseLock>>,
+    /// The renewal loop, stopped before the Lease is released.
+    renewing: Option<tokio::task::JoinHandle<()>>,
     /// Fires when renewing stops (the Lease is lost).
     lost: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl HeldLease {
     /// Waits for the Lease and keeps renewing it; `None` when a signal comes first.
-    async fn take(client: &Client, config: &Config) -> Option<HeldLease> {
+    async fn take(
+        client: &Client,
+        config: &Config,
+        leadership: Leadership,
+        metrics: Arc<Metrics>,
+    ) -> Option<HeldLease> {
         let Some(cfg) = config.lease.clone() else {
+            metrics.leader.set(1);
             return Some(HeldLease {
-                leadership: Leadership::always(),
+                leadership,
                 lock: None,
+                renewing: None,
                 lost: None,
             });
         };
-        let leadership = Leadership::default();
         let lock = Arc::new(LeaseLock::new(client.clone(), cfg));
         tokio::select! {
             _ = lock.acquire(&leadership) => {}
             _ = shutdown_signal() => return None,
         }
+        metrics.leader.set(1);
         let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
-        let (renewing, l) = (lock.clone(), leadership.clone());
-        tokio::spawn(async move {
-            renewing.keep_renewing(&l).await;
+        let (renew, l) = (lock.clone(), leadership.clone());
+        let renewing = tokio::spawn(async move {
+            renew.keep_renewing(&l).await;
+            metrics.leader.set(0);
+            metrics.leadership_lost.inc();
             let _ = lost_tx.send(());
         });
         Some(HeldLease {
             leadership,
             lock: Some(lock),
+            renewing: Some(renewing),
             lost: Some(lost_rx),
         })
     }
@@ -1014,10 +1186,14 @@ impl HeldLease {
         let Some(lock) = &self.lock else {
             return Ok(());
         };
+        // A renewal landing after the release would take the Lease back.
+        if let Some(r) = &self.renewing {
+            r.abort();
+        }
         if !self.leadership.is_leader() {
             return Err(Error::NotLeader);
         }
-        if let Err(e) = lock.release().await {
+        if let Err(e) = lock.release(&self.leadership).await {
             warn!(error = %e, "could not release the lease");
         }
         Ok(())

@@ -36,6 +36,7 @@ pub mod server;
 pub mod snapshot;
 pub mod status;
 pub mod telemetry;
+pub mod write_gate;
 pub mod writer;
 
 use std::time::Duration;

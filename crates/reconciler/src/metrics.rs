@@ -27,6 +27,12 @@ pub struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    /// `not_leader`: the write's turn came after leadership ended ([`crate::write_gate`]).
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WriteLabels {
     pub set: String,
     /// `upgrade`, `flip`, `not_upgradable`, `status`, `revision_create`, `revision_patch`,
@@ -54,6 +60,9 @@ pub struct Metrics {
     pub writes_queued: Gauge,
     pub writes_throttled: Counter,
     pub write_wait_seconds: Counter<f64, AtomicU64>,
+    pub writes_dropped: Family<DropLabels, Counter>,
+    pub writes_server_throttled: Counter,
+    pub leadership_lost: Counter,
 }
 
 /// A metric's name (after the registry's `sidecarset_reconciler` prefix) and help text.
@@ -100,6 +109,19 @@ const WRITE_WAIT_SECONDS: Help = (
     "Time API writes spent waiting for the write budget",
 );
 
+const WRITES_DROPPED: Help = (
+    "writes_dropped",
+    "API writes never sent, by reason (not_leader: leadership ended while the write waited)",
+);
+const WRITES_SERVER_THROTTLED: Help = (
+    "writes_server_throttled",
+    "API writes the API server answered with 429 and that were sent again after Retry-After",
+);
+const LEADERSHIP_LOST: Help = (
+    "leadership_lost",
+    "Times this instance stopped leading without giving the Lease up (renew deadline passed, or another holder seen)",
+);
+
 /// Registers `metric` and hands it back. Metrics are encoded in the order they are registered.
 fn registered<M: Metric + Clone>(registry: &mut Registry, (name, help): Help, metric: M) -> M {
     registry.register(name, help, metric.clone());
@@ -135,6 +157,13 @@ impl Default for Metrics {
                 WRITE_WAIT_SECONDS,
                 Counter::<f64, AtomicU64>::default(),
             ),
+            writes_dropped: registered(&mut r, WRITES_DROPPED, Family::default()),
+            writes_server_throttled: registered(
+                &mut r,
+                WRITES_SERVER_THROTTLED,
+                Counter::default(),
+            ),
+            leadership_lost: registered(&mut r, LEADERSHIP_LOST, Counter::default()),
             registry: r,
         }
     }
@@ -167,6 +196,15 @@ impl Metrics {
         self.invalid
             .get_or_create(&l)
             .set(i64::from(s.error.is_some()));
+    }
+
+    /// The counter of writes the fence dropped.
+    pub fn writes_dropped_not_leader(&self) -> Counter {
+        self.writes_dropped
+            .get_or_create(&DropLabels {
+                reason: "not_leader".into(),
+            })
+            .clone()
     }
 
     pub fn write(&self, set: &str, kind: &str, result: &str) {

@@ -7,15 +7,12 @@
 //!   text with a growing count while the status annotation showed the second; and every
 //!   `SidecarUpgradeStarted` on a policy showed the first Pod's name. Here a new note is a new Event;
 //!   the same note again counts up that Event's series, as before.
-//! * **Every write waits on the write budget** ([`crate::pacing`]).
+//! * **Every write goes through the write client's gate** (paced and fenced: [`crate::write_gate`]).
 //!
 //! Like kube-runtime's, the cache forgets an Event six minutes after it was last sent, and Events of a
 //! cluster-scoped object (the policy) go to `default`.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::{collections::HashMap, sync::Mutex};
 
 use k8s_openapi::{
     api::{
@@ -32,7 +29,7 @@ use kube::{
 };
 use serde_json::json;
 
-use crate::{MANAGER, pacing::WriteBudget};
+use crate::MANAGER;
 
 /// How long a sent Event is remembered for its series (kube-runtime's and client-go's value).
 const TTL: SignedDuration = SignedDuration::from_mins(6);
@@ -140,18 +137,17 @@ impl Series {
 }
 
 pub struct Recorder {
+    /// The write client ([`crate::write_gate`]).
     client: Client,
     reporter: Reporter,
-    budget: Arc<WriteBudget>,
     series: Mutex<Series>,
 }
 
 impl Recorder {
-    pub fn new(client: Client, reporter: Reporter, budget: Arc<WriteBudget>) -> Self {
+    pub fn new(client: Client, reporter: Reporter) -> Self {
         Recorder {
             client,
             reporter,
-            budget,
             series: Mutex::default(),
         }
     }
@@ -178,7 +174,6 @@ impl Recorder {
                 field_manager: Some(MANAGER.into()),
                 ..Default::default()
             };
-            self.budget.acquire().await;
             match api
                 .patch(&name, &params, &Patch::Merge(json!({"series": series})))
                 .await
@@ -197,7 +192,6 @@ impl Recorder {
             field_manager: Some(MANAGER.into()),
             ..Default::default()
         };
-        self.budget.acquire().await;
         let created = api.create(&params, &event).await?;
         let name = created.metadata.name.or(event.metadata.name);
         self.remember(key, name.unwrap_or_default(), 1, now);

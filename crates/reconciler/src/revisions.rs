@@ -12,7 +12,7 @@
 //! answers to this process's own writes (only the leader writes, and nothing else writes a set's
 //! revisions): a round costs no request unless the history changes.
 //!
-//! Every write waits for the write budget ([`crate::pacing`]) and is counted in
+//! Every write goes through the write client's gate (paced, fenced: [`crate::write_gate`]) and is counted in
 //! `sidecarset_reconciler_writes_total{kind="revision_create"|"revision_patch"|"revision_delete"}`.
 
 use std::{
@@ -40,7 +40,7 @@ use sidecarset_core::{
 };
 use tracing::{info, warn};
 
-use crate::{Error, MANAGER, Result, metrics::Metrics, pacing::WriteBudget};
+use crate::{Error, MANAGER, Result, metrics::Metrics, write_gate::is_not_leader};
 
 /// Kruise retries a taken name without bound; ten different revisions of one set hashing alike is
 /// not bad luck but a bug, better reported than looped on.
@@ -113,8 +113,8 @@ impl Inputs {
 }
 
 pub struct Revisions {
+    /// The write client ([`crate::write_gate`]); its reads pass the gate untouched.
     client: Client,
-    budget: Arc<WriteBudget>,
     metrics: Arc<Metrics>,
     namespace: String,
     /// How long a listing is trusted before the next round lists again.
@@ -123,16 +123,9 @@ pub struct Revisions {
 }
 
 impl Revisions {
-    pub fn new(
-        client: Client,
-        budget: Arc<WriteBudget>,
-        metrics: Arc<Metrics>,
-        namespace: String,
-        relist: Duration,
-    ) -> Self {
+    pub fn new(client: Client, metrics: Arc<Metrics>, namespace: String, relist: Duration) -> Self {
         Revisions {
             client,
-            budget,
             metrics,
             namespace,
             relist,
@@ -282,7 +275,6 @@ impl Revisions {
             let req = kube::core::Request::new(self.api().resource_url())
                 .create(&post_params(), body)
                 .map_err(|e| Error::Kube(Box::new(kube::Error::BuildRequest(e))))?;
-            self.budget.acquire().await;
             let res = self.client.request::<ControllerRevision>(req).await;
             self.count(s.key, "revision_create", res.is_ok());
             match res {
@@ -314,7 +306,6 @@ impl Revisions {
     }
 
     async fn patch(&self, key: &str, name: &str, body: &Value) -> Result<ControllerRevision> {
-        self.budget.acquire().await;
         let res = self
             .api()
             .patch(name, &patch_params(), &Patch::Merge(body))
@@ -325,7 +316,6 @@ impl Revisions {
 
     /// Whether the revision is gone (deleted now, or already).
     async fn delete(&self, key: &str, name: &str) -> bool {
-        self.budget.acquire().await;
         let res = self.api().delete(name, &DeleteParams::default()).await;
         self.count(key, "revision_delete", res.is_ok());
         match res {
@@ -347,6 +337,9 @@ impl Revisions {
     }
 
     fn error(&self, name: &str, action: &'static str, e: kube::Error) -> Error {
+        if is_not_leader(&e) {
+            return Error::NotLeader;
+        }
         Error::Revision {
             namespace: self.namespace.clone(),
             name: name.to_string(),

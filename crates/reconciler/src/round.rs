@@ -250,15 +250,7 @@ fn pod_write(kind: WriteKind, p: PodPatch) -> PodWrite {
 }
 
 fn condition_write(c: ConditionUpdate) -> PodWrite {
-    PodWrite {
-        kind: WriteKind::MarkNotUpgradable,
-        pod_id: c.pod.index,
-        namespace: c.pod.namespace.clone(),
-        name: c.pod.name.clone(),
-        patch: None,
-        condition: Some(c),
-        changes: Vec::new(),
-    }
+    PodWrite::condition_only(WriteKind::MarkNotUpgradable, c)
 }
 
 /// A sidecar this process upgraded, and the image ID its container reported before.

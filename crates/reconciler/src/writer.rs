@@ -2,12 +2,19 @@
 //!
 //! Per Pod and step: the core's JSON patch on the Pod (it starts with a `test` of the resourceVersion
 //! the plan read), then, if the planner asks for it, the core's `SidecarSetUpgradable` condition
-//! patch through the status subresource (a strategic merge patch, as Kruise sends it). Both are sent
-//! as the core built them. Nothing is read back: the patch response is the new Pod, kept in the
-//! [`Overlay`](crate::snapshot::Overlay) until the watch catches up. Each of the two writes waits on
-//! the write budget ([`crate::pacing`]).
-
-use std::sync::Arc;
+//! patch through the status subresource (a strategic merge patch, as Kruise sends it, guarded by the
+//! Pod's resourceVersion: after the Pod patch, the version that patch returned). Nothing is read
+//! back: the patch response is the new Pod, kept in the [`Overlay`](crate::snapshot::Overlay) until
+//! the watch catches up.
+//!
+//! The two writes are not one transaction, so the second may fail after the first landed. The
+//! upgrade has then happened (the kubelet restarts the sidecar on the new image whatever the
+//! condition says), so it is reported as written with its condition still to do
+//! ([`ConditionWrite::Pending`]), never as a failed upgrade; the controller writes the condition on
+//! its own in a later round, merged again from the cache.
+//!
+//! The client passed in is the write client: its stack paces, fences and waits out 429s
+//! ([`crate::write_gate`]), so nothing here waits for a token or checks leadership itself.
 
 use kube::{
     Api, Client,
@@ -15,7 +22,7 @@ use kube::{
 };
 use sidecarset_core::upgrade::{ConditionUpdate, ContainerChange};
 
-use crate::{Error, MANAGER, pacing::WriteBudget, snapshot::WatchedPod};
+use crate::{Error, MANAGER, snapshot::WatchedPod, write_gate::is_not_leader};
 
 /// What the write is for; decides the Event and the metric label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +33,8 @@ pub enum WriteKind {
     Flip,
     /// Only the condition: the Pod cannot be upgraded in place.
     MarkNotUpgradable,
+    /// Only the condition, left to do after its Pod's upgrade patch landed.
+    Condition,
 }
 
 impl WriteKind {
@@ -34,6 +43,7 @@ impl WriteKind {
             WriteKind::Upgrade => "upgrade",
             WriteKind::Flip => "flip",
             WriteKind::MarkNotUpgradable => "not_upgradable",
+            WriteKind::Condition => "condition",
         }
     }
 }
@@ -68,28 +78,50 @@ impl PodWrite {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    /// A write of the condition alone.
+    pub fn condition_only(kind: WriteKind, c: ConditionUpdate) -> Self {
+        PodWrite {
+            kind,
+            pod_id: c.pod.index,
+            namespace: c.pod.namespace.clone(),
+            name: c.pod.name.clone(),
+            patch: None,
+            condition: Some(c),
+            changes: Vec::new(),
+        }
+    }
+}
+
+/// What became of the condition of a write whose Pod patch landed.
+#[derive(Debug)]
+pub enum ConditionWrite {
+    /// None was asked for, or it was written.
+    Done,
+    /// Its patch failed after the Pod's upgrade landed (the message says how): to be written on
+    /// its own later.
+    Pending(ConditionUpdate, String),
 }
 
 #[derive(Debug)]
 pub enum Outcome {
-    /// Written; the Pod as the API server returned it after the last write.
-    Written(Box<WatchedPod>),
-    /// The Pod changed since it was read (the `test` failed, or it is gone): nothing was written,
-    /// and the next round plans it again from the newer version.
+    /// Written; the Pod as the API server returned it after the last write that landed.
+    Written(Box<WatchedPod>, ConditionWrite),
+    /// The Pod changed since it was read (the `test` or the resourceVersion precondition failed, or
+    /// it is gone): nothing was written, and the next round plans it again from the newer version.
     Stale,
 }
 
 pub struct Writer {
     client: Client,
     params: PatchParams,
-    budget: Arc<WriteBudget>,
 }
 
 impl Writer {
-    pub fn new(client: Client, budget: Arc<WriteBudget>) -> Self {
+    /// `client`: the write client ([`crate::write_gate`]).
+    pub fn new(client: Client) -> Self {
         Writer {
             client,
-            budget,
             params: PatchParams {
                 field_manager: Some(MANAGER.to_string()),
                 ..Default::default()
@@ -99,39 +131,57 @@ impl Writer {
 
     pub async fn apply(&self, w: &PodWrite) -> Result<Outcome, Error> {
         let api: Api<WatchedPod> = Api::namespaced(self.client.clone(), &w.namespace);
-        let mut latest = None;
-        if let Some(patch) = &w.patch {
-            self.budget.acquire().await;
-            match api
-                .patch(&w.name, &self.params, &Patch::Json::<()>(patch.clone()))
-                .await
-            {
-                Ok(p) => latest = Some(p),
-                Err(e) if is_stale(&e) => return Ok(Outcome::Stale),
-                Err(source) => return Err(rejected(w, source)),
-            }
+        let Some(patch) = &w.patch else {
+            let Some(c) = &w.condition else {
+                return Ok(Outcome::Stale);
+            };
+            return match self.condition(&api, w, &c.patch).await {
+                Ok(p) => Ok(Outcome::Written(Box::new(p), ConditionWrite::Done)),
+                Err(e) if is_stale(&e) => Ok(Outcome::Stale),
+                Err(e) => Err(rejected(w, e)),
+            };
+        };
+        let patched = match api
+            .patch(&w.name, &self.params, &Patch::Json::<()>(patch.clone()))
+            .await
+        {
+            Ok(p) => p,
+            Err(e) if is_stale(&e) => return Ok(Outcome::Stale),
+            Err(e) => return Err(rejected(w, e)),
+        };
+        let Some(c) = &w.condition else {
+            return Ok(Outcome::Written(Box::new(patched), ConditionWrite::Done));
+        };
+        let version = patched.raw["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default();
+        match self.condition(&api, w, &c.patch_at(version)).await {
+            Ok(p) => Ok(Outcome::Written(Box::new(p), ConditionWrite::Done)),
+            // Whatever the reason (gone, conflict, a 500, leadership ended while it waited), the
+            // upgrade itself landed: report it, and the condition as left to do.
+            Err(e) => Ok(Outcome::Written(
+                Box::new(patched),
+                ConditionWrite::Pending(c.clone(), e.to_string()),
+            )),
         }
-        if let Some(c) = &w.condition {
-            // Strategic merge on `status.conditions` merges by `type`: other conditions stay.
-            self.budget.acquire().await;
-            match api
-                .patch_status(&w.name, &self.params, &Patch::Strategic(&c.patch))
-                .await
-            {
-                Ok(p) => latest = Some(p),
-                // The Pod went away between the two writes: nothing left to mark.
-                Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Outcome::Stale),
-                Err(source) => return Err(rejected(w, source)),
-            }
-        }
-        match latest {
-            Some(p) => Ok(Outcome::Written(Box::new(p))),
-            None => Ok(Outcome::Stale),
-        }
+    }
+
+    /// Strategic merge on `status.conditions` merges by `type`: other conditions stay.
+    async fn condition(
+        &self,
+        api: &Api<WatchedPod>,
+        w: &PodWrite,
+        patch: &serde_json::Value,
+    ) -> Result<WatchedPod, kube::Error> {
+        api.patch_status(&w.name, &self.params, &Patch::Strategic(patch))
+            .await
     }
 }
 
 fn rejected(w: &PodWrite, source: kube::Error) -> Error {
+    if is_not_leader(&source) {
+        return Error::NotLeader;
+    }
     Error::PodPatch {
         namespace: w.namespace.clone(),
         name: w.name.clone(),

@@ -32,8 +32,10 @@ fn run_accepts_every_documented_flag() {
         "me",
         "--lease-duration-seconds",
         "6",
-        "--lease-renew-seconds",
-        "2",
+        "--renew-deadline-seconds",
+        "4",
+        "--retry-period-seconds",
+        "1",
         "--resync-seconds",
         "30",
         "--busy-requeue-millis",
@@ -104,21 +106,34 @@ fn a_write_budget_that_could_never_write_is_refused_by_flag_name() {
 }
 
 #[test]
-fn a_renew_period_not_shorter_than_the_lease_is_refused() {
-    let err = Cli::try_parse_from([
-        "sidecarset-reconciler",
-        "run",
-        "--lease-duration-seconds",
-        "5",
-        "--lease-renew-seconds",
-        "5",
-    ])
-    .map(|c| match c.command {
-        Command::Run(r) => r.validate(),
-        Command::Plan(_) | Command::Migrate(_) => Ok(()),
-    });
-    let msg = err.expect("parses").expect_err("refused").to_string();
-    assert!(msg.contains("--lease-renew-seconds"), "{msg}");
+fn lease_timings_out_of_client_go_order_are_refused_by_flag_name() {
+    for (flags, named) in [
+        (
+            [
+                "--lease-duration-seconds=5",
+                "--renew-deadline-seconds=5",
+                "--retry-period-seconds=1",
+            ],
+            "--renew-deadline-seconds (5) must be shorter than --lease-duration-seconds (5)",
+        ),
+        (
+            [
+                "--lease-duration-seconds=15",
+                "--renew-deadline-seconds=4",
+                "--retry-period-seconds=4",
+            ],
+            "--retry-period-seconds (4) must be shorter than --renew-deadline-seconds (4)",
+        ),
+    ] {
+        let mut args = vec!["sidecarset-reconciler", "run"];
+        args.extend(flags);
+        let err = Cli::try_parse_from(args).map(|c| match c.command {
+            Command::Run(r) => r.validate(),
+            Command::Plan(_) | Command::Migrate(_) => Ok(()),
+        });
+        let msg = err.expect("parses").expect_err("refused").to_string();
+        assert!(msg.contains(named), "{msg}");
+    }
 }
 
 #[test]
@@ -138,7 +153,8 @@ fn help_documents_the_flags() {
         "--lease-name",
         "--identity",
         "--lease-duration-seconds",
-        "--lease-renew-seconds",
+        "--renew-deadline-seconds",
+        "--retry-period-seconds",
         "--policy-selector",
         "--max-writes-per-second",
         "--max-write-burst",

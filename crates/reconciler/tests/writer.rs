@@ -1,7 +1,10 @@
-//! [`Writer::apply`] against a mocked API server (kube-rs's `tower-test` pattern, as in
-//! controller-rs): the requests it sends, and what it makes of each answer the API server can give —
-//! success, a conflict, a failed resourceVersion `test` (stale), a real validation error, a Pod
-//! deleted between the two writes, and throttling.
+//! [`Writer::apply`] through the write gate against a mocked API server (kube-rs's `tower-test`
+//! pattern, as in controller-rs): the requests it sends, and what it makes of each answer the API
+//! server can give — success, a conflict, a failed resourceVersion `test` (stale), a real
+//! validation error, a Pod deleted between the two writes, a condition that fails after its Pod's
+//! upgrade landed, throttling with `Retry-After`, and leadership ending while a write waits.
+
+use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 use kube::{Client, client::Body};
@@ -9,24 +12,31 @@ use serde_json::{Value, json};
 use sidecarset_core::upgrade::{ConditionUpdate, PodRef, condition_patch};
 use sidecarset_reconciler::{
     Error,
+    leader::Leadership,
     metrics::Metrics,
     pacing::{WriteBudget, WriteRate},
-    writer::{Outcome, PodWrite, WriteKind, Writer},
+    write_gate::WriteGate,
+    writer::{ConditionWrite, Outcome, PodWrite, WriteKind, Writer},
 };
+use tower::Layer;
 use tower_test::mock::{self, Handle, SendResponse};
 
 type ApiServer = Handle<Request<Body>, Response<Body>>;
 
+/// The writer as the controller builds it: a client whose stack has the write gate over the
+/// (mocked) API server, leading always.
 fn writer() -> (Writer, ApiServer) {
+    let (w, api, _) = gated(Leadership::always(), 1000.0, 100);
+    (w, api)
+}
+
+fn gated(leadership: Leadership, per_second: f64, burst: u32) -> (Writer, ApiServer, Metrics) {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let budget = WriteBudget::new(
-        WriteRate {
-            per_second: 1000.0,
-            burst: 100,
-        },
-        &Metrics::default(),
-    );
-    (Writer::new(Client::new(service, "default"), budget), handle)
+    let metrics = Metrics::default();
+    let budget = WriteBudget::new(WriteRate { per_second, burst }, &metrics);
+    let gate = WriteGate::new(budget, leadership, &metrics);
+    let client = Client::new(gate.layer(service), "default");
+    (Writer::new(client), handle, metrics)
 }
 
 /// An upgrade of `shop/web-0` as the core plans it: its patch guarded by the resourceVersion it read
@@ -54,7 +64,7 @@ fn upgrade(condition: bool) -> PodWrite {
             ConditionUpdate {
                 pod,
                 upgradable: true,
-                patch: condition_patch(&condition),
+                patch: condition_patch(&condition, "41"),
                 condition,
             }
         }),
@@ -131,16 +141,20 @@ async fn an_upgrade_is_a_guarded_json_patch_then_a_strategic_status_patch() {
             "/api/v1/namespaces/shop/pods/web-0/status?&fieldManager=sidecarset-reconciler"
         );
         assert_eq!(ct, "application/strategic-merge-patch+json");
+        // Guarded by the version the Pod patch returned, not the one the plan read.
         assert_eq!(
             body,
-            json!({"status": {"conditions": [{"type": "SidecarSetUpgradable", "status": "True",
+            json!({"metadata": {"resourceVersion": "42"},
+                   "status": {"conditions": [{"type": "SidecarSetUpgradable", "status": "True",
                                               "message": "{\"filebeat\":true}"}]}})
         );
         send.send_response(answer(200, &pod("43")));
     };
     let (outcome, ()) = tokio::join!(writer.apply(&w), server);
     match outcome.unwrap() {
-        Outcome::Written(p) => assert_eq!(p.raw["metadata"]["resourceVersion"], "43"),
+        Outcome::Written(p, ConditionWrite::Done) => {
+            assert_eq!(p.raw["metadata"]["resourceVersion"], "43")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -198,44 +212,118 @@ async fn a_validation_error_naming_a_field_is_reported() {
 }
 
 #[tokio::test]
-async fn a_pod_deleted_between_the_patch_and_its_condition_is_stale() {
+async fn a_condition_that_fails_after_the_upgrade_landed_is_left_to_do_never_a_failed_upgrade() {
+    // A Pod deleted between the two writes, another set's condition write in between (the
+    // resourceVersion precondition answers 409), and the API server failing: each time the upgrade
+    // itself landed, so the write is reported as written with its condition left to do.
+    for status_answer in [
+        failure(404, "NotFound", "pods \"web-0\" not found"),
+        failure(
+            409,
+            "Conflict",
+            "Operation cannot be fulfilled on pods \"web-0\": the object has been modified",
+        ),
+        failure(500, "InternalError", "etcdserver: request timed out"),
+    ] {
+        let (writer, mut api) = writer();
+        let server = async {
+            let (_, _, _, _, send) = next(&mut api).await;
+            send.send_response(answer(200, &pod("42")));
+            let (_, uri, _, _, send) = next(&mut api).await;
+            assert!(uri.contains("/status"), "{uri}");
+            send.send_response(status_answer);
+        };
+        let w = upgrade(true);
+        let (outcome, ()) = tokio::join!(writer.apply(&w), server);
+        match outcome {
+            Ok(Outcome::Written(p, ConditionWrite::Pending(c, error))) => {
+                assert_eq!(
+                    p.raw["metadata"]["resourceVersion"], "42",
+                    "the upgraded Pod"
+                );
+                assert!(c.upgradable);
+                assert!(!error.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_condition_alone_that_lost_a_race_is_stale() {
     let (writer, mut api) = writer();
     let server = async {
-        let (_, _, _, _, send) = next(&mut api).await;
-        send.send_response(answer(200, &pod("42")));
-        let (_, uri, _, _, send) = next(&mut api).await;
+        let (method, uri, _, body, send) = next(&mut api).await;
+        assert_eq!(method, "PATCH");
         assert!(uri.contains("/status"), "{uri}");
-        send.send_response(failure(404, "NotFound", "pods \"web-0\" not found"));
+        assert_eq!(
+            body["metadata"]["resourceVersion"], "41",
+            "as the plan read it"
+        );
+        send.send_response(failure(409, "Conflict", "the object has been modified"));
     };
-    let w = upgrade(true);
+    let c = upgrade(true).condition.unwrap();
+    let w = PodWrite::condition_only(WriteKind::Condition, c);
     let (outcome, ()) = tokio::join!(writer.apply(&w), server);
     assert!(matches!(outcome, Ok(Outcome::Stale)), "{outcome:?}");
 }
 
-#[tokio::test]
-async fn throttling_is_an_error_the_round_retries_not_a_stale_pod() {
-    let (writer, mut api) = writer();
+#[tokio::test(start_paused = true)]
+async fn a_429_is_waited_out_for_its_retry_after_and_sent_again_not_a_failure() {
+    let (writer, mut api, metrics) = gated(Leadership::always(), 1000.0, 100);
     let server = async {
-        let (_, _, _, _, send) = next(&mut api).await;
+        let (_, _, _, first, send) = next(&mut api).await;
         let mut r = failure(
             429,
             "TooManyRequests",
             "Too many requests, please try again later.",
         );
         r.headers_mut()
-            .insert("retry-after", http::HeaderValue::from_static("1"));
+            .insert("retry-after", http::HeaderValue::from_static("3"));
+        let throttled = tokio::time::Instant::now();
         send.send_response(r);
+        let (_, _, _, again, send) = next(&mut api).await;
+        assert_eq!(again, first, "the same patch again");
+        assert!(
+            throttled.elapsed() >= Duration::from_secs(3),
+            "{:?}",
+            throttled.elapsed()
+        );
+        send.send_response(answer(200, &pod("42")));
     };
-    let w = upgrade(true);
+    let w = upgrade(false);
     let (outcome, ()) = tokio::join!(writer.apply(&w), server);
-    match outcome {
-        // The controller's error policy requeues the set; the Pod is planned again from fresh state.
-        Err(Error::PodPatch { source, .. }) => {
-            assert!(
-                matches!(*source, kube::Error::Api(ref s) if s.code == 429),
-                "{source:?}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    assert!(
+        matches!(outcome, Ok(Outcome::Written(_, ConditionWrite::Done))),
+        "{outcome:?}"
+    );
+    assert_eq!(metrics.writes_server_throttled.get(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_whose_turn_comes_after_leadership_ended_is_dropped_and_counted() {
+    let leadership = Leadership::until(tokio::time::Instant::now() + Duration::from_secs(1));
+    // One write a second, one in the bucket: the first goes at once, the second waits a second and
+    // finds leadership over when its token comes.
+    let (writer, mut api, metrics) = gated(leadership.clone(), 1.0, 1);
+    let server = async {
+        let (_, _, _, _, send) = next(&mut api).await;
+        send.send_response(answer(200, &pod("42")));
+    };
+    let w = upgrade(false);
+    let (first, ()) = tokio::join!(writer.apply(&w), server);
+    assert!(matches!(first, Ok(Outcome::Written(..))), "{first:?}");
+    let second = writer.apply(&w).await;
+    assert!(matches!(second, Err(Error::NotLeader)), "{second:?}");
+    assert_eq!(
+        metrics.writes_dropped_not_leader().get(),
+        1,
+        "counted as dropped, never sent"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), api.next_request())
+            .await
+            .is_err(),
+        "no request reached the API server"
+    );
 }

@@ -73,13 +73,29 @@ pub fn upgradable_condition(
 }
 
 /// The strategic merge patch for the Pod's `status` subresource that sets `condition`
-/// (conditions merge by `type`).
-pub fn condition_patch(condition: &Value) -> Value {
-    json!({"status": {"conditions": [condition]}})
+/// (conditions merge by `type`), guarded by the `resourceVersion` the condition was computed from.
+///
+/// The message carries every set's mark, merged from the Pod as read: without the guard, two sets
+/// marking one Pod at once would each write their merge and the last would drop the other's entry.
+/// A `resourceVersion` in a patch is a precondition for kube-apiserver (409 Conflict when the Pod
+/// moved on), so a lost race is a conflict, and the next round merges again from the newer Pod
+/// (Kruise's `updatePodSidecarSetUpgradableCondition` re-reads the Pod for the same reason).
+pub fn condition_patch(condition: &Value, resource_version: &str) -> Value {
+    json!({"metadata": {"resourceVersion": resource_version}, "status": {"conditions": [condition]}})
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_patch_is_guarded_by_the_resource_version_it_was_merged_from() {
+        let c = json!({"type": CONDITION_TYPE, "status": "True"});
+        assert_eq!(
+            condition_patch(&c, "42"),
+            json!({"metadata": {"resourceVersion": "42"},
+                   "status": {"conditions": [{"type": CONDITION_TYPE, "status": "True"}]}})
+        );
+    }
+
     use super::*;
 
     fn pod(conds: Value) -> Value {

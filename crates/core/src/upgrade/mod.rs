@@ -172,6 +172,16 @@ pub struct PodRef {
     pub name: String,
 }
 
+impl PodRef {
+    pub fn of(index: usize, pod: &PodDigest) -> Self {
+        PodRef {
+            index,
+            namespace: pod.namespace().to_string(),
+            name: pod.name().to_string(),
+        }
+    }
+}
+
 /// One container image the patch replaces.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -184,13 +194,43 @@ pub struct ContainerChange {
 }
 
 /// The `SidecarSetUpgradable` condition for one Pod, and the strategic merge patch for its `status`
-/// subresource that sets it.
+/// subresource that sets it (guarded by the Pod's `resourceVersion`: [`condition_patch`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ConditionUpdate {
     pub pod: PodRef,
     pub upgradable: bool,
     pub condition: Value,
     pub patch: Value,
+}
+
+impl ConditionUpdate {
+    /// `set_name`'s mark on `pod` as `upgradable`, merged into the Pod's current condition; `None`
+    /// when the condition already says so (Kruise patches only on change). An unreadable message is
+    /// an error, as in Kruise: overwriting it would drop other sets' marks.
+    pub fn of(
+        pod: &PodDigest,
+        index: usize,
+        set_name: &str,
+        upgradable: bool,
+        now: &str,
+    ) -> Result<Option<Self>, String> {
+        let old = pod.upgradable_condition.as_deref();
+        Ok(
+            upgradable_condition(old, set_name, upgradable, now)?.map(|c| ConditionUpdate {
+                pod: PodRef::of(index, pod),
+                upgradable,
+                patch: condition_patch(&c, pod.resource_version()),
+                condition: c,
+            }),
+        )
+    }
+
+    /// The same patch, guarded by `resource_version` instead: after the Pod's own upgrade patch,
+    /// which moved the Pod on by itself (its `test` made sure nothing else did in between), the
+    /// condition goes at the version that patch returned.
+    pub fn patch_at(&self, resource_version: &str) -> Value {
+        condition_patch(&self.condition, resource_version)
+    }
 }
 
 /// One Pod write: an RFC 6902 JSON patch, sent as it is.

@@ -23,7 +23,7 @@ use crate::annotations;
 use crate::selector;
 
 use super::budget;
-use super::condition::{condition_patch, upgradable_condition};
+use super::condition::upgradable_condition;
 use super::intern::Str;
 use super::order::{self, OrderKey};
 use super::pod::PodDigest;
@@ -411,7 +411,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
     }
 
     fn pod_ref(&self, id: usize) -> Option<PodRef> {
-        Some(pod_ref(id, self.pods.get(&id)?.pod.borrow()))
+        Some(PodRef::of(id, self.pods.get(&id)?.pod.borrow()))
     }
 
     fn matched(&self, ctx: &SetCtx<'_>, id: usize) -> Option<Matched<'_>> {
@@ -432,7 +432,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
             };
             match patch::flip(ctx, &m, now) {
                 Ok(d) => out.plan.flips.push(PodPatch {
-                    pod: pod_ref(m.index, m.pod),
+                    pod: PodRef::of(m.index, m.pod),
                     changes: d.changes.clone(),
                     pull_policy_followed_tag: false,
                     condition: None,
@@ -474,14 +474,10 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
             };
             match mark {
                 Mark::Write => {
-                    let old = e.pod.borrow().upgradable_condition.as_deref();
-                    if let Ok(Some(c)) = upgradable_condition(old, ctx.name(), false, now) {
-                        out.plan.conditions.push(ConditionUpdate {
-                            pod,
-                            upgradable: false,
-                            patch: condition_patch(&c),
-                            condition: c,
-                        });
+                    if let Ok(Some(c)) =
+                        ConditionUpdate::of(e.pod.borrow(), id, ctx.name(), false, now)
+                    {
+                        out.plan.conditions.push(c);
                     }
                 }
                 Mark::Unreadable(message) => out.plan.warnings.push(Warning {
@@ -594,14 +590,6 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
 struct RoundOut {
     plan: Plan,
     reasons: Vec<(usize, Reason)>,
-}
-
-fn pod_ref(index: usize, pod: &PodDigest) -> PodRef {
-    PodRef {
-        index,
-        namespace: pod.namespace().to_string(),
-        name: pod.name().to_string(),
-    }
 }
 
 /// Everything the planner decides about one Pod alone.
@@ -736,24 +724,18 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
         };
         match patch::upgrade(ctx, &m, &input) {
             Ok(d) => {
-                let old = m.pod.upgradable_condition.as_deref();
-                let condition = match upgradable_condition(old, ctx.name(), true, now) {
-                    Ok(c) => c.map(|c| ConditionUpdate {
-                        pod: pod_ref(m.index, m.pod),
-                        upgradable: true,
-                        patch: condition_patch(&c),
-                        condition: c,
-                    }),
+                let condition = match ConditionUpdate::of(m.pod, m.index, ctx.name(), true, now) {
+                    Ok(c) => c,
                     Err(message) => {
                         out.plan.warnings.push(Warning {
-                            pod: pod_ref(m.index, m.pod),
+                            pod: PodRef::of(m.index, m.pod),
                             message,
                         });
                         None
                     }
                 };
                 out.plan.upgrades.push(PodPatch {
-                    pod: pod_ref(m.index, m.pod),
+                    pod: PodRef::of(m.index, m.pod),
                     changes: d.changes.clone(),
                     patch: d.into_patch(),
                     pull_policy_followed_tag,
@@ -803,7 +785,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
                 },
             };
             out.plan.skipped.push(Skipped {
-                pod: pod_ref(*id, e.pod.borrow()),
+                pod: PodRef::of(*id, e.pod.borrow()),
                 reason,
             });
         }
