@@ -5,6 +5,8 @@
 pub(crate) mod go_encoding;
 mod sidecar;
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 pub use sidecar::{IS_INJECTED, SIDECARSET_VERSION, SIDECARSET_VERSION_ALT, is_injected};
@@ -250,25 +252,32 @@ fn merge_volumes(spec: &mut Map<String, Value>, injected: Vec<Value>) -> Result<
     Ok(())
 }
 
-/// The Pod's pull secrets de-duplicated by name, then the set's that it lacks.
+/// The Pod's pull secrets de-duplicated by name (the first of a name stays; entries without a string
+/// name count as the name ""), then the set's that it lacks.
+///
+/// One pass with a set of the names seen: the list is the Pod's (about 100k entries fit in a 3 MB
+/// request), and comparing each entry with those kept before took 66 s at 100k (native, release).
 fn merge_pull_secrets<'a>(
     spec: &mut Map<String, Value>,
     names: impl Iterator<Item = &'a str>,
 ) -> Result<(), InjectError> {
-    let mut out: Vec<Value> = Vec::new();
-    for sec in take_list(spec, "imagePullSecrets")? {
-        if !out
-            .iter()
-            .any(|o| str_of(o, "name") == str_of(&sec, "name"))
-        {
-            out.push(sec);
-        }
-    }
-    for name in names {
-        if !out.iter().any(|o| str_of(o, "name") == name) {
-            out.push(serde_json::json!({ "name": name }));
-        }
-    }
+    let pod_secrets = take_list(spec, "imagePullSecrets")?;
+    let mut seen = HashSet::with_capacity(pod_secrets.len());
+    let keep: Vec<bool> = pod_secrets
+        .iter()
+        .map(|s| seen.insert(str_of(s, "name")))
+        .collect();
+    let added: Vec<&str> = names.filter(|n| seen.insert(n)).collect();
+    let mut out: Vec<Value> = pod_secrets
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(s, keep)| keep.then_some(s))
+        .collect();
+    out.extend(
+        added
+            .into_iter()
+            .map(|name| serde_json::json!({ "name": name })),
+    );
     spec.insert("imagePullSecrets".into(), Value::Array(out));
     Ok(())
 }
@@ -546,6 +555,77 @@ mod tests {
     fn web() -> Value {
         json!({"metadata": {"name": "p", "labels": {"app": "web"}},
                "spec": {"containers": [{"name": "app", "image": "nginx"}]}})
+    }
+
+    /// The merge as it was before it kept a set of the names seen (one comparison with every entry
+    /// kept so far): the reference for the output.
+    fn merge_pull_secrets_by_comparison(pod: Vec<Value>, names: &[&str]) -> Vec<Value> {
+        let mut out: Vec<Value> = Vec::new();
+        for sec in pod {
+            if !out
+                .iter()
+                .any(|o| str_of(o, "name") == str_of(&sec, "name"))
+            {
+                out.push(sec);
+            }
+        }
+        for name in names {
+            if !out.iter().any(|o| str_of(o, "name") == *name) {
+                out.push(json!({ "name": name }));
+            }
+        }
+        out
+    }
+
+    fn merged_pull_secrets(pod: Vec<Value>, names: &[&str]) -> Value {
+        let mut spec = Map::new();
+        spec.insert("imagePullSecrets".into(), Value::Array(pod));
+        merge_pull_secrets(&mut spec, names.iter().copied()).unwrap();
+        spec.remove("imagePullSecrets").unwrap()
+    }
+
+    #[test]
+    fn pull_secrets_keep_the_first_of_each_name_as_the_comparison_did() {
+        // Entries without a string name (none, a number, not an object) all count as the name "".
+        let pod = vec![
+            json!({"name": "b"}),
+            json!({"name": "a", "note": 1}),
+            json!({"name": "b", "note": 2}),
+            json!({}),
+            json!({"name": 7}),
+            json!("reg"),
+            json!({"name": ""}),
+            json!({"name": "a"}),
+        ];
+        let names = ["c", "a", "c", ""];
+        let merged = merged_pull_secrets(pod.clone(), &names);
+        assert_eq!(
+            merged,
+            json!([{"name": "b"}, {"name": "a", "note": 1}, {}, {"name": "c"}])
+        );
+        assert_eq!(
+            merged,
+            Value::Array(merge_pull_secrets_by_comparison(pod, &names))
+        );
+        assert_eq!(
+            merged_pull_secrets(vec![json!({"name": "x"}), json!({"name": "x"})], &["", "y"]),
+            json!([{"name": "x"}, {"name": ""}, {"name": "y"}])
+        );
+    }
+
+    #[test]
+    fn a_pod_with_100k_pull_secrets_is_merged_in_one_pass() {
+        // 100k entries fit in a 3 MB request; each name twice, so half are dropped. Compared with
+        // every entry kept before, this is 2.5e9 comparisons.
+        let pod: Vec<Value> = (0..100_000)
+            .map(|i| json!({"name": format!("s{}", i % 50_000)}))
+            .collect();
+        let merged = merged_pull_secrets(pod, &["s7", "reg"]);
+        let merged = merged.as_array().unwrap();
+        assert_eq!(merged.len(), 50_001);
+        assert_eq!(merged[0], json!({"name": "s0"}));
+        assert_eq!(merged[49_999], json!({"name": "s49999"}));
+        assert_eq!(merged[50_000], json!({"name": "reg"}));
     }
 
     #[test]
