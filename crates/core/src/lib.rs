@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod annotations;
+pub mod conflict;
 pub mod defaults;
 pub mod error;
 pub mod fieldpath;
