@@ -5,6 +5,10 @@
 //! planner): a clean move has no Pod to patch, since Pods Kruise injected carry Kruise's annotations
 //! and hashes, which this project computes byte for byte. Pods the set selects but that lack its
 //! sidecars are listed too: neither Kruise nor this project adds containers to a running Pod.
+//!
+//! Two sets that Kruise's validation would not let coexist
+//! (docs/settings-and-validation.md#cross-set-conflicts) are not converted: once they are policies,
+//! each is validated alone and nothing would refuse them.
 
 use std::{fmt::Write as _, path::Path};
 
@@ -17,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sidecarset_core::{
     SidecarSet,
+    conflict::{self, Conflict},
     kruise_object::{self, Converted},
     time::now_rfc3339,
     upgrade::PodDigest,
@@ -225,8 +230,29 @@ pub fn reports(
         .collect()
 }
 
+/// Sets out of `sets` that can select the same Pods and clash, as Kruise's validation refuses them
+/// (`conflict::find`, by SidecarSet name): both sets of each such pair are taken out, since Kruise
+/// would have refused whichever came second and the order here is only the order of the input.
+/// Returns the sets kept and every conflict found.
+pub fn refuse_conflicts(
+    sets: Vec<(Converted, String)>,
+) -> (Vec<(Converted, String)>, Vec<Conflict>) {
+    // Converted settings have passed `SidecarSet::new` already.
+    let built: Vec<(String, SidecarSet)> = sets
+        .iter()
+        .filter_map(|(c, _)| Some((c.name.clone(), SidecarSet::new(&c.settings).ok()?)))
+        .collect();
+    let named: Vec<(&str, &SidecarSet)> = built.iter().map(|(n, s)| (n.as_str(), s)).collect();
+    let conflicts = conflict::find(&named);
+    let kept = sets
+        .into_iter()
+        .filter(|(c, _)| !conflicts.iter().any(|x| x.involves(&c.name)))
+        .collect();
+    (kept, conflicts)
+}
+
 /// The report as a person reads it.
-pub fn report_text(reports: &[SetReport], failed: &[String]) -> String {
+pub fn report_text(reports: &[SetReport], conflicts: &[Conflict], failed: &[String]) -> String {
     let mut out = String::new();
     for r in reports {
         let verdict = if r.is_clean() {
@@ -257,6 +283,13 @@ pub fn report_text(reports: &[SetReport], failed: &[String]) -> String {
             let _ = writeln!(out, "  note: {n}");
         }
     }
+    for c in conflicts {
+        let _ = writeln!(
+            out,
+            "conflict, neither {} nor {} converted: {c}",
+            c.first, c.second
+        );
+    }
     for f in failed {
         let _ = writeln!(out, "not converted: {f}");
     }
@@ -264,7 +297,8 @@ pub fn report_text(reports: &[SetReport], failed: &[String]) -> String {
 }
 
 /// The whole command. Policies go to `--output` or `policies_out`; the report to `report_out`.
-/// Fails (after writing what it could) when a SidecarSet cannot be converted or a move is not clean.
+/// Fails (after writing what it could) when a SidecarSet cannot be converted, two conflict, or a
+/// move is not clean.
 pub async fn migrate(
     args: &MigrateArgs,
     policies_out: &mut impl std::io::Write,
@@ -286,6 +320,7 @@ pub async fn migrate(
         }
     };
     let (sets, failed) = convert_all(&objects, args);
+    let (sets, conflicts) = refuse_conflicts(sets);
     write_policies(&sets, args, policies_out)?;
     let named: Vec<(Converted, String)> = sets
         .into_iter()
@@ -301,9 +336,16 @@ pub async fn migrate(
         }
         _ => Vec::new(),
     };
-    let _ = report_out.write_all(report_text(&reports, &failed).as_bytes());
+    let _ = report_out.write_all(report_text(&reports, &conflicts, &failed).as_bytes());
     if let Some(path) = &args.report_json {
-        let body = json!({"sets": reports, "notConverted": failed});
+        let conflicts: Vec<Value> = conflicts
+            .iter()
+            .map(|c| {
+                json!({"sidecarSets": [c.first, c.second], "field": c.clash.field(),
+                       "name": c.clash.name(), "message": c.to_string()})
+            })
+            .collect();
+        let body = json!({"sets": reports, "conflicts": conflicts, "notConverted": failed});
         std::fs::write(path, serde_json::to_vec_pretty(&body)?).map_err(|e| {
             Error::SettingsFile {
                 path: path.display().to_string(),
@@ -311,7 +353,7 @@ pub async fn migrate(
             }
         })?;
     }
-    verdict(&reports, &failed)
+    verdict(&reports, &conflicts, &failed)
 }
 
 /// The policies as YAML documents, to `--output` or `policies_out`.
@@ -337,12 +379,26 @@ fn write_policies(
     }
 }
 
-/// The command fails when a SidecarSet was not converted or a move is not clean.
-fn verdict(reports: &[SetReport], failed: &[String]) -> Result<()> {
+/// The command fails when a SidecarSet was not converted, two conflict, or a move is not clean.
+fn verdict(reports: &[SetReport], conflicts: &[Conflict], failed: &[String]) -> Result<()> {
     if !failed.is_empty() {
         return Err(Error::Config(format!(
             "{} SidecarSet(s) not converted (see above)",
             failed.len()
+        )));
+    }
+    if !conflicts.is_empty() {
+        let mut pairs: Vec<String> = conflicts
+            .iter()
+            .map(|c| format!("{} and {}", c.first, c.second))
+            .collect();
+        pairs.dedup();
+        return Err(Error::Config(format!(
+            "SidecarSets that can select the same Pods clash, so neither of each pair was \
+             converted: {} (see above); as policies nothing would refuse them, and the later \
+             webhook would replace the other's sidecar or annotation: change the field named, or \
+             make the selectors disjoint",
+            pairs.join("; ")
         )));
     }
     let unclean: Vec<&str> = reports

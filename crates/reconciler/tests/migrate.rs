@@ -208,7 +208,7 @@ fn the_report_counts_matched_would_patch_and_uninjected_pods() {
     // web-2 runs another revision: the first round would bring it to the SidecarSet's.
     assert_eq!(r.would_patch, ["shop/web-2: upgrade"]);
     assert!(!r.is_clean());
-    let text = migrate::report_text(std::slice::from_ref(r), &["broken: why".into()]);
+    let text = migrate::report_text(std::slice::from_ref(r), &[], &["broken: why".into()]);
     assert!(
         text.contains(
             "SidecarSet filebeat -> ClusterAdmissionPolicy sidecarset-filebeat: NOT CLEAN"
@@ -254,4 +254,124 @@ async fn from_files_without_a_cluster_writes_the_convertible_policies_and_fails_
         .unwrap_err()
         .to_string();
     assert!(err.contains("/nonexistent"), "{err}");
+}
+
+/// Three sets for the same Pods: `mesh` and `logs` share the container `agent` and give the volume
+/// `log` two different sources; `audit` declares `log` as `mesh` does once defaulted (no clash) and
+/// so unlike `logs`; `other-team` uses `agent` for Pods the others never select.
+const CONFLICTING: &str = r#"
+apiVersion: apps.kruise.io/v1beta1
+kind: SidecarSet
+metadata: {name: mesh}
+spec:
+  selector: {matchLabels: {app: web}}
+  containers: [{name: agent, image: "envoy:1"}]
+  volumes: [{name: log, emptyDir: {}}]
+---
+apiVersion: apps.kruise.io/v1beta1
+kind: SidecarSet
+metadata: {name: audit}
+spec:
+  selector: {matchExpressions: [{key: app, operator: In, values: [web, api]}]}
+  containers: [{name: auditor, image: "audit:1"}]
+  volumes: [{name: log}]
+---
+apiVersion: apps.kruise.io/v1beta1
+kind: SidecarSet
+metadata: {name: logs}
+spec:
+  selector: {matchLabels: {app: web, tier: front}}
+  containers: [{name: agent, image: "filebeat:7"}]
+  volumes: [{name: log, hostPath: {path: /var/log}}]
+---
+apiVersion: apps.kruise.io/v1beta1
+kind: SidecarSet
+metadata: {name: other-team}
+spec:
+  selector: {matchLabels: {app: db}}
+  containers: [{name: agent, image: "agent:2"}]
+"#;
+
+#[test]
+fn a_conflicting_pair_is_refused_naming_both_sets_and_the_field() {
+    let dir = std::env::temp_dir().join(format!("sidecarset-conflict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sidecarsets.yaml");
+    std::fs::write(&path, CONFLICTING).unwrap();
+    let objects = migrate::objects_from_file(&path).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let sets: Vec<_> = objects
+        .iter()
+        .map(|o| {
+            let c = kruise_object::settings_from_object(o).unwrap();
+            let source = format!("SidecarSet {}", c.name);
+            (c, source)
+        })
+        .collect();
+    let (kept, conflicts) = migrate::refuse_conflicts(sets);
+    let kept: Vec<&str> = kept.iter().map(|(c, _)| c.name.as_str()).collect();
+    assert_eq!(kept, ["other-team"]);
+    let lines: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            r#"logs: spec.containers: Invalid value: "agent": container agent already exist in mesh"#,
+            r#"logs: spec.volumes: Invalid value: "log": volume log is in conflict with sidecarset mesh"#,
+            r#"logs: spec.volumes: Invalid value: "log": volume log is in conflict with sidecarset audit"#,
+        ]
+    );
+    let text = migrate::report_text(&[], &conflicts, &[]);
+    assert!(
+        text.starts_with(
+            r#"conflict, neither mesh nor logs converted: logs: spec.containers: Invalid value: "agent""#
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn migrate_writes_no_policy_for_either_set_of_a_pair_and_fails() {
+    let dir = std::env::temp_dir().join(format!("sidecarset-conflict-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sidecarsets.yaml");
+    std::fs::write(&path, CONFLICTING).unwrap();
+    let json = dir.join("report.json");
+    let a = args(&[
+        "--from-file",
+        path.to_str().unwrap(),
+        "--report-json",
+        json.to_str().unwrap(),
+    ]);
+    let (mut policies, mut report) = (Vec::new(), Vec::new());
+    let err = migrate::migrate(&a, &mut policies, &mut report)
+        .await
+        .unwrap_err()
+        .to_string();
+    let body: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        err.contains("neither of each pair was converted: mesh and logs; audit and logs"),
+        "{err}"
+    );
+    let report = String::from_utf8(report).unwrap();
+    assert!(
+        report.contains(
+            r#"conflict, neither audit nor logs converted: logs: spec.volumes: Invalid value: "log": volume log is in conflict with sidecarset audit"#
+        ),
+        "{report}"
+    );
+    assert_eq!(
+        body["conflicts"][0],
+        json!({"sidecarSets": ["mesh", "logs"], "field": "spec.containers", "name": "agent",
+               "message": r#"logs: spec.containers: Invalid value: "agent": container agent already exist in mesh"#})
+    );
+    let docs: Vec<Value> =
+        serde_yaml::Deserializer::from_str(std::str::from_utf8(&policies).unwrap())
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+    let names: Vec<&str> = docs
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["sidecarset-other-team"]);
 }
