@@ -17,6 +17,8 @@ use kube::{
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 use sidecarset_core::{
+    SidecarSet,
+    conflict::{self, Conflict},
     time::now_rfc3339,
     upgrade::{Interner, PodDigest, Reason},
 };
@@ -57,12 +59,14 @@ pub enum Command {
     /// Run the controller.
     Run(RunArgs),
     /// Print, for the cluster as it is, which Pods a round would upgrade now and why each other Pod
-    /// is left alone. Reads only.
+    /// is left alone, and the policies whose sets conflict (as Kruise's validation would refuse the
+    /// pair). Reads only.
     Plan(PlanArgs),
     /// Write one ClusterAdmissionPolicy per Kruise SidecarSet (from the cluster, or --from-file),
     /// and report per set what moving its Pods over would do: matched Pods, Pods the reconciler would
     /// patch (none for a clean move), Pods selected without the sidecars. Reads only; fails when a
-    /// set cannot be converted or a move is not clean.
+    /// set cannot be converted, two sets conflict (as Kruise's validation refuses them), or a move is
+    /// not clean.
     Migrate(crate::migrate::MigrateArgs),
 }
 
@@ -165,7 +169,7 @@ pub enum Output {
 pub struct PlanArgs {
     #[command(flatten)]
     pub source: Source,
-    /// Only this ClusterAdmissionPolicy (by name).
+    /// Only this ClusterAdmissionPolicy (by name); its conflicts with the others are still shown.
     #[arg(long, value_name = "NAME")]
     pub policy: Option<String>,
     /// text: one line per Pod; json: the full reports (writes with their patches' changes and
@@ -305,6 +309,7 @@ pub async fn plan(args: PlanArgs, out: &mut impl Write) -> Result<()> {
     let targets = match &args.source.settings {
         Some(path) => vec![Target::from_file(path)?],
         None => {
+            // Every policy, even with --policy: its conflicts are with the others.
             let api: Api<DynamicObject> = Api::all_with(client, &policy::api_resource());
             let lp = ListParams::default().labels(&policy::policy_selector(
                 args.source.policy_selector.as_deref(),
@@ -313,16 +318,17 @@ pub async fn plan(args: PlanArgs, out: &mut impl Write) -> Result<()> {
                 .await?
                 .items
                 .iter()
-                .filter(|p| {
-                    args.policy
-                        .as_deref()
-                        .is_none_or(|n| p.metadata.name.as_deref() == Some(n))
-                })
                 .map(Target::from_policy)
                 .collect()
         }
     };
-    let reports = reports(&targets, &pods, &namespaces, &now_rfc3339());
+    let reports = reports_of(
+        &targets,
+        args.policy.as_deref(),
+        &pods,
+        &namespaces,
+        &now_rfc3339(),
+    );
     match args.output {
         Output::Json => {
             writeln!(out, "{}", serde_json::to_string_pretty(&reports)?).ok();
@@ -376,10 +382,11 @@ pub enum PlanReport {
         policy: String,
         problem: SettingsProblem,
     },
-    /// The round the reconciler would run now.
+    /// The round the reconciler would run now, and the set's conflicts with other policies' sets.
     Planned {
         policy: String,
         round: Box<SetRound>,
+        conflicts: Vec<Conflict>,
     },
 }
 
@@ -391,7 +398,18 @@ impl PlanReport {
             PlanReport::Invalid { policy, problem } => {
                 json!({"policy": policy, "error": problem.to_string()})
             }
-            PlanReport::Planned { policy, round } => {
+            PlanReport::Planned {
+                policy,
+                round,
+                conflicts,
+            } => {
+                let conflicts: Vec<Value> = conflicts
+                    .iter()
+                    .map(|c| {
+                        json!({"with": c.other(policy), "field": c.clash.field(),
+                               "name": c.clash.name(), "message": c.to_string()})
+                    })
+                    .collect();
                 let writes: Vec<Value> = round
                     .writes
                     .iter()
@@ -403,7 +421,8 @@ impl PlanReport {
                 json!({"policy": policy, "set": round.set_name, "round": round.round,
                        "status": round.status, "writes": writes, "leftAlone": round.left_alone,
                        "warnings": round.warnings,
-                       "budgetWarning": round.budget_warning.as_ref().map(ToString::to_string)})
+                       "budgetWarning": round.budget_warning.as_ref().map(ToString::to_string),
+                       "conflicts": conflicts})
             }
         }
     }
@@ -415,16 +434,34 @@ impl Serialize for PlanReport {
     }
 }
 
-/// One report per target: the round a reconciler would run now over `pods`, nothing written. Pure,
-/// so the `plan` output is tested without a cluster.
+/// One report per target: the round a reconciler would run now over `pods`, nothing written, and
+/// the conflicts among the targets' sets. Pure, so the `plan` output is tested without a cluster.
 pub fn reports(
     targets: &[Target],
     pods: &[PodDigest],
     namespaces: &NamespaceLabels,
     now: &str,
 ) -> Vec<PlanReport> {
+    reports_of(targets, None, pods, namespaces, now)
+}
+
+/// [`reports`] for the policy named `only` (every one when `None`), its conflicts found among all
+/// `targets`.
+pub fn reports_of(
+    targets: &[Target],
+    only: Option<&str>,
+    pods: &[PodDigest],
+    namespaces: &NamespaceLabels,
+    now: &str,
+) -> Vec<PlanReport> {
+    let sets: Vec<(&str, &SidecarSet)> = targets
+        .iter()
+        .filter_map(|t| Some((t.key.as_str(), t.set.as_ref().ok()?)))
+        .collect();
+    let conflicts = conflict::find(&sets);
     targets
         .iter()
+        .filter(|t| only.is_none_or(|n| t.key == n))
         .map(|t| match &t.set {
             Err(problem) => PlanReport::Invalid {
                 policy: t.key.clone(),
@@ -432,6 +469,11 @@ pub fn reports(
             },
             Ok(set) => PlanReport::Planned {
                 policy: t.key.clone(),
+                conflicts: conflicts
+                    .iter()
+                    .filter(|c| c.involves(&t.key))
+                    .cloned()
+                    .collect(),
                 round: Box::new(SetRound::over_snapshot(
                     set,
                     t.generation,
@@ -454,13 +496,24 @@ pub fn print_text(reports: &[PlanReport], out: &mut impl Write) {
                 let _ = writeln!(out, "policy {policy}");
                 let _ = writeln!(out, "  invalid settings, no Pod is touched: {problem}");
             }
-            PlanReport::Planned { policy, round } => {
+            PlanReport::Planned {
+                policy,
+                round,
+                conflicts,
+            } => {
                 let _ = writeln!(out, "policy {policy}");
                 print_status(round, out);
                 print_writes(&round.writes, out);
                 print_left_alone(&round.left_alone, out);
                 for w in &round.warnings {
                     let _ = writeln!(out, "  warning: {w}");
+                }
+                for c in conflicts {
+                    let _ = writeln!(
+                        out,
+                        "  conflict with policy {}: {c}",
+                        c.other(policy).unwrap_or_default()
+                    );
                 }
             }
         }

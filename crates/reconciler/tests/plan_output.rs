@@ -1,6 +1,7 @@
 //! `plan`'s output, byte for byte: `-o json` and the text, for policies that take each branch (an
 //! upgrade round with every kind of Pod, a budget letting every Pod go, a paused set, `NotUpdate`,
-//! settings that do not validate, a policy without settings). The expected files are under
+//! settings that do not validate, a policy without settings), each variant of one set and so in
+//! conflict with the others over its container. The expected files are under
 //! `tests/plan_output/`; `UPDATE_PLAN_OUTPUT=1` rewrites them (a change of output is a change users see).
 
 use std::path::Path;
@@ -135,4 +136,51 @@ fn plan_output_is_unchanged() {
             .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_PLAN_OUTPUT=1 writes it)", path.display()));
         assert_eq!(got, &want, "{} differs", path.display());
     }
+}
+
+#[test]
+fn plan_for_one_policy_still_shows_its_conflicts_with_the_others() {
+    let targets = vec![
+        policy("logs", Some(settings(json!({})))),
+        policy(
+            "elsewhere",
+            Some(settings(
+                json!({"selector": {"matchLabels": {"app": "db"}}}),
+            )),
+        ),
+        policy(
+            "mesh",
+            Some(
+                json!({"name": "mesh", "selector": {"matchLabels": {"app": "web"}},
+                "containers": [{"name": "filebeat", "image": "envoy:1"}]}),
+            ),
+        ),
+    ];
+    let reports = cli::reports_of(
+        &targets,
+        Some("logs"),
+        &[],
+        &NamespaceLabels::new(),
+        "2026-07-01T00:00:00Z",
+    );
+    let mut text = Vec::new();
+    cli::print_text(&reports, &mut text);
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.starts_with("policy logs\n"), "{text}");
+    assert!(!text.contains("policy elsewhere\n") && !text.contains("policy mesh\n"));
+    let conflicts: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  conflict"))
+        .collect();
+    assert_eq!(
+        conflicts,
+        [
+            r#"  conflict with policy mesh: mesh: spec.containers: Invalid value: "filebeat": container filebeat already exist in logs"#
+        ]
+    );
+    assert_eq!(
+        serde_json::to_value(&reports).unwrap()[0]["conflicts"],
+        json!([{"with": "mesh", "field": "spec.containers", "name": "filebeat",
+                "message": r#"mesh: spec.containers: Invalid value: "filebeat": container filebeat already exist in logs"#}])
+    );
 }
