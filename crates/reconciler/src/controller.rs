@@ -1001,8 +1001,7 @@ pub async fn run(
     wait_for_caches(&pods, &namespaces).await?;
     ready.store(true, std::sync::atomic::Ordering::SeqCst);
 
-    let Some(mut lease) = HeldLease::take(&client, &config, leadership, metrics.clone()).await
-    else {
+    let Some(lease) = HeldLease::take(&client, &config, leadership, metrics.clone()).await else {
         return Ok(()); // a signal came while waiting for the Lease
     };
     let ctx = Arc::new(Context::new(
@@ -1015,18 +1014,31 @@ pub async fn run(
         lease.leadership.clone(),
         config.clone(),
     ));
-    let lost = lease.lost.take();
+    let lost = lease.lost.clone();
     let stop = async move {
         tokio::select! {
             _ = shutdown_signal() => info!("signal: shutting down"),
             _ = lease_lost(lost) => warn!("lease lost: stopping"),
         }
     };
-    let result = match &config.settings_file {
-        Some(path) => run_file(path.clone(), ctx, pod_events, ns_events, stop).await,
-        None => {
-            run_policies(client, &config, ctx, pod_events, ns_events, stop).await;
-            Ok(())
+    let controller = async {
+        match &config.settings_file {
+            Some(path) => run_file(path.clone(), ctx, pod_events, ns_events, stop).await,
+            None => {
+                run_policies(client, &config, ctx, pod_events, ns_events, stop).await;
+                Ok(())
+            }
+        }
+    };
+    // On a signal, rounds in flight finish (their writes are still fenced). On a lost Lease they
+    // are not waited for past a moment: one may hang on a stalled connection, and the process must
+    // exit so that it restarts as a candidate (controller-runtime drops its graceful shutdown too).
+    let lost = lease.lost.clone();
+    let result = tokio::select! {
+        r = controller => r,
+        _ = async { lease_lost(lost).await; tokio::time::sleep(LOST_LEASE_GRACE).await } => {
+            warn!(grace = ?LOST_LEASE_GRACE, "lease lost: not waiting longer for rounds in flight");
+            Err(Error::NotLeader)
         }
     };
     metrics.leader.set(0);
@@ -1137,8 +1149,8 @@ struct HeldLease {
     lock: Option<Arc<LeaseLock>>,
     /// The renewal loop, stopped before the Lease is released.
     renewing: Option<tokio::task::JoinHandle<()>>,
-    /// Fires when renewing stops (the Lease is lost).
-    lost: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// Turns true when renewing stops (the Lease is lost).
+    lost: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl HeldLease {
@@ -1164,13 +1176,13 @@ impl HeldLease {
             _ = shutdown_signal() => return None,
         }
         metrics.leader.set(1);
-        let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+        let (lost_tx, lost_rx) = tokio::sync::watch::channel(false);
         let (renew, l) = (lock.clone(), leadership.clone());
         let renewing = tokio::spawn(async move {
             renew.keep_renewing(&l).await;
             metrics.leader.set(0);
             metrics.leadership_lost.inc();
-            let _ = lost_tx.send(());
+            let _ = lost_tx.send(true);
         });
         Some(HeldLease {
             leadership,
@@ -1200,11 +1212,17 @@ impl HeldLease {
     }
 }
 
+/// How long rounds in flight may go on after the Lease was lost.
+const LOST_LEASE_GRACE: Duration = Duration::from_secs(2);
+
 /// Resolves when the Lease is lost; never without leader election.
-async fn lease_lost(lost: Option<tokio::sync::oneshot::Receiver<()>>) {
+async fn lease_lost(lost: Option<tokio::sync::watch::Receiver<bool>>) {
     match lost {
-        Some(rx) => {
-            let _ = rx.await;
+        Some(mut rx) => {
+            if rx.wait_for(|lost| *lost).await.is_err() {
+                // The renewal task is gone without saying: it was aborted at shutdown.
+                std::future::pending::<()>().await;
+            }
         }
         None => std::future::pending().await,
     }

@@ -1,17 +1,22 @@
 //! Applies what the planner decided: the only module that writes Pods.
 //!
-//! Per Pod and step: the core's JSON patch on the Pod (it starts with a `test` of the resourceVersion
-//! the plan read), then, if the planner asks for it, the core's `SidecarSetUpgradable` condition
-//! patch through the status subresource (a strategic merge patch, as Kruise sends it, guarded by the
-//! Pod's resourceVersion: after the Pod patch, the version that patch returned). Nothing is read
-//! back: the patch response is the new Pod, kept in the [`Overlay`](crate::snapshot::Overlay) until
-//! the watch catches up.
+//! Per Pod and step: if the planner asks for it, the core's `SidecarSetUpgradable` condition patch
+//! through the status subresource (a strategic merge patch, as Kruise sends it, guarded by the
+//! resourceVersion the plan read), then the core's JSON patch on the Pod (it starts with a `test` of
+//! that resourceVersion; after the condition, of the version the condition returned). Nothing is
+//! read back: the patch response is the new Pod, kept in the
+//! [`Overlay`](crate::snapshot::Overlay) until the watch catches up.
 //!
-//! The two writes are not one transaction, so the second may fail after the first landed. The
-//! upgrade has then happened (the kubelet restarts the sidecar on the new image whatever the
-//! condition says), so it is reported as written with its condition still to do
-//! ([`ConditionWrite::Pending`]), never as a failed upgrade; the controller writes the condition on
-//! its own in a later round, merged again from the cache.
+//! The condition goes first because it says the Pod *can* be upgraded in place, which is true
+//! before the upgrade as after it, and because the Pod is quiet then: right after the image patch
+//! the kubelet writes the Pod's status as it restarts the sidecar, and a condition sent then would
+//! lose its resourceVersion precondition to it almost every time (docs/operations.md#the-upgrade-and-its-condition).
+//!
+//! The two writes are not one transaction. A condition that fails (other than because the Pod moved
+//! on, which makes the whole write stale) does not stop the upgrade: the Pod patch goes, and the
+//! write is reported with its condition still to do ([`ConditionWrite::Pending`]), never as a
+//! failed upgrade; the controller writes the condition on its own in a later round, merged again
+//! from the cache.
 //!
 //! The client passed in is the write client: its stack paces, fences and waits out 429s
 //! ([`crate::write_gate`]), so nothing here waits for a token or checks leadership itself.
@@ -20,7 +25,7 @@ use kube::{
     Api, Client,
     api::{Patch, PatchParams},
 };
-use sidecarset_core::upgrade::{ConditionUpdate, ContainerChange};
+use sidecarset_core::upgrade::{ConditionUpdate, ContainerChange, retarget};
 
 use crate::{Error, MANAGER, snapshot::WatchedPod, write_gate::is_not_leader};
 
@@ -98,8 +103,8 @@ impl PodWrite {
 pub enum ConditionWrite {
     /// None was asked for, or it was written.
     Done,
-    /// Its patch failed after the Pod's upgrade landed (the message says how): to be written on
-    /// its own later.
+    /// Its patch failed and the Pod's upgrade went ahead (the message says how it failed): to be
+    /// written on its own later.
     Pending(ConditionUpdate, String),
 }
 
@@ -141,29 +146,34 @@ impl Writer {
                 Err(e) => Err(rejected(w, e)),
             };
         };
+        let mut pending = None;
+        let mut patch = patch.clone();
+        if let Some(c) = &w.condition {
+            match self.condition(&api, w, &c.patch).await {
+                Ok(p) => {
+                    let version = p.raw["metadata"]["resourceVersion"].as_str();
+                    patch = retarget(&patch, version.unwrap_or_default());
+                }
+                // The Pod moved on since the plan read it: the upgrade's `test` would fail too.
+                Err(e) if is_stale(&e) => return Ok(Outcome::Stale),
+                Err(e) if is_not_leader(&e) => return Err(Error::NotLeader),
+                // The Pod is unchanged (nothing landed): the upgrade goes as planned.
+                Err(e) => pending = Some((c.clone(), e.to_string())),
+            }
+        }
         let patched = match api
-            .patch(&w.name, &self.params, &Patch::Json::<()>(patch.clone()))
+            .patch(&w.name, &self.params, &Patch::Json::<()>(patch))
             .await
         {
             Ok(p) => p,
             Err(e) if is_stale(&e) => return Ok(Outcome::Stale),
             Err(e) => return Err(rejected(w, e)),
         };
-        let Some(c) = &w.condition else {
-            return Ok(Outcome::Written(Box::new(patched), ConditionWrite::Done));
+        let condition = match pending {
+            Some((c, error)) => ConditionWrite::Pending(c, error),
+            None => ConditionWrite::Done,
         };
-        let version = patched.raw["metadata"]["resourceVersion"]
-            .as_str()
-            .unwrap_or_default();
-        match self.condition(&api, w, &c.patch_at(version)).await {
-            Ok(p) => Ok(Outcome::Written(Box::new(p), ConditionWrite::Done)),
-            // Whatever the reason (gone, conflict, a 500, leadership ended while it waited), the
-            // upgrade itself landed: report it, and the condition as left to do.
-            Err(e) => Ok(Outcome::Written(
-                Box::new(patched),
-                ConditionWrite::Pending(c.clone(), e.to_string()),
-            )),
-        }
+        Ok(Outcome::Written(Box::new(patched), condition))
     }
 
     /// Strategic merge on `status.conditions` merges by `type`: other conditions stay.

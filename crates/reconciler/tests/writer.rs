@@ -1,8 +1,8 @@
 //! [`Writer::apply`] through the write gate against a mocked API server (kube-rs's `tower-test`
 //! pattern, as in controller-rs): the requests it sends, and what it makes of each answer the API
 //! server can give — success, a conflict, a failed resourceVersion `test` (stale), a real
-//! validation error, a Pod deleted between the two writes, a condition that fails after its Pod's
-//! upgrade landed, throttling with `Retry-After`, and leadership ending while a write waits.
+//! validation error, a Pod that moved on before its condition, a condition that fails, throttling
+//! with `Retry-After`, and leadership ending while a write waits.
 
 use std::time::Duration;
 
@@ -115,7 +115,7 @@ async fn next(
 }
 
 #[tokio::test]
-async fn an_upgrade_is_a_guarded_json_patch_then_a_strategic_status_patch() {
+async fn an_upgrade_is_its_guarded_condition_then_the_json_patch_at_the_version_it_returned() {
     let (writer, mut api) = writer();
     let w = upgrade(true);
     let server = async {
@@ -123,30 +123,31 @@ async fn an_upgrade_is_a_guarded_json_patch_then_a_strategic_status_patch() {
         assert_eq!(method, "PATCH");
         assert_eq!(
             uri,
-            "/api/v1/namespaces/shop/pods/web-0?&fieldManager=sidecarset-reconciler"
+            "/api/v1/namespaces/shop/pods/web-0/status?&fieldManager=sidecarset-reconciler"
         );
-        assert_eq!(ct, "application/json-patch+json");
+        assert_eq!(ct, "application/strategic-merge-patch+json");
+        // Guarded by the version the plan read.
         assert_eq!(
             body,
-            json!([
-                {"op": "test", "path": "/metadata/resourceVersion", "value": "41"},
-                {"op": "replace", "path": "/spec/containers/1/image", "value": "filebeat:7.16.3"}
-            ])
+            json!({"metadata": {"resourceVersion": "41"},
+                   "status": {"conditions": [{"type": "SidecarSetUpgradable", "status": "True",
+                                              "message": "{\"filebeat\":true}"}]}})
         );
         send.send_response(answer(200, &pod("42")));
         let (method, uri, ct, body, send) = next(&mut api).await;
         assert_eq!(method, "PATCH");
         assert_eq!(
             uri,
-            "/api/v1/namespaces/shop/pods/web-0/status?&fieldManager=sidecarset-reconciler"
+            "/api/v1/namespaces/shop/pods/web-0?&fieldManager=sidecarset-reconciler"
         );
-        assert_eq!(ct, "application/strategic-merge-patch+json");
-        // Guarded by the version the Pod patch returned, not the one the plan read.
+        assert_eq!(ct, "application/json-patch+json");
+        // The `test` moved to the version the condition returned; the rest as the core built it.
         assert_eq!(
             body,
-            json!({"metadata": {"resourceVersion": "42"},
-                   "status": {"conditions": [{"type": "SidecarSetUpgradable", "status": "True",
-                                              "message": "{\"filebeat\":true}"}]}})
+            json!([
+                {"op": "test", "path": "/metadata/resourceVersion", "value": "42"},
+                {"op": "replace", "path": "/spec/containers/1/image", "value": "filebeat:7.16.3"}
+            ])
         );
         send.send_response(answer(200, &pod("43")));
     };
@@ -212,40 +213,64 @@ async fn a_validation_error_naming_a_field_is_reported() {
 }
 
 #[tokio::test]
-async fn a_condition_that_fails_after_the_upgrade_landed_is_left_to_do_never_a_failed_upgrade() {
-    // A Pod deleted between the two writes, another set's condition write in between (the
-    // resourceVersion precondition answers 409), and the API server failing: each time the upgrade
-    // itself landed, so the write is reported as written with its condition left to do.
+async fn a_condition_that_fails_leaves_the_upgrade_to_go_and_is_left_to_do_never_a_failure() {
+    let (writer, mut api) = writer();
+    let server = async {
+        let (_, uri, _, _, send) = next(&mut api).await;
+        assert!(uri.contains("/status"), "{uri}");
+        send.send_response(failure(
+            500,
+            "InternalError",
+            "etcdserver: request timed out",
+        ));
+        // Nothing landed, so the upgrade goes at the version the plan read.
+        let (_, uri, _, body, send) = next(&mut api).await;
+        assert!(!uri.contains("/status"), "{uri}");
+        assert_eq!(body[0]["value"], "41");
+        send.send_response(answer(200, &pod("42")));
+    };
+    let w = upgrade(true);
+    let (outcome, ()) = tokio::join!(writer.apply(&w), server);
+    match outcome {
+        Ok(Outcome::Written(p, ConditionWrite::Pending(c, error))) => {
+            assert_eq!(
+                p.raw["metadata"]["resourceVersion"], "42",
+                "the upgraded Pod"
+            );
+            assert!(c.upgradable);
+            assert!(error.contains("etcdserver"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_pod_that_moved_on_before_its_condition_is_stale_and_not_patched() {
+    // Another set's condition write in between (the resourceVersion precondition answers 409), or
+    // the Pod deleted: the upgrade's `test` would fail too, so nothing more is sent.
     for status_answer in [
-        failure(404, "NotFound", "pods \"web-0\" not found"),
         failure(
             409,
             "Conflict",
             "Operation cannot be fulfilled on pods \"web-0\": the object has been modified",
         ),
-        failure(500, "InternalError", "etcdserver: request timed out"),
+        failure(404, "NotFound", "pods \"web-0\" not found"),
     ] {
         let (writer, mut api) = writer();
         let server = async {
-            let (_, _, _, _, send) = next(&mut api).await;
-            send.send_response(answer(200, &pod("42")));
             let (_, uri, _, _, send) = next(&mut api).await;
             assert!(uri.contains("/status"), "{uri}");
             send.send_response(status_answer);
         };
         let w = upgrade(true);
         let (outcome, ()) = tokio::join!(writer.apply(&w), server);
-        match outcome {
-            Ok(Outcome::Written(p, ConditionWrite::Pending(c, error))) => {
-                assert_eq!(
-                    p.raw["metadata"]["resourceVersion"], "42",
-                    "the upgraded Pod"
-                );
-                assert!(c.upgradable);
-                assert!(!error.is_empty());
-            }
-            other => panic!("{other:?}"),
-        }
+        assert!(matches!(outcome, Ok(Outcome::Stale)), "{outcome:?}");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), api.next_request())
+                .await
+                .is_err(),
+            "no Pod patch follows"
+        );
     }
 }
 

@@ -224,13 +224,20 @@ impl ConditionUpdate {
             }),
         )
     }
+}
 
-    /// The same patch, guarded by `resource_version` instead: after the Pod's own upgrade patch,
-    /// which moved the Pod on by itself (its `test` made sure nothing else did in between), the
-    /// condition goes at the version that patch returned.
-    pub fn patch_at(&self, resource_version: &str) -> Value {
-        condition_patch(&self.condition, resource_version)
+/// `patch` (the core's Pod patch, whose first operation is the `test` of the resourceVersion the
+/// plan read) guarded by `resource_version` instead. For the upgrade's own condition, written just
+/// before it: that write moved the Pod on by itself, and its precondition made sure nothing else
+/// did in between, so the Pod is still the one the plan read, at the version the condition returned.
+pub fn retarget(patch: &json_patch::Patch, resource_version: &str) -> json_patch::Patch {
+    let mut ops = patch.0.clone();
+    if let Some(json_patch::PatchOperation::Test(t)) = ops.first_mut()
+        && t.path.as_str() == "/metadata/resourceVersion"
+    {
+        t.value = Value::String(resource_version.to_string());
     }
+    json_patch::Patch(ops)
 }
 
 /// One Pod write: an RFC 6902 JSON patch, sent as it is.
