@@ -12,6 +12,8 @@ use serde_json::Value;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     pub verb: String,
+    /// `objectRef.apiGroup` (empty for the core group).
+    pub group: String,
     pub resource: String,
     pub subresource: String,
     pub namespace: String,
@@ -49,23 +51,36 @@ impl Request {
 
 /// Completed requests by `user` (impersonated) in `namespace` (or cluster-scoped ones too with `None`).
 pub fn requests(log: &Path, user: &str, namespace: Option<&str>) -> Result<Vec<Request>> {
+    let mut out = requests_by(log, user, |u| u == user)?;
+    out.retain(|r| namespace.is_none_or(|ns| r.namespace == ns));
+    Ok(out)
+}
+
+/// Completed requests by every impersonated user that `user` accepts; `hint` is a part of each such
+/// name, a cheap filter before a line is parsed.
+pub fn requests_by(log: &Path, hint: &str, user: impl Fn(&str) -> bool) -> Result<Vec<Request>> {
     let text =
         std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
     let mut out = Vec::new();
     for line in text.lines() {
         // Cheap filter first: the log holds every test's requests.
-        if !line.contains(user) {
+        if !line.contains(hint) {
             continue;
         }
         let Ok(ev) = serde_json::from_str::<Value>(line) else {
             continue;
         };
-        if ev["stage"] != "ResponseComplete" || ev["impersonatedUser"]["username"] != user {
+        if ev["stage"] != "ResponseComplete"
+            || !ev["impersonatedUser"]["username"]
+                .as_str()
+                .is_some_and(&user)
+        {
             continue;
         }
         let s = |v: &Value| v.as_str().unwrap_or("").to_string();
         let r = Request {
             verb: s(&ev["verb"]),
+            group: s(&ev["objectRef"]["apiGroup"]),
             resource: s(&ev["objectRef"]["resource"]),
             subresource: s(&ev["objectRef"]["subresource"]),
             namespace: s(&ev["objectRef"]["namespace"]),
@@ -75,9 +90,7 @@ pub fn requests(log: &Path, user: &str, namespace: Option<&str>) -> Result<Vec<R
                 .as_str()
                 .and_then(|t| t.parse().ok()),
         };
-        if namespace.is_none_or(|ns| r.namespace == ns) {
-            out.push(r);
-        }
+        out.push(r);
     }
     Ok(out)
 }
@@ -179,6 +192,7 @@ mod tests {
     fn the_busiest_window_is_counted() {
         let at = |ms: i64| Request {
             verb: "patch".into(),
+            group: String::new(),
             resource: "pods".into(),
             subresource: String::new(),
             namespace: "a".into(),

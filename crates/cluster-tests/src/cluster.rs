@@ -138,12 +138,13 @@ impl Cluster {
         Ok(Client::try_from(config)?)
     }
 
-    /// A kubeconfig that impersonates `user` (with cluster-admin rights through `system:masters`), so
-    /// the audit log tells this user's requests from the test's own.
-    /// `server` replaces the API server URL (a proxy in front of it).
+    /// A kubeconfig that impersonates `user` in `groups` (`system:masters` for cluster-admin rights;
+    /// a ServiceAccount's groups to be held to its RBAC), so the audit log tells this user's requests
+    /// from the test's own. `server` replaces the API server URL (a proxy in front of it).
     pub fn impersonating_kubeconfig(
         &self,
         user: &str,
+        groups: &[String],
         server: Option<&str>,
         path: &Path,
     ) -> Result<()> {
@@ -177,15 +178,18 @@ impl Cluster {
             m.insert("as".into(), user.into());
             m.insert(
                 "as-groups".into(),
-                serde_yaml::Value::Sequence(vec![
-                    "system:masters".into(),
-                    "system:authenticated".into(),
-                ]),
+                serde_yaml::Value::Sequence(groups.iter().map(|g| g.as_str().into()).collect()),
             );
         }
         std::fs::write(path, serde_yaml::to_string(&kc)?)?;
         Ok(())
     }
+}
+
+/// The groups of an administrator (the tests' one-shot commands: `migrate` and `plan` run on a
+/// laptop with the user's own rights, not the reconciler's).
+pub fn admin_groups() -> Vec<String> {
+    vec!["system:masters".into(), "system:authenticated".into()]
 }
 
 fn cached_binaries_present(hack: &Path) -> bool {

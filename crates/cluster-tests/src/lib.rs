@@ -2,8 +2,10 @@
 //!
 //! ```text
 //!  Cluster (hack/cluster/start.sh, one per test binary run, audit log on)
-//!    └─ per test: TestNs (a namespace)  ── FakeKubelet (plays the kubelet: writes Pod status)
-//!                                       ── Reconciler (the real binary, a subprocess, --namespace NS)
+//!    └─ per test: TestNs (a namespace, the shipped RBAC bound to its ServiceAccounts)
+//!                                       ── FakeKubelet (plays the kubelet: writes Pod status)
+//!                                       ── Reconciler (the real binary, a subprocess, --namespace NS,
+//!                                          as the ServiceAccount, under leader election)
 //!                                       ── Observer (watches Pods: max unavailable, UIDs)
 //!                                       ── Audit (the API server's audit log: the reconciler's requests)
 //! ```
@@ -21,6 +23,7 @@ pub mod observe;
 pub mod pods;
 pub mod policy;
 pub mod proxy;
+pub mod rbac;
 pub mod reconciler;
 pub mod revisions;
 pub mod testns;

@@ -12,7 +12,10 @@ use std::{
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::{cluster::Cluster, repo_root};
+use crate::{
+    cluster::{Cluster, admin_groups},
+    repo_root,
+};
 
 /// The binary: `SIDECARSET_RECONCILER_BIN`, or `cargo build -p sidecarset-reconciler` (once per run,
 /// a no-op when it is up to date), so a test never runs a stale build.
@@ -96,7 +99,7 @@ pub fn run_once(
 ) -> Result<std::process::Output> {
     let bin = binary()?;
     let kubeconfig = cluster.scratch.join(format!("{name}.kubeconfig"));
-    cluster.impersonating_kubeconfig(user, None, &kubeconfig)?;
+    cluster.impersonating_kubeconfig(user, &admin_groups(), None, &kubeconfig)?;
     Command::new(&bin)
         .args(args)
         .env("KUBECONFIG", &kubeconfig)
@@ -108,14 +111,22 @@ pub fn run_once(
         .with_context(|| format!("running {} {}", bin.display(), args.join(" ")))
 }
 
+/// Who a reconciler process runs as: an impersonated user and its groups.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub user: String,
+    pub groups: Vec<String>,
+}
+
 impl Reconciler {
-    /// Starts `sidecarset-reconciler run` for one namespace, as `user` (an impersonated identity, so
-    /// the audit log tells its requests apart). `log_name` names the log file in the scratch dir;
-    /// `server` replaces the API server URL (a proxy).
+    /// Starts `sidecarset-reconciler run` for one namespace, as `who` (an impersonated identity, so
+    /// the audit log tells its requests apart), under leader election on a Lease in `namespace`.
+    /// `log_name` names the log file in the scratch dir and is the Lease holder identity; `server`
+    /// replaces the API server URL (a proxy).
     pub fn start(
         cluster: &Cluster,
         namespace: &str,
-        user: &str,
+        who: &Identity,
         source: &Source,
         log_name: &str,
         extra: &[&str],
@@ -123,7 +134,7 @@ impl Reconciler {
     ) -> Result<Reconciler> {
         let bin = binary()?;
         let kubeconfig = cluster.scratch.join(format!("{log_name}.kubeconfig"));
-        cluster.impersonating_kubeconfig(user, server, &kubeconfig)?;
+        cluster.impersonating_kubeconfig(&who.user, &who.groups, server, &kubeconfig)?;
         let log = cluster.scratch.join(format!("{log_name}.log"));
         let file = std::fs::File::create(&log)?;
         let metrics_addr = free_port()?;
@@ -133,7 +144,8 @@ impl Reconciler {
             // Each test's revision history in its own namespace: tests share set names.
             .args(["--revision-namespace", namespace])
             .args(["--metrics-addr", &metrics_addr.to_string()])
-            .arg("--no-leader-election")
+            // Leader election as deployed, on a Lease in the test's namespace (the shipped Role's).
+            .args(["--lease-namespace", namespace])
             // Rounds come quickly while an upgrade is in flight, so tests do not wait on the default 2 s.
             .args(["--busy-requeue-millis", "300"])
             .args(["--identity", log_name]);

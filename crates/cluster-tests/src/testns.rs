@@ -18,14 +18,20 @@ use crate::{
     cluster::Cluster,
     kubelet::{FakeKubelet, KubeletConfig},
     policy::{ClusterPolicy, TEST_LABEL},
-    reconciler::{Reconciler, Source},
+    rbac,
+    reconciler::{Identity, Reconciler, Source},
 };
+
+/// A second ServiceAccount bound to the same shipped rules, for a standby replica whose requests
+/// the audit log must tell from the leader's.
+pub const STANDBY_SERVICE_ACCOUNT: &str = "sidecarset-reconciler-standby";
 
 pub struct TestNs {
     pub cluster: Arc<Cluster>,
     pub client: Client,
     pub ns: String,
-    /// The identity every reconciler of this test impersonates (see [`audit`]).
+    /// The identity every reconciler of this test impersonates unless told otherwise: the shipped
+    /// ServiceAccount, in this namespace (see [`audit`] and [`rbac`]).
     pub user: String,
     logs: Mutex<Vec<PathBuf>>,
     policies: Mutex<Vec<String>>,
@@ -42,8 +48,14 @@ impl TestNs {
             "metadata": {"name": ns, "labels": {"cluster-tests.sidecarset.io/test": name.replace('_', "-")}}
         }))?;
         api.create(&PostParams::default(), &obj).await?;
+        rbac::install(
+            &client,
+            &ns,
+            &[rbac::SERVICE_ACCOUNT, STANDBY_SERVICE_ACCOUNT],
+        )
+        .await?;
         Ok(TestNs {
-            user: format!("sidecarset-reconciler:{ns}"),
+            user: rbac::service_account_user(&ns, rbac::SERVICE_ACCOUNT),
             cluster,
             client,
             ns,
@@ -56,24 +68,45 @@ impl TestNs {
         FakeKubelet::start(self.client.clone(), &self.ns, config)
     }
 
-    /// Starts a reconciler for this namespace; `server` overrides the API server URL (a proxy).
+    /// The shipped ServiceAccount of this test, held to the shipped RBAC.
+    pub fn service_account(&self) -> Identity {
+        self.service_account_named(rbac::SERVICE_ACCOUNT)
+    }
+
+    /// The standby's ServiceAccount ([`STANDBY_SERVICE_ACCOUNT`]).
+    pub fn standby_account(&self) -> Identity {
+        self.service_account_named(STANDBY_SERVICE_ACCOUNT)
+    }
+
+    fn service_account_named(&self, name: &str) -> Identity {
+        Identity {
+            user: rbac::service_account_user(&self.ns, name),
+            groups: rbac::service_account_groups(&self.ns),
+        }
+    }
+
+    /// Starts a reconciler for this namespace as the shipped ServiceAccount; `server` overrides the
+    /// API server URL (a proxy).
     pub fn reconciler(
         &self,
         source: &Source,
         extra: &[&str],
         server: Option<&str>,
     ) -> Result<Reconciler> {
+        self.reconciler_as(&self.service_account(), source, extra, server)
+    }
+
+    /// [`TestNs::reconciler`] as `who`.
+    pub fn reconciler_as(
+        &self,
+        who: &Identity,
+        source: &Source,
+        extra: &[&str],
+        server: Option<&str>,
+    ) -> Result<Reconciler> {
         let n = self.logs.lock().unwrap_or_else(|p| p.into_inner()).len();
         let name = format!("{}-reconciler-{n}", self.ns);
-        let r = Reconciler::start(
-            &self.cluster,
-            &self.ns,
-            &self.user,
-            source,
-            &name,
-            extra,
-            server,
-        )?;
+        let r = Reconciler::start(&self.cluster, &self.ns, who, source, &name, extra, server)?;
         self.logs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -116,12 +149,13 @@ impl TestNs {
         Ok(p)
     }
 
-    /// Runs `sidecarset-reconciler <args>` once against the cluster, as this test's user.
+    /// Runs `sidecarset-reconciler <args>` once against the cluster, as an administrator of its own
+    /// name (`migrate` and `plan` run on a laptop with the user's rights, not the ServiceAccount's).
     pub fn reconciler_command(&self, args: &[&str]) -> Result<std::process::Output> {
         let n = self.logs.lock().unwrap_or_else(|p| p.into_inner()).len();
         crate::reconciler::run_once(
             &self.cluster,
-            &self.user,
+            &format!("admin:{}", self.ns),
             &format!("{}-command-{n}", self.ns),
             args,
         )
@@ -135,6 +169,30 @@ impl TestNs {
     /// The reconciler's requests anywhere (cluster-scoped objects and Events in `default` included).
     pub fn audit_all(&self) -> Result<Vec<audit::Request>> {
         audit::requests(&self.cluster.audit_log, &self.user, None)
+    }
+
+    /// Every request of this test's ServiceAccounts, anywhere.
+    pub fn audit_service_accounts(&self) -> Result<Vec<audit::Request>> {
+        let prefix = format!("system:serviceaccount:{}:", self.ns);
+        audit::requests_by(&self.cluster.audit_log, &prefix, |u| u.starts_with(&prefix))
+    }
+
+    /// Fails when the API server refused any request of this test's ServiceAccounts (403): the
+    /// shipped RBAC lacks a rule the reconciler needs.
+    pub fn ensure_no_forbidden(&self) -> Result<()> {
+        let forbidden: Vec<String> = self
+            .audit_service_accounts()?
+            .iter()
+            .filter(|r| r.code == 403)
+            .map(|r| format!("{} {}", r.describe(), r.group))
+            .collect();
+        anyhow::ensure!(
+            forbidden.is_empty(),
+            "the shipped RBAC (deploy/reconciler/rbac.yaml) refused {} request(s) of the reconciler: {:?}",
+            forbidden.len(),
+            forbidden
+        );
+        Ok(())
     }
 
     /// Events in `namespace` with `reason` whose `regarding` object is named `regarding` (any when `None`).

@@ -23,7 +23,7 @@ use sidecarset_cluster_tests::{
         self, FILEBEAT_NEW, FILEBEAT_OLD, annotation, container_status, image_id, recorded_hash,
         spec_image,
     },
-    proxy::SlowProxy,
+    proxy::{SlowProxy, StallProxy},
     reconciler::{self, metric_value},
     revisions::ClusterRevisions,
     testns::TestNs,
@@ -68,6 +68,8 @@ fn main() -> ExitCode {
         revision_history_follows_the_settings,
         revision_history_is_truncated_around_pods_in_use,
         pinned_revision_keeps_scaled_up_pods_on_it,
+        leader_cut_off_mid_rollout_hands_over_without_two_writers,
+        revision_name_taken_by_other_data_moves_to_the_next_name,
     ];
     if args.list {
         let trials = tests
@@ -95,10 +97,53 @@ fn main() -> ExitCode {
             Trial::test(name, move || run_one(name, cluster, f))
         })
         .collect();
+    let whole_run = args.filter.is_none() && args.skip.is_empty() && !args.exact;
     let conclusion = libtest_mimic::run(&args, trials);
+    let rbac = if whole_run && !conclusion.has_failed() {
+        every_rule_used(&cluster)
+    } else {
+        println!("rbac: not checked for unused rules (only a whole run that passed uses them all)");
+        Ok(())
+    };
     // The guard stops the cluster (if this run started it) before the process exits.
     drop(cluster);
+    if let Err(e) = rbac {
+        eprintln!("rbac: {e:#}");
+        return ExitCode::FAILURE;
+    }
     conclusion.exit_code()
+}
+
+/// Rules of the shipped RBAC that the API server checks without the reconciler making a request of
+/// that verb, so that the audit log cannot show them used.
+const AUTHORISED_WITHOUT_A_REQUEST: &[(&str, &str, &str)] = &[
+    // OwnerReferencesPermissionEnforcement (where enabled) checks `update` on the owner's
+    // finalizers when a ControllerRevision names its policy with blockOwnerDeletion.
+    (
+        "update",
+        "policies.kubewarden.io",
+        "clusteradmissionpolicies/finalizers",
+    ),
+];
+
+/// After a whole run: every rule the shipped RBAC grants was used by some test's reconciler (the
+/// audit log is the record), so the ServiceAccount holds no permission it does not need.
+fn every_rule_used(cluster: &Cluster) -> Result<()> {
+    let requests = audit::requests_by(&cluster.audit_log, "system:serviceaccount:", |u| {
+        u.starts_with("system:serviceaccount:") && u.contains(":sidecarset-reconciler")
+    })?;
+    let unused =
+        sidecarset_cluster_tests::rbac::unused_rules(&requests, AUTHORISED_WITHOUT_A_REQUEST)?;
+    ensure!(
+        unused.is_empty(),
+        "deploy/reconciler/rbac.yaml grants what no test's reconciler used (verb, group, resource): \
+         {unused:?}; drop the rule, or add a test that needs it"
+    );
+    println!(
+        "rbac: every rule of deploy/reconciler/rbac.yaml used ({} requests of the reconciler's ServiceAccounts audited)",
+        requests.len()
+    );
+    Ok(())
 }
 
 /// Runs one test in its own runtime and namespace; cleans up whatever the outcome; on failure the
@@ -117,6 +162,11 @@ fn run_one(name: &str, cluster: Arc<Cluster>, f: TestFn) -> Result<(), Failed> {
         );
         let res = tokio::time::timeout(Duration::from_secs(300), f(t.clone())).await;
         let cleanup = t.cleanup().await;
+        // Every test doubles as a check of the shipped RBAC.
+        let res = match res {
+            Ok(Ok(())) => Ok(t.ensure_no_forbidden()),
+            other => other,
+        };
         match res {
             Ok(Ok(())) => cleanup.map_err(|e| Failed::from(format!("cleanup: {e:#}"))),
             Ok(Err(e)) => Err(Failed::from(format!("{e:#}\n{}", t.logs()))),
@@ -738,8 +788,10 @@ async fn killed_and_restarted_mid_rollout(t: Arc<TestNs>) -> Result<()> {
 }
 
 /// Another writer changes the Pods between the reconciler's read and its patch (a proxy delays what
-/// the reconciler sends by 300 ms while the Pods are annotated every 100 ms): the guarded patch is
-/// refused, the Pod re-planned, the upgrade completes, and the other writer's data is all there.
+/// the reconciler sends by 300 ms while the Pods are annotated every 100 ms): the guarded write is
+/// refused (the condition, which goes first, by its resourceVersion precondition; or the Pod
+/// patch, by its `test`), the Pod re-planned, the upgrade completes, and the other writer's data is
+/// all there.
 async fn conflicting_write_is_retried(t: Arc<TestNs>) -> Result<()> {
     let settings = filebeat(json!(2))?;
     let (_kubelet, _) =
@@ -776,14 +828,12 @@ async fn conflicting_write_is_retried(t: Arc<TestNs>) -> Result<()> {
     let mut rec = t.reconciler(&source, &[], Some(&format!("https://{}", proxy.addr)))?;
     let conflicts = wait::until(
         ROLLOUT,
-        "a reconciler Pod patch refused because the Pod changed",
+        "a reconciler Pod write refused because the Pod changed",
         || async {
             let refused: Vec<String> = t
                 .audit()?
                 .iter()
-                .filter(|r| {
-                    r.resource == "pods" && r.subresource.is_empty() && r.verb == "patch" && !r.ok()
-                })
+                .filter(|r| r.resource == "pods" && r.verb == "patch" && !r.ok())
                 .map(|r| r.describe())
                 .collect();
             Ok((!refused.is_empty()).then_some(refused))
@@ -1188,7 +1238,13 @@ async fn writes_are_paced(t: Arc<TestNs>) -> Result<()> {
     ensure!(count_with_image(&m, "filebeat", FILEBEAT_NEW) == 4);
 
     let all = t.audit_all()?;
-    let writes = audit::writes_in_order(&all);
+    // The Lease's renewals are not paced (a renewal queued behind a rollout would let it expire).
+    let paced: Vec<audit::Request> = all
+        .iter()
+        .filter(|r| r.resource != "leases")
+        .cloned()
+        .collect();
+    let writes = audit::writes_in_order(&paced);
     let rollout: Vec<&audit::Request> = writes
         .iter()
         .copied()
@@ -1452,6 +1508,45 @@ async fn revisions(t: &TestNs, set: &str) -> Result<BTreeMap<String, ControllerR
         .into_iter()
         .map(|r| (r.metadata.name.clone().unwrap_or_default(), r))
         .collect())
+}
+
+/// The settings' revision name is already taken by a ControllerRevision with other data (a hash
+/// collision, or a leftover): the reconciler reads the one it found (`get`), counts the collision
+/// and records the revision under the next name, as Kruise's `createControllerRevision` does.
+async fn revision_name_taken_by_other_data_moves_to_the_next_name(t: Arc<TestNs>) -> Result<()> {
+    let settings = filebeat(json!(1))?;
+    let taken = pods::settings_revision(&settings)?;
+    let squatter: ControllerRevision = serde_json::from_value(json!({
+        "metadata": {"name": taken, "namespace": t.ns},
+        "data": {"not": "this set's"},
+        "revision": 1
+    }))?;
+    Api::<ControllerRevision>::namespaced(t.client.clone(), &t.ns)
+        .create(&Default::default(), &squatter)
+        .await?;
+    let policy = t.policy(&settings).await?;
+    let _rec = t.reconciler(&t.policy_source(), &[], None)?;
+    let status = wait_status(&policy, "a collision counted", |s| {
+        s["collisionCount"] == 1 && s["latestRevision"].as_str().is_some_and(|r| r != taken)
+    })
+    .await?;
+    let latest = status["latestRevision"]
+        .as_str()
+        .context("latestRevision")?;
+    wait_revisions(
+        &t,
+        "filebeat",
+        &format!("the revision recorded as {latest}"),
+        &[(latest, 1)],
+    )
+    .await?;
+    let gets = t
+        .audit()?
+        .iter()
+        .filter(|r| r.resource == "controllerrevisions" && r.verb == "get" && r.ok())
+        .count();
+    ensure!(gets >= 1, "the taken name was not read back");
+    Ok(())
 }
 
 /// Waits until the set's revisions are exactly `want` (name → `.revision`).
@@ -1859,5 +1954,118 @@ async fn missing_lease_namespace_is_named_at_start(t: Arc<TestNs>) -> Result<()>
     ] {
         ensure!(stderr.contains(&needle), "{needle:?} not in: {stderr}");
     }
+    Ok(())
+}
+
+// === faults ===
+
+/// Two replicas under leader election, each as its own ServiceAccount bound to the shipped RBAC.
+/// The leader's connection to the API server stalls mid-rollout (the proxy stops forwarding and
+/// closes nothing, as a dead link or a wedged middlebox does): its Lease renewals hang, its
+/// leadership passes at the renew deadline, and the standby takes over after a lease duration and
+/// finishes the rollout. The audit log is the record: no write of the old leader's identity after
+/// the standby's first, every Pod upgraded by exactly one successful patch, and the observer never
+/// saw more Pods unavailable than `maxUnavailable`.
+async fn leader_cut_off_mid_rollout_hands_over_without_two_writers(t: Arc<TestNs>) -> Result<()> {
+    const PODS: usize = 6;
+    const MAX_UNAVAILABLE: usize = 2;
+    let settings = filebeat(json!(MAX_UNAVAILABLE))?;
+    let (kubelet, before) =
+        filebeat_pods(&t, &settings, PODS, |_| vec![], KubeletConfig::default()).await?;
+    // Slow restarts keep the rollout going for a while, so the cut falls in its middle.
+    kubelet.set_restart_delay(Duration::from_millis(3000));
+    let obs = Observer::start(t.client.clone(), &t.ns).await;
+    let proxy = StallProxy::start(t.cluster.apiserver_addr()?).await?;
+    let via_proxy = format!("https://{}", proxy.addr);
+    let policy = t.policy(&settings).await?;
+    let (leader, standby) = (t.service_account(), t.standby_account());
+    let mut a = t.reconciler_as(&leader, &t.policy_source(), &[], Some(&via_proxy))?;
+    wait_status(&policy, "the leader's first round", |s| {
+        s["matchedPods"] == PODS
+    })
+    .await?;
+    let mut b = t.reconciler_as(&standby, &t.policy_source(), &[], None)?;
+    policy
+        .set_settings(&with_image(&settings, "filebeat", FILEBEAT_NEW)?)
+        .await?;
+    wait_pods(&t, "the leader's first upgrades", ROLLOUT, |m| {
+        count_with_image(m, "filebeat", FILEBEAT_NEW) >= 1
+    })
+    .await?;
+    proxy.stall();
+    let cut_at = k8s_openapi::jiff::Timestamp::now();
+    let after = wait_pods(
+        &t,
+        &format!("all {PODS} upgraded and ready, by the standby"),
+        ROLLOUT,
+        |m| {
+            count_with_image(m, "filebeat", FILEBEAT_NEW) == PODS
+                && m.values().all(|p| !unavailable(p))
+        },
+    )
+    .await?;
+    let at_cut = obs.snapshot();
+    ensure!(
+        at_cut.max_unavailable <= MAX_UNAVAILABLE,
+        "{} unavailable at once ({:?}), maxUnavailable {MAX_UNAVAILABLE}",
+        at_cut.max_unavailable,
+        at_cut.max_seen_at
+    );
+    for (n, p) in &after {
+        ensure!(p.metadata.uid == before[n].metadata.uid, "{n} recreated");
+    }
+    let audit_of =
+        |who: &reconciler::Identity| audit::requests(&t.cluster.audit_log, &who.user, None);
+    let (by_a, by_b) = (audit_of(&leader)?, audit_of(&standby)?);
+    let b_first = audit::writes_in_order(&by_b)
+        .into_iter()
+        .filter(|r| r.resource != "leases")
+        .find_map(|r| r.received)
+        .context("the standby never wrote")?;
+    let a_late: Vec<String> = audit::writes_in_order(&by_a)
+        .into_iter()
+        .filter(|r| r.received.is_some_and(|at| at >= b_first))
+        .map(audit::Request::describe)
+        .collect();
+    ensure!(
+        a_late.is_empty(),
+        "the old leader wrote after the standby's first write: {a_late:?}"
+    );
+    let mut patches: BTreeMap<String, usize> = BTreeMap::new();
+    for (name, (_, ok)) in audit::pod_writes(&by_a)
+        .into_iter()
+        .chain(audit::pod_writes(&by_b))
+    {
+        *patches.entry(name).or_default() += ok;
+    }
+    for n in after.keys() {
+        ensure!(
+            patches.get(n) == Some(&1),
+            "{n}: {:?} successful patches across the two replicas: {patches:?}",
+            patches.get(n)
+        );
+    }
+    let a_upgrades = audit::pod_writes(&by_a)
+        .values()
+        .map(|(_, ok)| ok)
+        .sum::<usize>();
+    let handover = (b_first.as_millisecond() - cut_at.as_millisecond()) as f64 / 1000.0;
+    // The cut-off leader stops within the renew deadline, and exits once it knows it lost.
+    let exit_by = tokio::time::Instant::now() + Duration::from_secs(60);
+    while a.check_running().is_ok() {
+        ensure!(
+            tokio::time::Instant::now() < exit_by,
+            "the cut-off leader still runs 60 s after the rollout finished:\n{}",
+            a.log_tail(20)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    b.check_running()?;
+    println!(
+        "leader_cut_off_mid_rollout_hands_over_without_two_writers: the old leader upgraded {a_upgrades} of {PODS} Pods; \
+         the standby's first write {handover:.1} s after the cut; writes by the old leader after it: 0; \
+         most unavailable {} of {MAX_UNAVAILABLE} allowed; every Pod patched once",
+        at_cut.max_unavailable
+    );
     Ok(())
 }

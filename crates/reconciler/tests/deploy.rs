@@ -69,12 +69,6 @@ fn rbac_grants_only_what_the_reconciler_uses() {
             (
                 "policies.kubewarden.io",
                 "clusteradmissionpolicies",
-                "get",
-                ""
-            ),
-            (
-                "policies.kubewarden.io",
-                "clusteradmissionpolicies",
                 "list",
                 ""
             ),
