@@ -131,7 +131,12 @@ impl TestNs {
     }
 
     pub async fn policy(&self, settings: &Value) -> Result<ClusterPolicy> {
-        let p = ClusterPolicy::create(&self.client, &self.ns, &self.ns, settings).await?;
+        self.policy_named(&self.ns, settings).await
+    }
+
+    /// [`TestNs::policy`] under another name (a test with several policies).
+    pub async fn policy_named(&self, name: &str, settings: &Value) -> Result<ClusterPolicy> {
+        let p = ClusterPolicy::create(&self.client, name, &self.ns, settings).await?;
         self.policies
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -70,6 +70,7 @@ fn main() -> ExitCode {
         pinned_revision_keeps_scaled_up_pods_on_it,
         leader_cut_off_mid_rollout_hands_over_without_two_writers,
         revision_name_taken_by_other_data_moves_to_the_next_name,
+        conflicting_sets_are_reported_on_both_policies,
     ];
     if args.list {
         let trials = tests
@@ -2067,5 +2068,71 @@ async fn leader_cut_off_mid_rollout_hands_over_without_two_writers(t: Arc<TestNs
          most unavailable {} of {MAX_UNAVAILABLE} allowed; every Pod patched once",
         at_cut.max_unavailable
     );
+    Ok(())
+}
+
+// === cross-set conflicts ===
+
+/// Two policies whose sets select the same Pods and both declare a container `filebeat` (Kruise
+/// refuses the later one): the reconciler reports the pair on both policies (status `conflicts`,
+/// a `SidecarSetConflict` Warning, the gauge), naming the older policy as the one already holding
+/// the container; renaming the later set's container clears both, the older one's through the
+/// round the change asks for.
+async fn conflicting_sets_are_reported_on_both_policies(t: Arc<TestNs>) -> Result<()> {
+    let first = filebeat(json!(1))?;
+    let mut second = first.clone();
+    second["name"] = json!("filebeat-copy");
+    let (a_name, b_name) = (format!("{}-a", t.ns), format!("{}-b", t.ns));
+    let a = t.policy_named(&a_name, &first).await?;
+    // Creation timestamps have a resolution of a second: the older policy must be older.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let b = t.policy_named(&b_name, &second).await?;
+    let rec = t.reconciler(&t.policy_source(), &[], None)?;
+    let clash = format!("container filebeat already exist in {a_name}");
+    for p in [&a, &b] {
+        let status = wait_status(p, "the conflict in the status", |s| {
+            s["conflicts"]
+                .as_array()
+                .is_some_and(|c| c.len() == 1 && c[0].as_str().is_some_and(|m| m.contains(&clash)))
+        })
+        .await?;
+        ensure!(
+            status["conflicts"][0]
+                .as_str()
+                .is_some_and(|m| m.starts_with(&format!("{b_name}: spec.containers"))),
+            "{status}"
+        );
+        wait::until(
+            Duration::from_secs(30),
+            &format!("a SidecarSetConflict Event on {}", p.name),
+            || async {
+                let evs = t
+                    .events("default", "SidecarSetConflict", Some(&p.name))
+                    .await?;
+                Ok((!evs.is_empty()).then_some(()))
+            },
+            async || String::new(),
+        )
+        .await?;
+        let text = rec.metrics()?;
+        ensure!(
+            metric_value(
+                &text,
+                "sidecarset_reconciler_conflicts",
+                &[("set", &p.name)]
+            ) == 1.0,
+            "gauge for {}:\n{text}",
+            p.name
+        );
+    }
+    let mut renamed = second.clone();
+    renamed["containers"][0]["name"] = json!("filebeat-copy");
+    b.set_settings(&renamed).await?;
+    for p in [&a, &b] {
+        wait_status(p, "no conflict left", |s| {
+            s.get("conflicts").is_none() && s["name"].is_string()
+        })
+        .await?;
+    }
     Ok(())
 }

@@ -28,6 +28,7 @@ use kube::{
 use serde_json::json;
 use sidecarset_core::{
     SidecarSet,
+    conflict::Conflict,
     revision::{Revision, history::OverLimit},
     time::now_rfc3339,
     upgrade::{self, BudgetWarning, ConditionUpdate, Options, PodDigest, SetPlanner},
@@ -36,6 +37,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::{
     Error, MANAGER, Result,
+    conflicts::PolicySets,
     events::{self, Notice},
     leader::{Leadership, LeaseConfig, LeaseLock},
     metrics::{Metrics, SetLabels},
@@ -85,6 +87,9 @@ struct SetMemory {
     /// Conditions left to write after their Pod's upgrade patch landed (the condition patch failed),
     /// by Pod UID: written on their own in the next rounds, merged again from the cache.
     pending_conditions: HashMap<String, PendingCondition>,
+    /// The clashes with other sets last announced, and the other sets they name.
+    conflicts: Vec<String>,
+    conflicting: BTreeSet<String>,
     /// The `maxUnavailable` last warned about as letting every matched Pod go at once.
     budget_warning: Option<String>,
     /// The last status logged in `--settings` mode, where there is no object to write it to.
@@ -131,6 +136,8 @@ pub struct Context {
     memory: Mutex<HashMap<String, SetMemory>>,
     /// Set name -> keys of the targets declaring it, for the Pod -> policy mapping.
     set_index: RwLock<HashMap<String, BTreeSet<String>>>,
+    /// Every reconciled policy's set, for the cross-set conflicts.
+    pub sets: PolicySets,
 }
 
 impl Context {
@@ -176,6 +183,7 @@ impl Context {
             planners: Mutex::default(),
             memory: Mutex::default(),
             set_index: RwLock::default(),
+            sets: PolicySets::default(),
         }
     }
 
@@ -388,7 +396,8 @@ async fn plan_and_write(
     planner: &mut SetPlanner<Arc<PodDigest>>,
     ctx: &Context,
 ) -> Result<Next> {
-    let round = plan_round(target, set, planner, ctx).await?;
+    let conflicts = ctx.sets.conflicts_of(&target.key, set);
+    let round = plan_round(target, set, planner, &conflicts, ctx).await?;
     publish_status(target, &round, ctx).await?;
     if !ctx.leadership.is_leader() {
         return Ok(Next::Busy);
@@ -396,6 +405,7 @@ async fn plan_and_write(
     announce_not_upgradable(target, &round, ctx).await;
     announce_uninjected(target, &round.status, planner, ctx).await;
     announce_budget(target, round.budget_warning.as_ref(), ctx).await;
+    announce_conflicts(target, &conflicts, ctx).await;
     let applied = apply(target, &round, planner, ctx).await;
     announce_finished(target, &round, planner, ctx).await;
     let stale = applied?;
@@ -407,6 +417,7 @@ async fn plan_round(
     target: &Target,
     set: &SidecarSet,
     planner: &SetPlanner<Arc<PodDigest>>,
+    conflicts: &[Conflict],
     ctx: &Context,
 ) -> Result<SetRound> {
     let registered = register_revision(target, set, planner, ctx).await?;
@@ -420,6 +431,7 @@ async fn plan_round(
     let mut round = SetRound::from_planner(set, target.generation, planner, core);
     round.status.latest_revision = registered.latest.clone();
     round.status.collision_count = registered.collision_count;
+    round.status.conflicts = conflicts.iter().map(ToString::to_string).collect();
     for w in &round.warnings {
         warn!(warning = %w, "planner");
     }
@@ -678,6 +690,34 @@ async fn announce_uninjected(
     if let Some(r) = policy_reference(target) {
         ctx.event(&r, events::uninjected_pods(count as usize, &examples))
             .await;
+    }
+}
+
+/// A Warning on the policy whenever its clashes with other sets change (to some), and a round for
+/// the other sets involved before or now, whose own clashes changed with these.
+async fn announce_conflicts(target: &Target, conflicts: &[Conflict], ctx: &Context) {
+    let now: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
+    let others: BTreeSet<String> = conflicts
+        .iter()
+        .filter_map(|c| c.other(&target.key).map(str::to_string))
+        .collect();
+    let before = {
+        let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let m = mem.entry(target.key.clone()).or_default();
+        if m.conflicts == now {
+            return;
+        }
+        m.conflicts = now.clone();
+        std::mem::replace(&mut m.conflicting, others.clone())
+    };
+    ctx.sets.requeue(others.union(&before).map(String::as_str));
+    if now.is_empty() {
+        info!("no more conflicts with other sets");
+        return;
+    }
+    warn!(conflicts = ?now, "the set conflicts with other sets that can select the same Pods");
+    if let Some(r) = policy_reference(target) {
+        ctx.event(&r, events::conflicting_sets(&now)).await;
     }
 }
 
@@ -1251,9 +1291,14 @@ async fn run_policies(
             .collect();
         stream::iter(refs)
     });
-    Controller::new_with(api, wc, ar)
+    let controller = Controller::new_with(api, wc, ar.clone());
+    let (requeue_tx, requeue_rx) = mpsc::unbounded::<String>();
+    ctx.sets.attach(controller.store(), requeue_tx);
+    let conflict_triggers = requeue_rx.map(move |key| ObjectRef::new_with(&key, ar.clone()));
+    controller
         .with_config(ControllerConfig::default().concurrency(4))
         .reconcile_on(pod_triggers)
+        .reconcile_on(conflict_triggers)
         .reconcile_all_on(ns_events)
         .graceful_shutdown_on(stop)
         .run(reconcile, error_policy, ctx)

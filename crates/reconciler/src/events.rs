@@ -39,6 +39,22 @@ pub fn invalid_settings(message: &str) -> Notice {
     )
 }
 
+/// On the policy, when its clashes with other sets change (to some): both sets can select the same
+/// Pods and declare the same container, volume or annotation, so the webhook that runs later
+/// replaces or overwrites what the other injected.
+pub fn conflicting_sets(conflicts: &[String]) -> Notice {
+    notice(
+        EventType::Warning,
+        "SidecarSetConflict",
+        "Validate",
+        format!(
+            "this set and another that can select the same Pods declare the same thing, and the \
+             webhook that runs later overwrites the other's (Kruise refuses the later set): {}",
+            conflicts.join("; ")
+        ),
+    )
+}
+
 /// On the policy: its `maxUnavailable` lets every matched Pod be unavailable at once (the core's
 /// `budget_warning` says why).
 pub fn max_unavailable_all_pods(warning: &str) -> Notice {

@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod conflicts;
 pub mod controller;
 pub mod events;
 pub mod leader;

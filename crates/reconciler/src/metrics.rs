@@ -55,6 +55,7 @@ pub struct Metrics {
     pub not_upgradable: Family<SetLabels, Gauge>,
     pub uninjected: Family<SetLabels, Gauge>,
     pub invalid: Family<SetLabels, Gauge>,
+    pub conflicts: Family<SetLabels, Gauge>,
     pub max_unavailable_all_pods: Family<SetLabels, Gauge>,
     pub leader: Gauge,
     pub writes_queued: Gauge,
@@ -91,6 +92,10 @@ const UNINJECTED: Help = (
     "Pods the set selects that were created without its sidecars",
 );
 const INVALID: Help = ("invalid_settings", "1 when the set's settings are invalid");
+const CONFLICTS: Help = (
+    "conflicts",
+    "Clashes with other sets that can select the same Pods (a container, volume or annotation both declare)",
+);
 const MAX_UNAVAILABLE_ALL_PODS: Help = (
     "max_unavailable_all_pods",
     "1 when updateStrategy.maxUnavailable lets every matched Pod be unavailable at once",
@@ -148,6 +153,7 @@ impl Default for Metrics {
             not_upgradable: registered(&mut r, NOT_UPGRADABLE, per_set()),
             uninjected: registered(&mut r, UNINJECTED, per_set()),
             invalid: registered(&mut r, INVALID, per_set()),
+            conflicts: registered(&mut r, CONFLICTS, per_set()),
             max_unavailable_all_pods: registered(&mut r, MAX_UNAVAILABLE_ALL_PODS, per_set()),
             leader: registered(&mut r, LEADER, Gauge::default()),
             writes_queued: registered(&mut r, WRITES_QUEUED, Gauge::default()),
@@ -196,6 +202,9 @@ impl Metrics {
         self.invalid
             .get_or_create(&l)
             .set(i64::from(s.error.is_some()));
+        self.conflicts
+            .get_or_create(&l)
+            .set(i64::try_from(s.conflicts.len()).unwrap_or(i64::MAX));
     }
 
     /// The counter of writes the fence dropped.

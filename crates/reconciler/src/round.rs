@@ -196,8 +196,8 @@ impl SetRound {
     }
 }
 
-/// The status annotation's counts and the set's identity. The revision fields are the caller's (it
-/// knows the revision history, [`crate::revisions`]).
+/// The status annotation's counts and the set's identity. The revision fields and the conflicts are
+/// the caller's (it knows the revision history, [`crate::revisions`], and the other sets).
 fn set_status(set: &SidecarSet, generation: i64, c: upgrade::Status) -> SetStatus {
     let strategy = &set.settings().update_strategy;
     let count = |n: i32| u32::try_from(n).unwrap_or(0);
@@ -215,6 +215,7 @@ fn set_status(set: &SidecarSet, generation: i64, c: upgrade::Status) -> SetStatu
         collision_count: 0,
         paused: strategy.paused,
         update_type: strategy.update_type().to_string(),
+        conflicts: Vec::new(),
         error: None,
     }
 }

@@ -43,6 +43,10 @@ pub struct SetStatus {
     /// `updateStrategy.type` (`RollingUpdate` or `NotUpdate`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub update_type: String,
+    /// Clashes with other reconciled sets that can select the same Pods (Kruise refuses the later
+    /// set of such a pair; docs/settings-and-validation.md#cross-set-conflicts), one message each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
     /// Set when the settings are invalid; then no Pod is touched and every count is 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
