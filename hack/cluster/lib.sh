@@ -38,3 +38,19 @@ etcd_version() {
 apiserver_bin() { printf '%s/kube-apiserver-%s\n' "${CLUSTER_BIN_DIR}" "$(kube_version)"; }
 etcd_bin() { printf '%s/etcd-%s\n' "${CLUSTER_BIN_DIR}" "$(etcd_version)"; }
 kubectl_bin() { printf '%s/kubectl-%s\n' "${CLUSTER_BIN_DIR}" "$(kube_version)"; }
+
+# cluster_pid_alive DIR PID: PID runs (not a zombie waiting to be reaped) and its
+# command line still names DIR, so a recycled PID is never signalled.
+cluster_pid_alive() {
+  local dir="$1" pid="$2" state cmdline
+  [[ -n "${pid}" && -r "/proc/${pid}/stat" ]] || return 1
+  state="$(sed 's/^.*) //' "/proc/${pid}/stat" | cut -d' ' -f1)" || return 1
+  [[ "${state}" != Z && "${state}" != X ]] || return 1
+  cmdline="$(tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null)" || return 1
+  [[ "${cmdline}" == *"${dir}/"* || "${cmdline}" == *" ${dir} "* ]]
+}
+
+# cluster_pid DIR NAME: the PID that DIR/pids lists for NAME (etcd, kube-apiserver, watchdog).
+cluster_pid() {
+  awk -v n="$2" '$2 == n {print $1; exit}' "$1/pids" 2>/dev/null
+}
