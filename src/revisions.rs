@@ -16,7 +16,8 @@ const API_VERSION: &str = "apps/v1";
 const KIND: &str = "ControllerRevision";
 
 /// What a revision is read for: its name, hash annotations, number, age and data. Hosts that know
-/// field masks send only these (the labels were matched by the API server).
+/// field masks send only these. A listing's labels were matched by the API server; a revision read by
+/// name is checked for the set's label here.
 fn masks(listing: bool) -> BTreeSet<String> {
     let mut m: BTreeSet<String> = ["metadata.name", "metadata.annotations", "data"]
         .map(String::from)
@@ -24,6 +25,8 @@ fn masks(listing: bool) -> BTreeSet<String> {
     if listing {
         // The newest of several is chosen by number, then age, then name.
         m.extend(["revision", "metadata.creationTimestamp"].map(String::from));
+    } else {
+        m.insert("metadata.labels".to_string());
     }
     m
 }

@@ -71,6 +71,7 @@ fn main() -> ExitCode {
         leader_cut_off_mid_rollout_hands_over_without_two_writers,
         revision_name_taken_by_other_data_moves_to_the_next_name,
         conflicting_sets_are_reported_on_both_policies,
+        missing_pinned_revision_is_reported_before_any_pod,
     ];
     if args.list {
         let trials = tests
@@ -2134,5 +2135,66 @@ async fn conflicting_sets_are_reported_on_both_policies(t: Arc<TestNs>) -> Resul
         })
         .await?;
     }
+    Ok(())
+}
+
+/// A set pinned (`injectionStrategy.revision.revisionName`) to a revision it does not have: the
+/// policy would refuse every Pod the set matches, so the reconciler says so before any Pod comes
+/// (status `pinnedRevisionError`, a `PinnedRevisionMissing` Warning, the gauge); pinning the
+/// revision the reconciler recorded clears it.
+async fn missing_pinned_revision_is_reported_before_any_pod(t: Arc<TestNs>) -> Result<()> {
+    let mut settings = filebeat(json!(1))?;
+    settings["revisionNamespace"] = json!(t.ns);
+    settings["injectionStrategy"] = json!({"revision": {"revisionName": "filebeat-nope"}});
+    let policy = t.policy(&settings).await?;
+    let rec = t.reconciler(&t.policy_source(), &[], None)?;
+    let status = wait_status(&policy, "the missing pinned revision in the status", |s| {
+        s["pinnedRevisionError"].as_str().is_some_and(|e| {
+            e.contains("revisionName \"filebeat-nope\" is not one of the set's revisions")
+        })
+    })
+    .await?;
+    wait::until(
+        Duration::from_secs(30),
+        "a PinnedRevisionMissing Event on the policy",
+        || async {
+            let evs = t
+                .events("default", "PinnedRevisionMissing", Some(&policy.name))
+                .await?;
+            Ok((!evs.is_empty()).then_some(()))
+        },
+        async || String::new(),
+    )
+    .await?;
+    let text = rec.metrics()?;
+    ensure!(
+        metric_value(
+            &text,
+            "sidecarset_reconciler_pinned_revision_missing",
+            &[("set", &policy.name)]
+        ) == 1.0,
+        "gauge:\n{text}"
+    );
+    let reconciler::Source::Policies { selector } = t.policy_source() else {
+        anyhow::bail!("a policy source");
+    };
+    let out =
+        t.reconciler_command(&["plan", "--namespace", &t.ns, "--policy-selector", &selector])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success()
+            && text.contains("PINNED REVISION MISSING: injectionStrategy.revision.revisionName: revisionName \"filebeat-nope\""),
+        "plan: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let latest = status["latestRevision"]
+        .as_str()
+        .context("latestRevision")?;
+    settings["injectionStrategy"] = json!({"revision": {"revisionName": latest}});
+    policy.set_settings(&settings).await?;
+    wait_status(&policy, "the pin fixed", |s| {
+        s.get("pinnedRevisionError").is_none() && s["observedGeneration"] == 2
+    })
+    .await?;
     Ok(())
 }

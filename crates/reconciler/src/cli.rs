@@ -9,7 +9,7 @@ use std::{
 };
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::{apps::v1::ControllerRevision, core::v1::Namespace};
 use kube::{
     Api, Client,
     api::{DynamicObject, ListParams},
@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use sidecarset_core::{
     SidecarSet,
     conflict::{self, Conflict},
+    revision::{CUSTOM_VERSION_LABEL, SET_NAME_LABEL, pinned},
     time::now_rfc3339,
     upgrade::{Interner, PodDigest, Reason},
 };
@@ -310,7 +311,7 @@ pub async fn plan(args: PlanArgs, out: &mut impl Write) -> Result<()> {
         Some(path) => vec![Target::from_file(path)?],
         None => {
             // Every policy, even with --policy: its conflicts are with the others.
-            let api: Api<DynamicObject> = Api::all_with(client, &policy::api_resource());
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &policy::api_resource());
             let lp = ListParams::default().labels(&policy::policy_selector(
                 args.source.policy_selector.as_deref(),
             ));
@@ -322,13 +323,14 @@ pub async fn plan(args: PlanArgs, out: &mut impl Write) -> Result<()> {
                 .collect()
         }
     };
-    let reports = reports_of(
+    let mut reports = reports_of(
         &targets,
         args.policy.as_deref(),
         &pods,
         &namespaces,
         &now_rfc3339(),
     );
+    check_pins(&client, &targets, &mut reports).await;
     match args.output {
         Output::Json => {
             writeln!(out, "{}", serde_json::to_string_pretty(&reports)?).ok();
@@ -336,6 +338,47 @@ pub async fn plan(args: PlanArgs, out: &mut impl Write) -> Result<()> {
         Output::Text => print_text(&reports, out),
     }
     Ok(())
+}
+
+/// Each pinned set's revision looked up as the policy would look it up (in the set's
+/// `revisionNamespace`, among the revisions labelled with the set's name), and a missing one put in
+/// the report's status: the policy would refuse every Pod the set matches.
+async fn check_pins(client: &Client, targets: &[Target], reports: &mut [PlanReport]) {
+    for r in reports.iter_mut() {
+        let PlanReport::Planned { policy, round, .. } = r else {
+            continue;
+        };
+        let Some(set) = targets
+            .iter()
+            .find(|t| &t.key == policy)
+            .and_then(|t| t.set.as_ref().ok())
+            .filter(|s| pinned::pin(s.settings()).is_some())
+        else {
+            continue;
+        };
+        let namespace = set.revision_namespace();
+        let api: Api<ControllerRevision> = Api::namespaced(client.clone(), namespace);
+        let lp = ListParams::default().labels(&format!("{SET_NAME_LABEL}={}", set.name()));
+        round.status.pinned_revision_error = match api.list(&lp).await {
+            Ok(list) => pinned::missing_pin(
+                set,
+                namespace,
+                list.items.iter().map(|r| {
+                    let name = r.metadata.name.as_deref().unwrap_or_default();
+                    let version = r
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(CUSTOM_VERSION_LABEL))
+                        .map(String::as_str);
+                    (name, version)
+                }),
+            ),
+            Err(e) => Some(format!(
+                "cannot list the set's ControllerRevisions in namespace {namespace:?} to check its pinned revision: {e}"
+            )),
+        };
+    }
 }
 
 /// One list of the Pods (of `namespace`, or all) as digests, and of the Namespaces' labels.
@@ -503,6 +546,9 @@ pub fn print_text(reports: &[PlanReport], out: &mut impl Write) {
             } => {
                 let _ = writeln!(out, "policy {policy}");
                 print_status(round, out);
+                if let Some(e) = &round.status.pinned_revision_error {
+                    let _ = writeln!(out, "  PINNED REVISION MISSING: {e}");
+                }
                 print_writes(&round.writes, out);
                 print_left_alone(&round.left_alone, out);
                 for w in &round.warnings {

@@ -87,6 +87,8 @@ struct SetMemory {
     /// Conditions left to write after their Pod's upgrade patch landed (the condition patch failed),
     /// by Pod UID: written on their own in the next rounds, merged again from the cache.
     pending_conditions: HashMap<String, PendingCondition>,
+    /// The pinned-revision problem last announced.
+    pinned: Option<String>,
     /// The clashes with other sets last announced, and the other sets they name.
     conflicts: Vec<String>,
     conflicting: BTreeSet<String>,
@@ -406,6 +408,7 @@ async fn plan_and_write(
     announce_uninjected(target, &round.status, planner, ctx).await;
     announce_budget(target, round.budget_warning.as_ref(), ctx).await;
     announce_conflicts(target, &conflicts, ctx).await;
+    announce_pinned(target, round.status.pinned_revision_error.as_deref(), ctx).await;
     let applied = apply(target, &round, planner, ctx).await;
     announce_finished(target, &round, planner, ctx).await;
     let stale = applied?;
@@ -432,6 +435,7 @@ async fn plan_round(
     round.status.latest_revision = registered.latest.clone();
     round.status.collision_count = registered.collision_count;
     round.status.conflicts = conflicts.iter().map(ToString::to_string).collect();
+    round.status.pinned_revision_error = registered.pinned.clone();
     for w in &round.warnings {
         warn!(warning = %w, "planner");
     }
@@ -494,6 +498,7 @@ async fn register_revision(
             collision_count: persisted,
             collided: Vec::new(),
             over_limit: None,
+            pinned: None,
         });
     }
     let in_use = planner.revisions_in_use().map(str::to_string).collect();
@@ -689,6 +694,26 @@ async fn announce_uninjected(
     );
     if let Some(r) = policy_reference(target) {
         ctx.event(&r, events::uninjected_pods(count as usize, &examples))
+            .await;
+    }
+}
+
+/// A Warning on the policy when the revision it pins goes missing (or the problem changes): its Pods
+/// will be refused at admission, which nothing else says before a Deployment fails to scale.
+async fn announce_pinned(target: &Target, problem: Option<&str>, ctx: &Context) {
+    let changed = {
+        let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let m = mem.entry(target.key.clone()).or_default();
+        let changed = m.pinned.as_deref() != problem;
+        m.pinned = problem.map(str::to_string);
+        changed
+    };
+    let Some(problem) = problem.filter(|_| changed) else {
+        return;
+    };
+    warn!(%problem, "pinned revision");
+    if let Some(r) = policy_reference(target) {
+        ctx.event(&r, events::pinned_revision_missing(problem))
             .await;
     }
 }

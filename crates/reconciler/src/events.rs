@@ -55,6 +55,17 @@ pub fn conflicting_sets(conflicts: &[String]) -> Notice {
     )
 }
 
+/// On the policy, when the revision it pins turns out missing (or another): every Pod the set
+/// matches will be refused at admission until it is fixed.
+pub fn pinned_revision_missing(problem: &str) -> Notice {
+    notice(
+        EventType::Warning,
+        "PinnedRevisionMissing",
+        "Validate",
+        problem.to_string(),
+    )
+}
+
 /// On the policy: its `maxUnavailable` lets every matched Pod be unavailable at once (the core's
 /// `budget_warning` says why).
 pub fn max_unavailable_all_pods(warning: &str) -> Notice {

@@ -56,6 +56,7 @@ pub struct Metrics {
     pub uninjected: Family<SetLabels, Gauge>,
     pub invalid: Family<SetLabels, Gauge>,
     pub conflicts: Family<SetLabels, Gauge>,
+    pub pinned_revision_missing: Family<SetLabels, Gauge>,
     pub max_unavailable_all_pods: Family<SetLabels, Gauge>,
     pub leader: Gauge,
     pub writes_queued: Gauge,
@@ -127,6 +128,11 @@ const LEADERSHIP_LOST: Help = (
     "Times this instance stopped leading without giving the Lease up (renew deadline passed, or another holder seen)",
 );
 
+const PINNED_REVISION_MISSING: Help = (
+    "pinned_revision_missing",
+    "1 when the set pins a revision it does not have: the policy refuses every Pod the set matches",
+);
+
 /// Registers `metric` and hands it back. Metrics are encoded in the order they are registered.
 fn registered<M: Metric + Clone>(registry: &mut Registry, (name, help): Help, metric: M) -> M {
     registry.register(name, help, metric.clone());
@@ -154,6 +160,7 @@ impl Default for Metrics {
             uninjected: registered(&mut r, UNINJECTED, per_set()),
             invalid: registered(&mut r, INVALID, per_set()),
             conflicts: registered(&mut r, CONFLICTS, per_set()),
+            pinned_revision_missing: registered(&mut r, PINNED_REVISION_MISSING, per_set()),
             max_unavailable_all_pods: registered(&mut r, MAX_UNAVAILABLE_ALL_PODS, per_set()),
             leader: registered(&mut r, LEADER, Gauge::default()),
             writes_queued: registered(&mut r, WRITES_QUEUED, Gauge::default()),
@@ -202,6 +209,9 @@ impl Metrics {
         self.invalid
             .get_or_create(&l)
             .set(i64::from(s.error.is_some()));
+        self.pinned_revision_missing
+            .get_or_create(&l)
+            .set(i64::from(s.pinned_revision_error.is_some()));
         self.conflicts
             .get_or_create(&l)
             .set(i64::try_from(s.conflicts.len()).unwrap_or(i64::MAX));

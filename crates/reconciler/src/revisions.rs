@@ -35,6 +35,7 @@ use sidecarset_core::{
     revision::{
         CUSTOM_VERSION_LABEL, Revision, SET_NAME_LABEL,
         history::{self, HistoryPlan, Latest, OverLimit, Recorded, Wanted},
+        pinned::missing_pin,
     },
     settings::InjectRevision,
 };
@@ -57,6 +58,9 @@ pub struct Registered {
     pub collided: Vec<String>,
     /// The active revisions keep more than the limit.
     pub over_limit: Option<OverLimit>,
+    /// The set pins a revision it does not have (`injectionStrategy.revision`): why the policy will
+    /// refuse its Pods (docs/revisions.md#pinned-revisions-checked-ahead).
+    pub pinned: Option<String>,
 }
 
 /// The owner of a set's revisions and what is persisted about them.
@@ -78,6 +82,9 @@ struct Known {
     listed: Instant,
     /// What the history planner reads of each revision.
     revisions: Vec<Recorded>,
+    /// Every revision listed with the set's label, whoever controls it (name, custom version): what
+    /// the policy can pin, since it reads by name or label.
+    labelled: Vec<(String, Option<String>)>,
     /// The highest collision count seen: the status annotation may lag our own write of it.
     collision_count: i32,
     /// The last round that had nothing to write, and what it was planned from: a round with the same
@@ -180,6 +187,7 @@ impl Revisions {
             collision_count: cc,
             collided: Vec::new(),
             over_limit: plan.over_limit,
+            pinned: None,
         };
         let latest = match &plan.latest {
             Latest::Reuse { name } => name.clone(),
@@ -194,6 +202,7 @@ impl Revisions {
                 let cr = self.create(s, *revision, &mut reg).await?;
                 let name = cr.metadata.name.clone().unwrap_or_default();
                 replace(&mut known.revisions, &cr);
+                known.labelled.push((name.clone(), custom_version(&cr)));
                 name
             }
         };
@@ -202,6 +211,9 @@ impl Revisions {
             let body = json!({"metadata": {"labels": {CUSTOM_VERSION_LABEL: version}}});
             let cr = self.patch(s.key, &latest, &body).await?;
             replace(&mut known.revisions, &cr);
+            for l in known.labelled.iter_mut().filter(|l| l.0 == latest) {
+                l.1 = custom_version(&cr);
+            }
         }
         for name in &plan.delete {
             if self.delete(s.key, name).await {
@@ -209,6 +221,14 @@ impl Revisions {
             }
         }
         reg.latest = latest;
+        reg.pinned = missing_pin(
+            s.set,
+            &self.namespace,
+            known
+                .labelled
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_deref())),
+        );
         if !writes {
             known.settled = Some(Settled {
                 inputs,
@@ -249,11 +269,22 @@ impl Revisions {
             .filter(|r| controlled_by(r, owner_uid.as_deref()))
             .map(recorded)
             .collect();
+        let labelled = listed
+            .items
+            .iter()
+            .map(|r| {
+                (
+                    r.metadata.name.clone().unwrap_or_default(),
+                    custom_version(r),
+                )
+            })
+            .collect();
         Ok(Known {
             owner_uid,
             set_name: s.set.name().to_string(),
             listed: Instant::now(),
             revisions,
+            labelled,
             collision_count: 0,
             settled: None,
         })
@@ -374,12 +405,15 @@ fn recorded(r: &ControllerRevision) -> Recorded {
         revision: r.revision,
         created,
         data: r.data.as_ref().map_or(Value::Null, |d| d.0.clone()),
-        custom_version: r
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(CUSTOM_VERSION_LABEL).cloned()),
+        custom_version: custom_version(r),
     }
+}
+
+fn custom_version(r: &ControllerRevision) -> Option<String> {
+    r.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(CUSTOM_VERSION_LABEL).cloned())
 }
 
 /// Kubernetes' `ListControllerRevisions` filter: no controller, or this owner.

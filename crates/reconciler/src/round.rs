@@ -216,6 +216,7 @@ fn set_status(set: &SidecarSet, generation: i64, c: upgrade::Status) -> SetStatu
         paused: strategy.paused,
         update_type: strategy.update_type().to_string(),
         conflicts: Vec::new(),
+        pinned_revision_error: None,
         error: None,
     }
 }

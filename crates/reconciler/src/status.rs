@@ -47,6 +47,10 @@ pub struct SetStatus {
     /// set of such a pair; docs/settings-and-validation.md#cross-set-conflicts), one message each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<String>,
+    /// The set pins a revision it does not have: the policy refuses every Pod the set matches until
+    /// it is fixed (docs/revisions.md#pinned-revisions-checked-ahead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_revision_error: Option<String>,
     /// Set when the settings are invalid; then no Pod is touched and every count is 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -247,11 +247,22 @@ fn find(set: &SidecarSet, pin: Pin<'_>, source: &dyn RevisionSource) -> Result<V
         message,
     };
     match pin {
-        Pin::Name(name) => source.get(namespace, name).map_err(|e| {
-            error(format!(
-                "cannot read ControllerRevision {name:?} in namespace {namespace:?}: {e}; {fix}"
-            ))
-        }),
+        Pin::Name(name) => {
+            let revision = source.get(namespace, name).map_err(|e| {
+                error(format!(
+                    "cannot read ControllerRevision {name:?} in namespace {namespace:?}: {e}; {fix}"
+                ))
+            })?;
+            recorded_for(set, &revision).map_err(|e| {
+                error(format!(
+                    "ControllerRevision {name:?} in namespace {namespace:?} {e}; the Pods this set \
+                     matches are refused until it pins one of its own, listed by `kubectl get \
+                     controllerrevisions -n {namespace} -l {SET_NAME_LABEL}={}`",
+                    set.name()
+                ))
+            })?;
+            Ok(revision)
+        }
         Pin::CustomVersion(version) => {
             let selector = custom_version_selector(set.name(), version);
             let found = source.list(namespace, &selector).map_err(|e| {
@@ -267,6 +278,75 @@ fn find(set: &SidecarSet, pin: Pin<'_>, source: &dyn RevisionSource) -> Result<V
             })
         }
     }
+}
+
+/// Whether `revision` records this set: it carries the set's `kruise.io/sidecarset-name` label, as
+/// every revision the reconciler (or Kruise) records does. Kruise reads a pinned `revisionName`
+/// without looking (`getControllerRevision`), so a set could be pinned to another set's revision,
+/// or to any ControllerRevision someone able to write the namespace put there, and inject its
+/// containers; here such a revision refuses the Pod
+/// (docs/revisions.md#pinned-injection).
+pub fn recorded_for(set: &SidecarSet, revision: &Value) -> Result<(), String> {
+    let label = revision
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(SET_NAME_LABEL))
+        .and_then(Value::as_str);
+    match label {
+        Some(l) if l == set.name() => Ok(()),
+        Some(other) => Err(format!(
+            "records set {other:?} (label {SET_NAME_LABEL}), not {:?}: a set is only pinned to its own revisions",
+            set.name()
+        )),
+        None => Err(format!(
+            "has no {SET_NAME_LABEL} label, so it is no revision of set {:?}: a set is only pinned to its own revisions",
+            set.name()
+        )),
+    }
+}
+
+/// What the reconciler checks before any Pod comes (docs/revisions.md#pinned-revisions-checked-ahead):
+/// whether the set's pin names one of `revisions`, the set's own revisions in `namespace` (those the
+/// API server lists with its `kruise.io/sidecarset-name` label: their names, and their custom-version
+/// labels). `None` when the set pins nothing or the pinned revision is there; else what the Pods
+/// of the set will be refused for, and how to fix it. `namespace` is where the reconciler keeps the
+/// revisions: a set whose `revisionNamespace` is another one reads where no revision is recorded.
+pub fn missing_pin<'r>(
+    set: &SidecarSet,
+    namespace: &str,
+    revisions: impl IntoIterator<Item = (&'r str, Option<&'r str>)>,
+) -> Option<String> {
+    let pin = pin(set.settings())?;
+    let read_from = set.revision_namespace();
+    if read_from != namespace {
+        return Some(format!(
+            "{}: revisionNamespace is {read_from:?}, but the reconciler records the set's revisions \
+             in {namespace:?} (its --revision-namespace): the policy would read the pinned revision \
+             where none is recorded; set revisionNamespace to {namespace:?}",
+            pin.setting()
+        ));
+    }
+    let mut revisions = revisions.into_iter();
+    let found = match pin {
+        Pin::Name(name) => revisions.any(|(n, _)| n == name),
+        Pin::CustomVersion(v) => revisions.any(|(_, cv)| cv == Some(v)),
+    };
+    if found {
+        return None;
+    }
+    let what = match pin {
+        Pin::Name(name) => format!("revisionName {name:?} is not one of the set's revisions"),
+        Pin::CustomVersion(v) => {
+            format!("no revision of the set carries customVersion {v:?}")
+        }
+    };
+    Some(format!(
+        "{}: {what} in namespace {namespace:?} (label {SET_NAME_LABEL}={}): every Pod the set \
+         matches will be refused at admission until it is; pin one listed by `kubectl get \
+         controllerrevisions -n {namespace} -l {SET_NAME_LABEL}={}`",
+        pin.setting(),
+        set.name(),
+        set.name()
+    ))
 }
 
 /// `GetHistorySidecarSet`: the set with the revision's `containers`, `initContainers`, `volumes`,
@@ -362,6 +442,46 @@ mod tests {
 
     fn set(extra: Value) -> SidecarSet {
         SidecarSet::new(&settings("agent:2", extra)).unwrap()
+    }
+
+    #[test]
+    fn a_pin_is_checked_ahead_against_the_sets_own_revisions() {
+        let by_name = set(json!({"injectionStrategy": {"revision": {"revisionName": "log-1"}}}));
+        let ns = DEFAULT_NAMESPACE;
+        assert_eq!(missing_pin(&by_name, ns, [("log-1", None)]), None);
+        let missing = missing_pin(&by_name, ns, [("log-2", Some("v1"))]).unwrap();
+        assert!(
+            missing.starts_with(
+                "injectionStrategy.revision.revisionName: revisionName \"log-1\" is not one of the set's revisions in namespace \"sidecarset-system\""
+            ),
+            "{missing}"
+        );
+        let by_version = set(json!({"injectionStrategy": {"revision": {"customVersion": "v1"}}}));
+        assert_eq!(missing_pin(&by_version, ns, [("log-2", Some("v1"))]), None);
+        assert!(missing_pin(&by_version, ns, [("log-1", None)]).is_some());
+        assert_eq!(missing_pin(&set(json!({})), ns, []), None, "no pin");
+        let elsewhere = missing_pin(&by_name, "sidecars", [("log-1", None)]).unwrap();
+        assert!(
+            elsewhere.contains("revisionNamespace is \"sidecarset-system\""),
+            "{elsewhere}"
+        );
+    }
+
+    #[test]
+    fn a_pinned_revision_must_carry_the_sets_label() {
+        let s = set(json!({}));
+        let labelled = |labels: Value| json!({"metadata": {"name": "x", "labels": labels}});
+        assert_eq!(
+            recorded_for(&s, &labelled(json!({SET_NAME_LABEL: "log"}))),
+            Ok(())
+        );
+        let other = recorded_for(&s, &labelled(json!({SET_NAME_LABEL: "envoy"}))).unwrap_err();
+        assert!(other.starts_with("records set \"envoy\""), "{other}");
+        let none = recorded_for(&s, &json!({"metadata": {"name": "x"}})).unwrap_err();
+        assert!(
+            none.starts_with("has no kruise.io/sidecarset-name label"),
+            "{none}"
+        );
     }
 
     /// A recorded revision of `settings`, as the reconciler writes it.
