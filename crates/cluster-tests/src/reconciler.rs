@@ -132,6 +132,24 @@ impl Reconciler {
         extra: &[&str],
         server: Option<&str>,
     ) -> Result<Reconciler> {
+        Self::start_skewed(
+            cluster, namespace, who, source, log_name, extra, server, None,
+        )
+    }
+
+    /// [`Reconciler::start`] with the process's clock moved by `skew` (libfaketime's `FAKETIME`
+    /// offset, e.g. `+20s`), wall and monotonic alike, as on a node whose clock is off.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_skewed(
+        cluster: &Cluster,
+        namespace: &str,
+        who: &Identity,
+        source: &Source,
+        log_name: &str,
+        extra: &[&str],
+        server: Option<&str>,
+        skew: Option<&str>,
+    ) -> Result<Reconciler> {
         let bin = binary()?;
         let kubeconfig = cluster.scratch.join(format!("{log_name}.kubeconfig"));
         cluster.impersonating_kubeconfig(&who.user, &who.groups, server, &kubeconfig)?;
@@ -166,6 +184,10 @@ impl Reconciler {
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file);
+        if let Some(offset) = skew {
+            cmd.env("LD_PRELOAD", faketime_library()?)
+                .env("FAKETIME", offset);
+        }
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
@@ -217,6 +239,25 @@ impl Drop for Reconciler {
     fn drop(&mut self) {
         let _ = self.kill();
     }
+}
+
+/// libfaketime's multi-threaded preload library (Debian's `faketime` package).
+fn faketime_library() -> Result<PathBuf> {
+    let candidates = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/faketime/libfaketimeMT.so.1",
+    ];
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .with_context(|| {
+            format!(
+                "a reconciler with a skewed clock needs libfaketime, not found at {candidates:?}: \
+                 apt-get install faketime (hack/install-deps.sh does)"
+            )
+        })
 }
 
 /// The last `n` lines of a file.

@@ -104,9 +104,30 @@ impl TestNs {
         extra: &[&str],
         server: Option<&str>,
     ) -> Result<Reconciler> {
+        self.reconciler_skewed(who, source, extra, server, None)
+    }
+
+    /// [`TestNs::reconciler_as`] with the process's clock moved by `skew` (e.g. `+20s`).
+    pub fn reconciler_skewed(
+        &self,
+        who: &Identity,
+        source: &Source,
+        extra: &[&str],
+        server: Option<&str>,
+        skew: Option<&str>,
+    ) -> Result<Reconciler> {
         let n = self.logs.lock().unwrap_or_else(|p| p.into_inner()).len();
         let name = format!("{}-reconciler-{n}", self.ns);
-        let r = Reconciler::start(&self.cluster, &self.ns, who, source, &name, extra, server)?;
+        let r = Reconciler::start_skewed(
+            &self.cluster,
+            &self.ns,
+            who,
+            source,
+            &name,
+            extra,
+            server,
+            skew,
+        )?;
         self.logs
             .lock()
             .unwrap_or_else(|p| p.into_inner())

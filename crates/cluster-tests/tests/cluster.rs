@@ -72,6 +72,7 @@ fn main() -> ExitCode {
         revision_name_taken_by_other_data_moves_to_the_next_name,
         conflicting_sets_are_reported_on_both_policies,
         missing_pinned_revision_is_reported_before_any_pod,
+        standby_clock_20s_ahead_never_takes_a_live_lease,
     ];
     if args.list {
         let trials = tests
@@ -2196,5 +2197,59 @@ async fn missing_pinned_revision_is_reported_before_any_pod(t: Arc<TestNs>) -> R
         s.get("pinnedRevisionError").is_none() && s["observedGeneration"] == 2
     })
     .await?;
+    Ok(())
+}
+
+/// Two replicas whose clocks are 20 s apart (the standby's ahead, through libfaketime: more than the
+/// 15 s lease duration) while the leader rolls an upgrade out: the standby judges the Lease by when
+/// it saw the record change, on its own clock, so it never takes the Lease of a leader that renews.
+/// (Comparing the holder's `renewTime` with its own clock, it took it within 40 s.)
+async fn standby_clock_20s_ahead_never_takes_a_live_lease(t: Arc<TestNs>) -> Result<()> {
+    use k8s_openapi::api::coordination::v1::Lease;
+    const PODS: usize = 4;
+    let settings = filebeat(json!(1))?;
+    let (kubelet, _) =
+        filebeat_pods(&t, &settings, PODS, |_| vec![], KubeletConfig::default()).await?;
+    // Slow restarts stretch the rollout over the whole window below.
+    kubelet.set_restart_delay(Duration::from_millis(8000));
+    let policy = t.policy(&settings).await?;
+    let (leader, standby) = (t.service_account(), t.standby_account());
+    let mut a = t.reconciler_as(&leader, &t.policy_source(), &[], None)?;
+    wait_status(&policy, "the leader's first round", |s| {
+        s["matchedPods"] == PODS
+    })
+    .await?;
+    let mut b = t.reconciler_skewed(&standby, &t.policy_source(), &[], None, Some("+20s"))?;
+    policy
+        .set_settings(&with_image(&settings, "filebeat", FILEBEAT_NEW)?)
+        .await?;
+    let leases: Api<Lease> = Api::namespaced(t.client.clone(), &t.ns);
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(45) {
+        let lease = leases.get("sidecarset-reconciler").await?;
+        let spec = lease.spec.unwrap_or_default();
+        ensure!(
+            spec.lease_transitions.unwrap_or(0) == 0,
+            "the Lease changed hands after {:?}: {spec:?}",
+            start.elapsed()
+        );
+        a.check_running()?;
+        b.check_running()?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let by_b = audit::requests(&t.cluster.audit_log, &standby.user, None)?;
+    let b_writes: Vec<String> = by_b
+        .iter()
+        .filter(|r| r.is_write())
+        .map(audit::Request::describe)
+        .collect();
+    ensure!(b_writes.is_empty(), "the standby wrote: {b_writes:?}");
+    let renewals = audit::requests(&t.cluster.audit_log, &leader.user, None)?
+        .iter()
+        .filter(|r| r.resource == "leases" && r.verb == "update" && r.ok())
+        .count();
+    println!(
+        "standby_clock_20s_ahead_never_takes_a_live_lease: 45 s with the standby 20 s ahead, {renewals} renewals by the leader, 0 Lease transitions, 0 writes by the standby"
+    );
     Ok(())
 }
