@@ -30,9 +30,6 @@ use sidecarset_cluster_tests::{
     wait,
 };
 
-mod guard;
-use guard::forged_patches_are_refused_by_the_api_server;
-
 const ROLLOUT: Duration = Duration::from_secs(120);
 
 type TestFn = fn(Arc<TestNs>) -> Pin<Box<dyn Future<Output = Result<()>> + Send>>;
@@ -72,11 +69,11 @@ fn main() -> ExitCode {
         revision_history_is_truncated_around_pods_in_use,
         pinned_revision_keeps_scaled_up_pods_on_it,
         leader_cut_off_mid_rollout_hands_over_without_two_writers,
+        leader_lease_held_by_apf_hands_over_without_two_writers,
         revision_name_taken_by_other_data_moves_to_the_next_name,
         conflicting_sets_are_reported_on_both_policies,
         missing_pinned_revision_is_reported_before_any_pod,
         standby_clock_20s_ahead_never_takes_a_live_lease,
-        forged_patches_are_refused_by_the_api_server,
     ];
     if args.list {
         let trials = tests
@@ -1974,19 +1971,60 @@ async fn missing_lease_namespace_is_named_at_start(t: Arc<TestNs>) -> Result<()>
 /// the standby's first, every Pod upgraded by exactly one successful patch, and the observer never
 /// saw more Pods unavailable than `maxUnavailable`.
 async fn leader_cut_off_mid_rollout_hands_over_without_two_writers(t: Arc<TestNs>) -> Result<()> {
+    handover_mid_rollout(
+        &t,
+        "leader_cut_off_mid_rollout_hands_over_without_two_writers",
+        Cut::Stall,
+    )
+    .await
+}
+
+/// API Priority and Fairness holds only the leader's Lease requests (a FlowSchema for its
+/// ServiceAccount on `leases` into a priority level with no seats, as a busy API server can) while
+/// its Pod writes still go through: its renewals hang, its leadership ends at the renew deadline and
+/// its queued writes are dropped; the standby takes over. The audit log shows no write of the old
+/// leader after the standby's first.
+async fn leader_lease_held_by_apf_hands_over_without_two_writers(t: Arc<TestNs>) -> Result<()> {
+    handover_mid_rollout(
+        &t,
+        "leader_lease_held_by_apf_hands_over_without_two_writers",
+        Cut::LeasesHeld,
+    )
+    .await
+}
+
+/// How the leader is cut off mid-rollout.
+enum Cut {
+    /// Its connection stalls ([`StallProxy`]).
+    Stall,
+    /// API Priority and Fairness queues its Lease requests without end.
+    LeasesHeld,
+}
+
+/// The leader rolls an upgrade out with the standby waiting; after its first upgrades it is cut
+/// off; the standby finishes. Checked from the observer and the audit log: `maxUnavailable` kept,
+/// no write of the old leader's identity after the standby's first, each Pod patched once, the old
+/// leader exited.
+async fn handover_mid_rollout(t: &TestNs, test: &str, cut: Cut) -> Result<()> {
     const PODS: usize = 6;
     const MAX_UNAVAILABLE: usize = 2;
     let settings = filebeat(json!(MAX_UNAVAILABLE))?;
     let (kubelet, before) =
-        filebeat_pods(&t, &settings, PODS, |_| vec![], KubeletConfig::default()).await?;
-    // Slow restarts keep the rollout going for a while, so the cut falls in its middle.
-    kubelet.set_restart_delay(Duration::from_millis(3000));
+        filebeat_pods(t, &settings, PODS, |_| vec![], KubeletConfig::default()).await?;
+    // Slow restarts keep the rollout going for a while, so the cut falls in its middle. A leader
+    // whose Lease requests are held goes on writing Pods until its renew deadline (10 s): the
+    // rollout must outlast that for the standby to have something left to do.
+    kubelet.set_restart_delay(Duration::from_millis(match cut {
+        Cut::Stall => 3000,
+        Cut::LeasesHeld => 9000,
+    }));
     let obs = Observer::start(t.client.clone(), &t.ns).await;
     let proxy = StallProxy::start(t.cluster.apiserver_addr()?).await?;
     let via_proxy = format!("https://{}", proxy.addr);
     let policy = t.policy(&settings).await?;
     let (leader, standby) = (t.service_account(), t.standby_account());
-    let mut a = t.reconciler_as(&leader, &t.policy_source(), &[], Some(&via_proxy))?;
+    let server = matches!(cut, Cut::Stall).then_some(via_proxy.as_str());
+    let mut a = t.reconciler_as(&leader, &t.policy_source(), &[], server)?;
     wait_status(&policy, "the leader's first round", |s| {
         s["matchedPods"] == PODS
     })
@@ -1995,14 +2033,20 @@ async fn leader_cut_off_mid_rollout_hands_over_without_two_writers(t: Arc<TestNs
     policy
         .set_settings(&with_image(&settings, "filebeat", FILEBEAT_NEW)?)
         .await?;
-    wait_pods(&t, "the leader's first upgrades", ROLLOUT, |m| {
+    wait_pods(t, "the leader's first upgrades", ROLLOUT, |m| {
         count_with_image(m, "filebeat", FILEBEAT_NEW) >= 1
     })
     .await?;
-    proxy.stall();
+    let held = match cut {
+        Cut::Stall => {
+            proxy.stall();
+            None
+        }
+        Cut::LeasesHeld => Some(hold_leases(t, &leader.user).await?),
+    };
     let cut_at = k8s_openapi::jiff::Timestamp::now();
     let after = wait_pods(
-        &t,
+        t,
         &format!("all {PODS} upgraded and ready, by the standby"),
         ROLLOUT,
         |m| {
@@ -2010,7 +2054,11 @@ async fn leader_cut_off_mid_rollout_hands_over_without_two_writers(t: Arc<TestNs
                 && m.values().all(|p| !unavailable(p))
         },
     )
-    .await?;
+    .await;
+    if let Some(held) = held {
+        held.release(t).await?;
+    }
+    let after = after?;
     let at_cut = obs.snapshot();
     ensure!(
         at_cut.max_unavailable <= MAX_UNAVAILABLE,
@@ -2056,7 +2104,16 @@ async fn leader_cut_off_mid_rollout_hands_over_without_two_writers(t: Arc<TestNs
         .values()
         .map(|(_, ok)| ok)
         .sum::<usize>();
-    let handover = (b_first.as_millisecond() - cut_at.as_millisecond()) as f64 / 1000.0;
+    let a_last = audit::writes_in_order(&by_a)
+        .into_iter()
+        .filter(|r| r.resource != "leases")
+        .filter_map(|r| r.received)
+        .next_back();
+    let secs = |from: k8s_openapi::jiff::Timestamp, to: k8s_openapi::jiff::Timestamp| {
+        (to.as_millisecond() - from.as_millisecond()) as f64 / 1000.0
+    };
+    let handover = secs(cut_at, b_first);
+    let gap = a_last.map_or(f64::NAN, |l| secs(l, b_first));
     // The cut-off leader stops within the renew deadline, and exits once it knows it lost.
     let exit_by = tokio::time::Instant::now() + Duration::from_secs(60);
     while a.check_running().is_ok() {
@@ -2069,12 +2126,69 @@ async fn leader_cut_off_mid_rollout_hands_over_without_two_writers(t: Arc<TestNs
     }
     b.check_running()?;
     println!(
-        "leader_cut_off_mid_rollout_hands_over_without_two_writers: the old leader upgraded {a_upgrades} of {PODS} Pods; \
-         the standby's first write {handover:.1} s after the cut; writes by the old leader after it: 0; \
-         most unavailable {} of {MAX_UNAVAILABLE} allowed; every Pod patched once",
+        "{test}: the old leader upgraded {a_upgrades} of {PODS} Pods; the standby's first write \
+         {handover:.1} s after the cut, {gap:.1} s after the old leader's last; writes by the old \
+         leader after it: 0; most unavailable {} of {MAX_UNAVAILABLE} allowed; every Pod patched once",
         at_cut.max_unavailable
     );
     Ok(())
+}
+
+/// API Priority and Fairness objects that queue `user`'s Lease requests without end: a priority
+/// level with no seats of its own, lending none and borrowing none.
+struct HeldLeases {
+    flow_schema: String,
+    priority_level: String,
+}
+
+async fn hold_leases(t: &TestNs, user: &str) -> Result<HeldLeases> {
+    use k8s_openapi::api::flowcontrol::v1::{FlowSchema, PriorityLevelConfiguration};
+    let name = format!("{}-hold-leases", t.ns);
+    let pl: PriorityLevelConfiguration = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"type": "Limited", "limited": {
+            "nominalConcurrencyShares": 0, "lendablePercent": 0, "borrowingLimitPercent": 0,
+            "limitResponse": {"type": "Queue",
+                              "queuing": {"queues": 1, "handSize": 1, "queueLengthLimit": 100}}}}
+    }))?;
+    Api::<PriorityLevelConfiguration>::all(t.client.clone())
+        .create(&Default::default(), &pl)
+        .await
+        .context("creating the PriorityLevelConfiguration")?;
+    let fs: FlowSchema = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "priorityLevelConfiguration": {"name": name},
+            "matchingPrecedence": 50,
+            "distinguisherMethod": {"type": "ByUser"},
+            "rules": [{
+                "subjects": [{"kind": "User", "user": {"name": user}}],
+                "resourceRules": [{"verbs": ["*"], "apiGroups": ["coordination.k8s.io"],
+                                   "resources": ["leases"], "namespaces": ["*"]}]
+            }]
+        }
+    }))?;
+    Api::<FlowSchema>::all(t.client.clone())
+        .create(&Default::default(), &fs)
+        .await
+        .context("creating the FlowSchema")?;
+    Ok(HeldLeases {
+        flow_schema: name.clone(),
+        priority_level: name,
+    })
+}
+
+impl HeldLeases {
+    async fn release(self, t: &TestNs) -> Result<()> {
+        use k8s_openapi::api::flowcontrol::v1::{FlowSchema, PriorityLevelConfiguration};
+        Api::<FlowSchema>::all(t.client.clone())
+            .delete(&self.flow_schema, &Default::default())
+            .await?;
+        Api::<PriorityLevelConfiguration>::all(t.client.clone())
+            .delete(&self.priority_level, &Default::default())
+            .await?;
+        Ok(())
+    }
 }
 
 // === cross-set conflicts ===
