@@ -30,6 +30,9 @@ use sidecarset_cluster_tests::{
     wait,
 };
 
+mod guard;
+use guard::forged_patches_are_refused_by_the_api_server;
+
 const ROLLOUT: Duration = Duration::from_secs(120);
 
 type TestFn = fn(Arc<TestNs>) -> Pin<Box<dyn Future<Output = Result<()>> + Send>>;
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         conflicting_sets_are_reported_on_both_policies,
         missing_pinned_revision_is_reported_before_any_pod,
         standby_clock_20s_ahead_never_takes_a_live_lease,
+        forged_patches_are_refused_by_the_api_server,
     ];
     if args.list {
         let trials = tests
