@@ -73,6 +73,7 @@ fn main() -> ExitCode {
         pinned_revision_keeps_scaled_up_pods_on_it,
         leader_cut_off_mid_rollout_hands_over_without_two_writers,
         leader_lease_held_by_apf_hands_over_without_two_writers,
+        condition_writes_failing_with_500_never_fail_an_upgrade,
         revision_name_taken_by_other_data_moves_to_the_next_name,
         conflicting_sets_are_reported_on_both_policies,
         missing_pinned_revision_is_reported_before_any_pod,
@@ -2372,6 +2373,96 @@ async fn standby_clock_20s_ahead_never_takes_a_live_lease(t: Arc<TestNs>) -> Res
         .count();
     println!(
         "standby_clock_20s_ahead_never_takes_a_live_lease: 45 s with the standby 20 s ahead, {renewals} renewals by the leader, 0 Lease transitions, 0 writes by the standby"
+    );
+    Ok(())
+}
+
+/// The API server answers the reconciler's `SidecarSetUpgradable` condition writes with 500 (a
+/// validating webhook on `pods/status` for its ServiceAccount that cannot be reached, with
+/// `failurePolicy: Fail`: "failed calling webhook"). The upgrades go ahead, no `SidecarUpgradeFailed`
+/// is sent, and once the API server accepts the condition again it is written on its own and ends
+/// True on every Pod.
+async fn condition_writes_failing_with_500_never_fail_an_upgrade(t: Arc<TestNs>) -> Result<()> {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    const PODS: usize = 3;
+    let settings = filebeat(json!(1))?;
+    let (_kubelet, _) =
+        filebeat_pods(&t, &settings, PODS, |_| vec![], KubeletConfig::default()).await?;
+    let policy = t.policy(&settings).await?;
+    let who = t.service_account();
+    let ca = std::fs::read(t.cluster.dir.join("pki/ca.crt"))?;
+    let closed = reconciler::free_port()?;
+    let name = format!("{}-fail-status", t.ns);
+    let webhook: ValidatingWebhookConfiguration = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "webhooks": [{
+            "name": "fail-status.cluster-tests.sidecarset.io",
+            "clientConfig": {"url": format!("https://{closed}/"),
+                             "caBundle": k8s_openapi::ByteString(ca)},
+            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"],
+                       "resources": ["pods/status"], "scope": "Namespaced"}],
+            "matchConditions": [{"name": "the-reconciler",
+                                 "expression": format!("request.userInfo.username == '{}'", who.user)}],
+            "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"],
+            "timeoutSeconds": 2
+        }]
+    }))?;
+    let hooks: Api<ValidatingWebhookConfiguration> = Api::all(t.client.clone());
+    hooks.create(&Default::default(), &webhook).await?;
+    let rec = t.reconciler(&t.policy_source(), &[], None)?;
+    wait_status(&policy, "the first round", |s| s["matchedPods"] == PODS).await?;
+    policy
+        .set_settings(&with_image(&settings, "filebeat", FILEBEAT_NEW)?)
+        .await?;
+    let upgraded = wait_pods(&t, "all upgraded while conditions fail", ROLLOUT, |m| {
+        count_with_image(m, "filebeat", FILEBEAT_NEW) == PODS && m.values().all(|p| !unavailable(p))
+    })
+    .await;
+    let refused = audit::requests(&t.cluster.audit_log, &who.user, Some(&t.ns))?
+        .iter()
+        .filter(|r| r.subresource == "status" && r.code == 500)
+        .count();
+    hooks.delete(&name, &Default::default()).await?;
+    upgraded?;
+    ensure!(refused >= PODS, "{refused} condition writes answered 500");
+    let all_true = wait_pods(&t, "every condition True", ROLLOUT, |m| {
+        m.values().all(|p| {
+            pods::upgradable_condition(p).is_some_and(|c| {
+                c.status == "True"
+                    && c.message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("\"filebeat\":true"))
+            })
+        })
+    })
+    .await;
+    let failed = t.events(&t.ns, "SidecarUpgradeFailed", None).await?.len()
+        + t.events("default", "SidecarUpgradeFailed", Some(&policy.name))
+            .await?
+            .len();
+    ensure!(failed == 0, "{failed} SidecarUpgradeFailed Events");
+    all_true?;
+    let text = rec.metrics()?;
+    let errors = metric_value(
+        &text,
+        "sidecarset_reconciler_writes_total",
+        &[("kind", "condition"), ("result", "error")],
+    );
+    ensure!(
+        errors >= PODS as f64,
+        "condition errors counted: {errors}\n{text}"
+    );
+    ensure!(
+        metric_value(
+            &text,
+            "sidecarset_reconciler_reconcile_failures_total",
+            &[("error", "pod_patch")]
+        ) == 0.0,
+        "a failed condition failed a round:\n{text}"
+    );
+    println!(
+        "condition_writes_failing_with_500_never_fail_an_upgrade: {refused} condition writes answered 500, \
+         {PODS} Pods upgraded, 0 SidecarUpgradeFailed, every condition True once the API server accepted them"
     );
     Ok(())
 }
