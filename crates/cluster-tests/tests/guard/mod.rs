@@ -38,6 +38,8 @@ const SHIPPED_USER: &str = "system:serviceaccount:sidecarset-system:sidecarset-r
 const SHIPPED_NAMESPACE: &str = "sidecarset-system";
 /// The annotation `patchPodMetadata` writes in this test, and the ConfigMap line that allows it.
 const LOG_CONFIG: &str = "example.com/log-config";
+/// The label that selects the native sidecar's Pods.
+const NATIVE_LABEL: &str = "cluster-tests/native";
 const ALLOWED_KEYS: &str = "^example\\.com/log-config$\n";
 /// The field manager the reconciler writes with (`crates/reconciler/src/lib.rs`, `MANAGER`).
 const MANAGER: &str = "sidecarset-reconciler";
@@ -48,6 +50,9 @@ const MANAGER: &str = "sidecarset-reconciler";
 struct Guard {
     client: Client,
     name: String,
+    /// The ConfigMap that is the policy's parameter, in the test's namespace.
+    params: Api<ConfigMap>,
+    params_name: String,
 }
 
 impl Guard {
@@ -124,6 +129,8 @@ impl Guard {
         Ok(Guard {
             client: t.client.clone(),
             name,
+            params: Api::namespaced(t.client.clone(), &t.ns),
+            params_name: params.metadata.name.clone().unwrap_or_default(),
         })
     }
 
@@ -134,6 +141,19 @@ impl Guard {
             .await?;
         Api::<ValidatingAdmissionPolicy>::all(self.client.clone())
             .delete(&self.name, &dp)
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces the ConfigMap's `allowedPatchPodMetadataKeys`, as an operator would.
+    async fn allow_keys(&self, allowed_keys: &str) -> Result<()> {
+        let body = json!({"data": {"allowedPatchPodMetadataKeys": allowed_keys}});
+        self.params
+            .patch(
+                &self.params_name,
+                &PatchParams::default(),
+                &Patch::Merge(&body),
+            )
             .await?;
         Ok(())
     }
@@ -361,8 +381,8 @@ pub async fn forged_patches_are_refused_by_the_api_server(t: Arc<TestNs>) -> Res
 
 async fn forged_patches(t: &TestNs, guard: &Guard) -> Result<()> {
     // The Filebeat story with a patchPodMetadata annotation that the new settings change, so the
-    // upgrade writes it; and a hot-upgrade pair, whose upgrade and flip write the twins' images
-    // and version annotations.
+    // upgrade writes it; a hot-upgrade pair, whose upgrade and flip write the twins' images and
+    // version annotations; a native sidecar, whose image is an init container's.
     let mut fb_old = super::filebeat(json!(2))?;
     fb_old["patchPodMetadata"] =
         json!([{"annotations": {LOG_CONFIG: "v1"}, "patchPolicy": "Overwrite"}]);
@@ -375,6 +395,12 @@ async fn forged_patches(t: &TestNs, guard: &Guard) -> Result<()> {
         .to_string();
     let envoy_new = "envoyproxy/envoy:v1.31.1";
     let hot_new = with_image(&hot_old, "envoy", envoy_new)?;
+    // The native case's golden set shares the hot pair's name and selector: renamed and given
+    // Pods of its own.
+    let mut native_old = pods::golden_settings("native-sidecar-rolling-update")?;
+    native_old["name"] = json!("native");
+    native_old["selector"] = json!({"matchLabels": {NATIVE_LABEL: "true"}});
+    let native_new = with_image(&native_old, "proxy", envoy_new)?;
 
     let _kubelet = t.kubelet(KubeletConfig::default());
     pods::create_injected(&t.client, &t.ns, &fb_old, 3, |_| vec![]).await?;
@@ -382,12 +408,16 @@ async fn forged_patches(t: &TestNs, guard: &Guard) -> Result<()> {
         let mut pod = pods::golden_pod("hot-upgrade-pair")?;
         pods::named(&mut pod, &format!("hot-{i}"), &[]);
         pods::create(&t.client, &t.ns, &pods::inject(&hot_old, &pod, &t.ns)?).await?;
+        let mut pod = pods::golden_pod("native-sidecar-rolling-update")?;
+        pods::named(&mut pod, &format!("native-{i}"), &[]);
+        pod["metadata"]["labels"] = json!({NATIVE_LABEL: "true"});
+        pods::create(&t.client, &t.ns, &pods::inject(&native_old, &pod, &t.ns)?).await?;
     }
     wait_pods(
         t,
-        "5 Pods running and ready",
+        "7 Pods running and ready",
         Duration::from_secs(60),
-        |m| m.len() == 5 && m.values().all(|p| !unavailable(p)),
+        |m| m.len() == 7 && m.values().all(|p| !unavailable(p)),
     )
     .await?;
 
@@ -522,13 +552,16 @@ async fn forged_patches(t: &TestNs, guard: &Guard) -> Result<()> {
         refused.join("\n  ")
     );
 
-    // (d) The real reconciler, two sets through the guard.
+    // (d) The real reconciler, three sets through the guard.
     let since = k8s_openapi::jiff::Timestamp::now();
     let fb = t
         .policy_object(policy_object(&format!("{}-fb", t.ns), &fb_new))
         .await?;
     let hot = t
         .policy_object(policy_object(&format!("{}-hot", t.ns), &hot_new))
+        .await?;
+    let native = t
+        .policy_object(policy_object(&format!("{}-native", t.ns), &native_new))
         .await?;
     let mut rec = t.reconciler(&t.policy_source(), &[], None)?;
     let working = |p: &Pod| {
@@ -538,7 +571,7 @@ async fn forged_patches(t: &TestNs, guard: &Guard) -> Result<()> {
     };
     let after = wait_pods(
         t,
-        "every filebeat on the new image with the new annotation; envoy-2 working on the new image, envoy-1 empty",
+        "every filebeat on the new image with the new annotation; envoy-2 working on the new image, envoy-1 empty; every native proxy on the new image",
         ROLLOUT,
         |m| {
             let web: Vec<&Pod> = m
@@ -554,6 +587,7 @@ async fn forged_patches(t: &TestNs, guard: &Guard) -> Result<()> {
             web.len() == 3
                 && hot.len() == 2
                 && count_with_image(m, "filebeat", FILEBEAT_NEW) == 3
+                && count_with_image(m, "proxy", envoy_new) == 2
                 && web
                     .iter()
                     .all(|p| annotation(p, LOG_CONFIG).as_deref() == Some("v2"))
@@ -582,7 +616,7 @@ async fn forged_patches(t: &TestNs, guard: &Guard) -> Result<()> {
         rec.log_tail(40)
     );
     // Two filebeat upgrades (the third Pod was upgraded above), an upgrade and a flip per hot Pod,
-    // and their conditions: all of them went through the guard.
+    // two native upgrades, and their conditions: all of them went through the guard.
     let landed = |sub: &str| {
         during
             .iter()
@@ -590,7 +624,7 @@ async fn forged_patches(t: &TestNs, guard: &Guard) -> Result<()> {
             .count()
     };
     ensure!(
-        landed("") >= 6 && landed("status") >= 1,
+        landed("") >= 8 && landed("status") >= 1,
         "the reconciler's writes did not reach the guard: {:?}",
         audit::summary(&during)
     );
@@ -606,12 +640,73 @@ async fn forged_patches(t: &TestNs, guard: &Guard) -> Result<()> {
         rec.log_tail(40)
     );
     println!(
-        "guard: the reconciler rolled {} Pods of {} and {} out through the guard: {:?}",
+        "guard: the reconciler rolled {} Pods of {}, {} and {} out through the guard: {:?}",
         after.len(),
         fb.name,
         hot.name,
+        native.name,
         audit::summary(&during)
     );
+
+    // (e) A patchPodMetadata key the ConfigMap does not list: the upgrade is refused, and the
+    // policy's SidecarUpgradeFailed Event carries the guard's message naming the key; once an
+    // operator lists it, the retried round goes through (docs/operations.md, "Writes the guard
+    // refuses").
+    let unlisted = "example.com/unlisted";
+    let third = "docker.elastic.co/beats/filebeat:7.16.4";
+    let mut fb_third = with_image(&fb_new, "filebeat", third)?;
+    fb_third["patchPodMetadata"][0]["annotations"][unlisted] = json!("1");
+    fb.set_settings(&fb_third).await?;
+    let want = format!("refused: {unlisted}");
+    let (t_ref, want_ref, fb_name) = (&t, &want, &fb.name);
+    let note = wait::until(
+        ROLLOUT,
+        "a SidecarUpgradeFailed Event on the policy naming the unlisted key",
+        || async move {
+            Ok(t_ref
+                .events("default", "SidecarUpgradeFailed", Some(fb_name))
+                .await?
+                .into_iter()
+                .filter_map(|e| e.note)
+                .find(|n| n.contains(want_ref)))
+        },
+        async || rec.log_tail(30),
+    )
+    .await?;
+    ensure!(
+        note.contains(&guard.denial()),
+        "the Event does not carry the guard's refusal: {note}"
+    );
+    let refusals = metric_value(
+        &rec.metrics()?,
+        "sidecarset_reconciler_reconcile_failures_total",
+        &[("error", "pod_patch")],
+    );
+    ensure!(
+        refusals >= 1.0,
+        "the refusal is not counted as a pod_patch failure"
+    );
+    let still_old = pods::by_name(&t.client, &t.ns).await?;
+    ensure!(
+        count_with_image(&still_old, "filebeat", third) == 0,
+        "a Pod was upgraded though its patch was refused"
+    );
+    guard
+        .allow_keys(&format!("{ALLOWED_KEYS}^example\\.com/unlisted$\n"))
+        .await?;
+    wait_pods(
+        t,
+        "every filebeat on 7.16.4 with the newly allowed annotation",
+        ROLLOUT,
+        |m| {
+            count_with_image(m, "filebeat", third) == 3
+                && m.iter()
+                    .filter(|(n, _)| n.starts_with("web-"))
+                    .all(|(_, p)| annotation(p, unlisted).as_deref() == Some("1"))
+        },
+    )
+    .await?;
+    println!("guard: an unlisted patchPodMetadata key refused (Event: {note}); listed, rolled out");
     rec.check_running()?;
     Ok(())
 }
