@@ -203,6 +203,7 @@ mkdir -p "${DIR}/apiserver"
   --service-account-signing-key-file="${PKI}/sa.key" \
   --allow-privileged=true \
   --profiling=false \
+  --shutdown-watch-termination-grace-period=2s \
   --v=1 \
   "${extra_args[@]}" \
   </dev/null >"${DIR}/kube-apiserver.log" 2>&1 &
