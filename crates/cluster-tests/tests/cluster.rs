@@ -30,6 +30,11 @@ use sidecarset_cluster_tests::{
     wait,
 };
 
+mod faults;
+use faults::{
+    apiserver_restarted_mid_rollout, apiserver_throttles_writes_mid_rollout,
+    etcd_compacted_mid_rollout_watches_relist,
+};
 mod guard;
 use guard::forged_patches_are_refused_by_the_api_server;
 
@@ -58,6 +63,9 @@ fn main() -> ExitCode {
         resources_change_is_not_upgradable,
         broken_image_stops_at_the_budget,
         killed_and_restarted_mid_rollout,
+        apiserver_restarted_mid_rollout,
+        etcd_compacted_mid_rollout_watches_relist,
+        apiserver_throttles_writes_mid_rollout,
         conflicting_write_is_retried,
         kruise_injected_pod_is_adopted,
         native_sidecar_upgraded_in_place,
