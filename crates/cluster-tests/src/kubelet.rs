@@ -135,7 +135,10 @@ async fn run(
         restarts,
         dirty: Arc::new(Mutex::new(HashSet::new())),
     };
-    let store = watch_pods(&api, shared.dirty.clone());
+    let (store, watch) = watch_pods(&api, shared.dirty.clone());
+    // Aborting this loop (dropping the FakeKubelet) ends the watch with it, instead of leaving it
+    // open until the runtime goes: an open watch holds a stopping API server for its whole grace.
+    let _watch = AbortOnDrop(watch);
     let _ = store.wait_until_ready().await;
     let mut state = State::default();
     let ns = api.namespace().unwrap_or_default().to_string();
@@ -148,7 +151,10 @@ async fn run(
 
 /// A reflector over the namespace's Pods that marks each Pod it sees change as dirty, so a tick
 /// costs what changed, not the whole namespace.
-fn watch_pods(api: &Api<Pod>, dirty: Arc<Mutex<HashSet<String>>>) -> reflector::Store<Pod> {
+fn watch_pods(
+    api: &Api<Pod>,
+    dirty: Arc<Mutex<HashSet<String>>>,
+) -> (reflector::Store<Pod>, tokio::task::JoinHandle<()>) {
     let (store, writer) = reflector::store::<Pod>();
     let watch = reflector::reflector(writer, watcher(api.clone(), watcher::Config::default()))
         .default_backoff()
@@ -159,8 +165,15 @@ fn watch_pods(api: &Api<Pod>, dirty: Arc<Mutex<HashSet<String>>>) -> reflector::
             }
             futures::future::ready(())
         });
-    tokio::spawn(watch);
-    store
+    (store, tokio::spawn(watch))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[derive(Default)]

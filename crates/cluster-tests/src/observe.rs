@@ -4,6 +4,12 @@
 //! Unavailable, as the tests see it: the Pod is not Ready, or some container's spec image is not the
 //! image its status reports (a restart for a new image is under way). Watch events come in
 //! resourceVersion order, so the counts are taken over a real sequence of cluster states.
+//!
+//! A list (the first, or a relist after the watch could not resume: 410 Gone, an API server back
+//! from a restart) is handed over whole once it is complete, as kube's reflector store takes it
+//! (kube-runtime `reflector/store.rs`, `Writer::apply_watcher_event`): counting after each listed Pod
+//! would mix the Pods listed so far (their new state) with the others (their state before the
+//! outage), and read more Pods unavailable at once than the cluster ever had.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -28,6 +34,9 @@ pub struct Observed {
     pub max_seen_at: Vec<String>,
     pub uids: BTreeMap<String, BTreeSet<String>>,
     pub events: usize,
+    /// Lists after the first: each a watch that could not resume.
+    pub relists: usize,
+    lists: usize,
 }
 
 #[must_use = "the observer stops watching when dropped"]
@@ -66,7 +75,14 @@ pub fn unavailable(p: &Pod) -> bool {
 pub trait PodEvents: Send + 'static {
     fn applied(&mut self, p: &Pod);
     fn deleted(&mut self, _p: &Pod) {}
-    /// After every watch event, whatever it was.
+    /// A complete list, which replaces what was known: by default each Pod applied (for a state
+    /// that only grows, such as a log of what was seen).
+    fn listed(&mut self, pods: &[Pod]) {
+        for p in pods {
+            self.applied(p);
+        }
+    }
+    /// After every change of the state: an applied or deleted Pod, or a complete list.
     fn after_event(&mut self) {}
 }
 
@@ -84,14 +100,23 @@ pub async fn watch_pods<S: PodEvents>(
         let mut stream = watcher(api, watcher::Config::default())
             .default_backoff()
             .boxed();
+        let mut listing: Vec<Pod> = Vec::new();
         while let Some(ev) = stream.next().await {
             let Ok(ev) = ev else { continue };
             let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
             match ev {
-                watcher::Event::Apply(p) | watcher::Event::InitApply(p) => s.applied(&p),
+                watcher::Event::Apply(p) => s.applied(&p),
                 watcher::Event::Delete(p) => s.deleted(&p),
-                watcher::Event::Init => {}
+                watcher::Event::Init => {
+                    listing.clear();
+                    continue;
+                }
+                watcher::Event::InitApply(p) => {
+                    listing.push(p);
+                    continue;
+                }
                 watcher::Event::InitDone => {
+                    s.listed(&std::mem::take(&mut listing));
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(());
                     }
@@ -120,6 +145,15 @@ impl PodEvents for Observed {
 
     fn deleted(&mut self, p: &Pod) {
         self.unavailable.remove(&p.name_any());
+    }
+
+    fn listed(&mut self, pods: &[Pod]) {
+        self.unavailable.clear();
+        for p in pods {
+            self.applied(p);
+        }
+        self.relists = self.lists;
+        self.lists += 1;
     }
 
     fn after_event(&mut self) {

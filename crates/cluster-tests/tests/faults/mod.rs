@@ -5,11 +5,9 @@
 //!
 //! The rollout is the Filebeat story's (6 Pods, `maxUnavailable: 2`, restarts slow enough that the
 //! fault lands mid-rollout), the reconcilers run as the shipped ServiceAccounts under leader
-//! election, an observer outside the reconciler counts unavailable Pods ([`relist`]: these faults
-//! make its watch relist), and the audit log is the record of who wrote what. Each test prints one
+//! election, an observer outside the reconciler counts unavailable Pods (these faults make its watch
+//! relist; it counts only complete lists: `observe`), and the audit log is the record of who wrote what. Each test prints one
 //! line with its numbers.
-
-mod relist;
 
 use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
 
@@ -30,7 +28,7 @@ use sidecarset_cluster_tests::{
     audit,
     cluster::{Cluster, Stop},
     kubelet::{FakeKubelet, KubeletConfig},
-    observe::unavailable,
+    observe::{Observer, unavailable},
     pods::FILEBEAT_NEW,
     policy::ClusterPolicy,
     reconciler::{self, Identity, Reconciler, metric_value},
@@ -38,7 +36,6 @@ use sidecarset_cluster_tests::{
     wait,
 };
 
-use self::relist::RelistObserver;
 use super::{
     ROLLOUT, count_with_image, filebeat, filebeat_pods, wait_pods, wait_status, with_image,
 };
@@ -81,7 +78,7 @@ where
 struct Rollout {
     policy: ClusterPolicy,
     before: BTreeMap<String, Pod>,
-    obs: RelistObserver,
+    obs: Observer,
     _kubelet: FakeKubelet,
     new: Value,
 }
@@ -106,7 +103,7 @@ impl Rollout {
         let (kubelet, before) =
             filebeat_pods(t, &settings, PODS, |_| vec![], KubeletConfig::default()).await?;
         kubelet.set_restart_delay(RESTART_DELAY);
-        let obs = RelistObserver::start(t.client.clone(), &t.ns).await;
+        let obs = Observer::start(t.client.clone(), &t.ns).await;
         Ok(Rollout {
             policy,
             before,
@@ -168,7 +165,7 @@ impl Rollout {
             },
         )
         .await?;
-        let seen = self.obs.seen();
+        let seen = self.obs.snapshot();
         ensure!(
             seen.max_unavailable <= MAX_UNAVAILABLE,
             "{} unavailable at once ({:?}), maxUnavailable {MAX_UNAVAILABLE}",
