@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
 use crate::error::SettingsErrors;
 use crate::names;
@@ -50,6 +50,37 @@ pub fn matches_by<'a>(s: &LabelSelector, label: impl Fn(&str) -> Option<&'a str>
 /// a general empty selector would select everything); validation refuses both anyway.
 pub fn selects<'a>(s: Option<&LabelSelector>, label: impl Fn(&str) -> Option<&'a str>) -> bool {
     s.is_some_and(|s| !is_empty(s) && matches_by(s, label))
+}
+
+/// The label key of [`NEVER`]: no Pod needs to carry it, since the selector cannot match either way.
+pub const NEVER_KEY: &str = "sidecarset.kubewarden.io/never";
+
+/// A selector no label set satisfies that the API server still accepts: `In` with no values would
+/// say it more directly, but `ValidateLabelSelector` refuses `In` without values.
+pub fn never() -> LabelSelector {
+    let req = |op: &str| LabelSelectorRequirement {
+        key: NEVER_KEY.into(),
+        operator: op.into(),
+        values: None,
+    };
+    LabelSelector {
+        match_labels: None,
+        match_expressions: Some(vec![req("Exists"), req("DoesNotExist")]),
+    }
+}
+
+/// The `objectSelector` a set's ClusterAdmissionPolicy gets, so that the API server calls the policy
+/// for exactly the Pods [`selects`] picks (Kubewarden's controller copies a policy's
+/// `spec.objectSelector` into its webhook whole: `policy_subreconciler_webhook.go`
+/// `reconcileMutatingWebhookConfiguration`). The set's selector as it is, except where the two
+/// readings of an empty selector part: Kruise's selects nothing, a webhook's everything, so an empty
+/// or absent one becomes [`never`]. Validation refuses those anyway; the rule keeps an unvalidated
+/// document from widening the webhook to every Pod.
+pub fn object_selector(s: Option<&LabelSelector>) -> LabelSelector {
+    match s {
+        Some(s) if !is_empty(s) => s.clone(),
+        _ => never(),
+    }
 }
 
 /// Whether `updateStrategy.selector` lets a Pod be upgraded (or, with `injectionStrategy.revision`
@@ -158,6 +189,25 @@ mod tests {
             errs.to_string(),
             "selector.matchExpressions[0].operator: must be In, NotIn, Exists or DoesNotExist, got \"Exist\""
         );
+    }
+
+    #[test]
+    fn an_empty_or_absent_selector_becomes_one_that_matches_nothing_and_validates() {
+        for s in [
+            None,
+            Some(sel(json!({}))),
+            Some(sel(json!({"matchExpressions": []}))),
+        ] {
+            let o = object_selector(s.as_ref());
+            assert_eq!(o, never());
+            assert!(!matches(&o, &labels(&[])));
+            assert!(!matches(&o, &labels(&[(NEVER_KEY, "")])));
+            let mut errs = SettingsErrors::default();
+            validate(&o, "objectSelector", &mut errs);
+            assert!(errs.is_empty(), "{errs}");
+        }
+        let web = sel(json!({"matchLabels": {"app": "web"}}));
+        assert_eq!(object_selector(Some(&web)), web);
     }
 
     #[test]

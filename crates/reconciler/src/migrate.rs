@@ -13,6 +13,7 @@
 use std::{fmt::Write as _, path::Path};
 
 use clap::Args;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::{
     Api, Client,
     api::{ApiResource, DynamicObject, GroupVersionKind, ListParams},
@@ -23,6 +24,7 @@ use sidecarset_core::{
     SidecarSet,
     conflict::{self, Conflict},
     kruise_object::{self, Converted},
+    selector,
     time::now_rfc3339,
     upgrade::PodDigest,
 };
@@ -105,7 +107,19 @@ impl SetReport {
 /// Kruise's webhook saw; Kubewarden adds its own Namespace. The context-aware lookups are granted
 /// only as the settings need them: the Namespace for a `namespaceSelector`, ControllerRevisions for
 /// `injectionStrategy.revision`.
+///
+/// The `objectSelector` is the set's selector ([`selector::object_selector`]): the API server then
+/// sends the policy only the Pods the set selects, where each Pod it sends costs a round trip to the
+/// policy server whether or not the set selects it. The set's `namespaceSelector` is not
+/// carried over: Kubewarden's controller keeps only the `matchExpressions` of a policy's
+/// `namespaceSelector` (`policy_subreconciler_webhook.go` `namespaceSelector`), so a `matchLabels`
+/// there would be dropped and the webhook would be wider than the set; the policy checks it.
 pub fn policy_object(c: &Converted, args: &MigrateArgs, source: &str) -> Value {
+    // Converted settings have passed `SidecarSet::new`, whose defaults leave `selector` as written.
+    let set_selector: Option<LabelSelector> = c
+        .settings
+        .get("selector")
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
     let mut spec = json!({
         "module": args.module,
         "policyServer": args.policy_server,
@@ -115,6 +129,7 @@ pub fn policy_object(c: &Converted, args: &MigrateArgs, source: &str) -> Value {
         "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"],
                    "operations": ["CREATE"]}],
         "namespaceSelector": {"matchExpressions": [{"key": "control-plane", "operator": "DoesNotExist"}]},
+        "objectSelector": selector::object_selector(set_selector.as_ref()),
         "settings": c.settings,
     });
     let mut lookups = Vec::new();

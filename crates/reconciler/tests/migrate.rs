@@ -95,6 +95,11 @@ fn a_policy_per_set_with_kruises_webhook_scope_and_the_lookup_only_when_needed()
         p["spec"]["namespaceSelector"],
         json!({"matchExpressions": [{"key": "control-plane", "operator": "DoesNotExist"}]})
     );
+    // The API server sends the policy only the Pods the set selects (tests/object_selector.rs).
+    assert_eq!(
+        p["spec"]["objectSelector"],
+        json!({"matchLabels": {"app": "web"}})
+    );
     assert!(p["spec"].get("contextAwareResources").is_none());
     assert_eq!(p["spec"]["settings"]["name"], "filebeat");
     // The policy's own settings check accepts what migrate writes.
@@ -107,6 +112,11 @@ fn a_policy_per_set_with_kruises_webhook_scope_and_the_lookup_only_when_needed()
         json!([{"apiVersion": "v1", "kind": "Namespace"}])
     );
     assert_eq!(p["spec"]["settings"]["customVersion"], "v3");
+    // v1alpha1's `namespace` is checked by the policy, not the webhook: only the Pod selector.
+    assert_eq!(
+        p["spec"]["objectSelector"],
+        json!({"matchLabels": {"mesh": "on"}})
+    );
     assert_eq!(
         p["spec"]["settings"]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
         "shop"
