@@ -83,6 +83,11 @@ struct SetMemory {
     uninjected: u32,
     /// Pods whose upgrade was started and not yet seen finished, by UID.
     in_flight: HashMap<String, InFlight>,
+    /// What the next `SidecarUpgradeProgress` Event tells.
+    progress: Progress,
+    /// When the status annotation was last written, and whether a newer one waits for its turn.
+    status_written: Option<std::time::Instant>,
+    status_deferred: bool,
     invalid: Option<String>,
     /// Conditions left to write after their Pod's upgrade patch landed (the condition patch failed),
     /// by Pod UID: written on their own in the next rounds, merged again from the cache.
@@ -100,6 +105,14 @@ struct SetMemory {
     over_limit: Option<OverLimit>,
 }
 
+/// The Pods whose upgrade started and finished since the last progress Event.
+#[derive(Debug, Default)]
+struct Progress {
+    started: Vec<String>,
+    finished: Vec<String>,
+    last_sent: Option<std::time::Instant>,
+}
+
 #[derive(Debug, Clone)]
 struct PendingCondition {
     /// The Pod's id in the Pod index.
@@ -114,7 +127,6 @@ struct InFlight {
     namespace: String,
     name: String,
     hash: String,
-    reference: ObjectReference,
     upgraded: Vec<Upgraded>,
 }
 
@@ -410,7 +422,7 @@ async fn plan_and_write(
     announce_conflicts(target, &conflicts, ctx).await;
     announce_pinned(target, round.status.pinned_revision_error.as_deref(), ctx).await;
     let applied = apply(target, &round, planner, ctx).await;
-    announce_finished(target, &round, planner, ctx).await;
+    announce_progress(target, &round, planner, ctx).await;
     let stale = applied?;
     Ok(next_round(target, &round, stale, ctx))
 }
@@ -452,16 +464,18 @@ async fn publish_status(target: &Target, round: &SetRound, ctx: &Context) -> Res
             set: target.key.clone(),
         })
         .set(i64::from(round.budget_warning.is_some()));
-    write_status(target, &round.status, ctx).await
+    write_status(target, &round.status, Pace::AtMostOncePerSecond, ctx).await
 }
 
-/// Pods waiting for the write budget: at once; an upgrade in flight or a stale Pod: soon.
+/// Pods waiting for the write budget: at once; an upgrade in flight, a stale Pod, a status or a
+/// progress Event waiting for its turn: soon.
 fn next_round(target: &Target, round: &SetRound, stale: bool, ctx: &Context) -> Next {
-    let in_flight = {
-        let mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
-        mem.get(&target.key)
-            .is_some_and(|m| !m.in_flight.is_empty())
-    };
+    let in_flight = set_memory(ctx, target, |m| {
+        !m.in_flight.is_empty()
+            || m.status_deferred
+            || !m.progress.started.is_empty()
+            || !m.progress.finished.is_empty()
+    });
     if round.waits_for_write_budget() {
         Next::Continue
     } else if stale || in_flight {
@@ -575,7 +589,7 @@ async fn invalid_settings(target: &Target, message: &str, ctx: &Context) -> Resu
             ctx.event(&r, events::invalid_settings(message)).await;
         }
     }
-    write_status(target, &status, ctx).await?;
+    write_status(target, &status, Pace::Now, ctx).await?;
     // A fix changes the spec, which triggers a new round.
     Ok(Next::AwaitChange)
 }
@@ -587,8 +601,26 @@ fn policy_reference(target: &Target) -> Option<ObjectReference> {
         .map(|p| p.object_ref(&policy::api_resource()))
 }
 
+/// How soon a changed status is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    /// At once (a round that will not be followed by another soon).
+    Now,
+    /// At most once a [`STATUS_EVERY`] per set: during a rollout the counts change every round,
+    /// and a write per round would cost as much as the upgrades. A change that has to wait is
+    /// written by a round the set is requeued for ([`next_round`]).
+    AtMostOncePerSecond,
+}
+
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
 /// Writes the status annotation, only when it says something new.
-async fn write_status(target: &Target, status: &SetStatus, ctx: &Context) -> Result<()> {
+async fn write_status(
+    target: &Target,
+    status: &SetStatus,
+    pace: Pace,
+    ctx: &Context,
+) -> Result<()> {
     let Some(obj) = &target.policy else {
         // `--settings` mode: no policy object, so the status goes to the log (and the metrics).
         let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
@@ -606,8 +638,21 @@ async fn write_status(target: &Target, status: &SetStatus, ctx: &Context) -> Res
         .and_then(|a| a.get(STATUS_ANNOTATION))
         .map(String::as_str);
     if status.same_as(current) || !ctx.leadership.is_leader() {
+        set_memory(ctx, target, |m| m.status_deferred = false);
         return Ok(());
     }
+    let wait = pace == Pace::AtMostOncePerSecond
+        && set_memory(ctx, target, |m| {
+            let recent = m.status_written.is_some_and(|t| t.elapsed() < STATUS_EVERY);
+            m.status_deferred = recent;
+            recent
+        });
+    if wait {
+        return Ok(());
+    }
+    set_memory(ctx, target, |m| {
+        m.status_written = Some(std::time::Instant::now())
+    });
     let api: Api<DynamicObject> = Api::all_with(ctx.writes.clone(), &policy::api_resource());
     let body = json!({"metadata": {"annotations": {STATUS_ANNOTATION: status.to_annotation()}}});
     let params = PatchParams {
@@ -626,6 +671,12 @@ async fn write_status(target: &Target, status: &SetStatus, ctx: &Context) -> Res
     };
     debug!(?status, "status annotation written");
     Ok(())
+}
+
+/// `f` over the set's memory.
+fn set_memory<T>(ctx: &Context, target: &Target, f: impl FnOnce(&mut SetMemory) -> T) -> T {
+    let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+    f(mem.entry(target.key.clone()).or_default())
 }
 
 /// Kruise sends `NotUpgradablePods` every round; here only when the set of such Pods changes.
@@ -941,7 +992,6 @@ async fn announce_write(
     before: &PodDigest,
     ctx: &Context,
 ) {
-    let r = pod_reference(before);
     let images = w.images_text();
     match w.kind {
         WriteKind::Upgrade => {
@@ -958,34 +1008,27 @@ async fn announce_write(
                         .to_string(),
                 })
                 .collect();
-            {
-                let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
-                mem.entry(target.key.clone()).or_default().in_flight.insert(
-                    before.uid().to_string(),
-                    InFlight {
-                        id: w.pod_id,
-                        namespace: w.namespace.clone(),
-                        name: w.name.clone(),
-                        hash: round.status.hash.clone(),
-                        reference: r.clone(),
-                        upgraded,
-                    },
-                );
-            }
-            ctx.event(&r, events::upgrade_started_on_pod(&round.set_name, &images))
-                .await;
-            if let Some(pr) = policy_reference(target) {
-                ctx.event(
-                    &pr,
-                    events::upgrade_started_on_policy(&w.namespace, &w.name, &images),
-                )
-                .await;
-            }
+            let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
+            let m = mem.entry(target.key.clone()).or_default();
+            m.in_flight.insert(
+                before.uid().to_string(),
+                InFlight {
+                    id: w.pod_id,
+                    namespace: w.namespace.clone(),
+                    name: w.name.clone(),
+                    hash: round.status.hash.clone(),
+                    upgraded,
+                },
+            );
+            m.progress
+                .started
+                .push(format!("{}/{}", w.namespace, w.name));
         }
         WriteKind::Flip => {
             info!(pod = %format!("{}/{}", w.namespace, w.name), "hot upgrade: old twin reset to the empty image");
+            // Kruise's per-Pod Event for the flip, kept for the tools that watch for it.
             ctx.event(
-                &r,
+                &pod_reference(before),
                 events::hot_upgrade_reset(&round.set_name, &w.containers().join(", ")),
             )
             .await;
@@ -994,20 +1037,22 @@ async fn announce_write(
     }
 }
 
-/// `SidecarUpgradeFinished` once a Pod whose upgrade this process started is updated and its upgraded
-/// sidecars run Ready on a new image ID.
-async fn announce_finished(
+/// Notes the Pods whose upgrade this process started that are now updated with their upgraded
+/// sidecars Ready on a new image ID, then tells the rollout's progress on the policy: at most every
+/// [`events::PROGRESS_EVERY`] while Pods started or finished, and once when every matched Pod is
+/// updated and ready.
+async fn announce_progress(
     target: &Target,
     round: &SetRound,
     planner: &SetPlanner<Arc<PodDigest>>,
     ctx: &Context,
 ) {
-    let done: Vec<InFlight> = {
+    let notice = {
         let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
         let Some(m) = mem.get_mut(&target.key) else {
             return;
         };
-        let mut done = Vec::new();
+        let mut finished = Vec::new();
         m.in_flight.retain(|uid, f| {
             let Some(pod) = planner.get(f.id).filter(|p| p.uid() == uid) else {
                 return false; // deleted
@@ -1015,28 +1060,33 @@ async fn announce_finished(
             if f.hash != round.status.hash {
                 return false; // superseded by a newer change of the settings
             }
-            let finished = planner.is_updated(f.id) && upgrade_finished(pod, &f.upgraded);
-            if finished {
-                done.push(f.clone());
+            let done = planner.is_updated(f.id) && upgrade_finished(pod, &f.upgraded);
+            if done {
+                info!(pod = %format!("{}/{}", f.namespace, f.name), "sidecar upgrade finished");
+                finished.push(format!("{}/{}", f.namespace, f.name));
             }
-            !finished
+            !done
         });
-        done
-    };
-    for f in done {
-        info!(pod = %format!("{}/{}", f.namespace, f.name), "sidecar upgrade finished");
-        ctx.event(
-            &f.reference,
-            events::upgrade_finished_on_pod(&round.set_name),
-        )
-        .await;
-        if let Some(pr) = policy_reference(target) {
-            ctx.event(
-                &pr,
-                events::upgrade_finished_on_policy(&f.namespace, &f.name),
+        let p = &mut m.progress;
+        p.finished.extend(finished);
+        let st = &round.status;
+        let complete = st.matched_pods > 0 && st.updated_ready_pods == st.matched_pods;
+        let something = !p.started.is_empty() || !p.finished.is_empty();
+        let due = p
+            .last_sent
+            .is_none_or(|t| t.elapsed() >= events::PROGRESS_EVERY);
+        (something && (due || complete)).then(|| {
+            p.last_sent = Some(std::time::Instant::now());
+            events::upgrade_progress(
+                &std::mem::take(&mut p.started),
+                &std::mem::take(&mut p.finished),
+                st.updated_ready_pods,
+                st.matched_pods,
             )
-            .await;
-        }
+        })
+    };
+    if let (Some(n), Some(r)) = (notice, policy_reference(target)) {
+        ctx.event(&r, n).await;
     }
 }
 

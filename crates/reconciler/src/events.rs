@@ -2,9 +2,9 @@
 //! tested without a cluster and stays the same on the policy and on the Pod.
 //!
 //! Reasons: Kruise's `NotUpgradablePods` and `ResetContainerSucceed` keep Kruise's names (tools that
-//! watch for them keep working); `SidecarUpgradeStarted` / `Finished` / `Failed` and
-//! `SidecarNotUpgradable` are this project's (Kruise sends no Event per upgraded Pod), and so is
-//! `MaxUnavailableAllPods` (Kruise accepts such a budget silently).
+//! watch for them keep working); `SidecarUpgradeProgress` (on the policy, one for many Pods),
+//! `SidecarUpgradeFailed` and `SidecarNotUpgradable` (per Pod: a Pod that needs a person) are this
+//! project's, and so is `MaxUnavailableAllPods` (Kruise accepts such a budget silently).
 
 use kube::runtime::events::EventType;
 
@@ -116,42 +116,28 @@ pub fn pod_not_upgradable(set: &str, why: &str) -> Notice {
     )
 }
 
-/// On the Pod whose sidecar image(s) were just replaced.
-pub fn upgrade_started_on_pod(set: &str, images: &str) -> Notice {
-    notice(
-        EventType::Normal,
-        "SidecarUpgradeStarted",
-        "Upgrade",
-        format!("sidecarset {set}: upgrading in place to {images}"),
-    )
+/// On the policy, at most every [`PROGRESS_EVERY`] while a rollout goes on and once more when
+/// it is done: the Pods whose upgrade started and finished since the last such Event, and where the
+/// rollout stands. One Event for many Pods instead of two per Pod on the Pod and the policy: the
+/// kubelet already records each sidecar's restart on its Pod, and Kruise sends no per-Pod Event
+/// either (docs/upgrade-planning.md#events).
+pub fn upgrade_progress(
+    started: &[String],
+    finished: &[String],
+    updated_ready: u32,
+    matched: u32,
+) -> Notice {
+    let mut note = format!("{updated_ready} of {matched} matched Pods updated and ready");
+    for (what, pods) in [("started", started), ("finished", finished)] {
+        if !pods.is_empty() {
+            note.push_str(&format!("; {what} {}: {}", pods.len(), pods.join(", ")));
+        }
+    }
+    notice(EventType::Normal, "SidecarUpgradeProgress", "Upgrade", note)
 }
 
-pub fn upgrade_started_on_policy(namespace: &str, pod: &str, images: &str) -> Notice {
-    notice(
-        EventType::Normal,
-        "SidecarUpgradeStarted",
-        "Upgrade",
-        format!("pod {namespace}/{pod}: upgrading in place to {images}"),
-    )
-}
-
-pub fn upgrade_finished_on_pod(set: &str) -> Notice {
-    notice(
-        EventType::Normal,
-        "SidecarUpgradeFinished",
-        "Upgrade",
-        format!("sidecarset {set}: sidecars restarted on the new image and ready"),
-    )
-}
-
-pub fn upgrade_finished_on_policy(namespace: &str, pod: &str) -> Notice {
-    notice(
-        EventType::Normal,
-        "SidecarUpgradeFinished",
-        "Upgrade",
-        format!("pod {namespace}/{pod}: sidecars restarted on the new image and ready"),
-    )
-}
+/// How often at most a rollout's progress is told on the policy.
+pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn upgrade_failed_on_pod(set: &str, error: &str) -> Notice {
     notice(
@@ -263,23 +249,28 @@ mod tests {
     }
 
     #[test]
-    fn started_and_finished_say_what_and_where() {
-        assert_eq!(
-            upgrade_started_on_pod("filebeat", "filebeat=elastic/filebeat:7.16.3").note,
-            "sidecarset filebeat: upgrading in place to filebeat=elastic/filebeat:7.16.3"
+    fn progress_names_the_pods_started_and_finished_and_where_the_rollout_stands() {
+        let n = upgrade_progress(
+            &["shop/web-2".into(), "shop/web-3".into()],
+            &["shop/web-0".into()],
+            1,
+            4,
         );
         assert_eq!(
-            upgrade_started_on_policy("shop", "web-1", "filebeat=x").note,
-            "pod shop/web-1: upgrading in place to filebeat=x"
+            (n.type_, n.reason),
+            (EventType::Normal, "SidecarUpgradeProgress")
         );
         assert_eq!(
-            upgrade_finished_on_pod("fb").reason,
-            "SidecarUpgradeFinished"
+            n.note,
+            "1 of 4 matched Pods updated and ready; started 2: shop/web-2, shop/web-3; finished 1: shop/web-0"
         );
         assert_eq!(
-            upgrade_finished_on_policy("shop", "web-1").note,
-            "pod shop/web-1: sidecars restarted on the new image and ready"
+            upgrade_progress(&[], &[], 4, 4).note,
+            "4 of 4 matched Pods updated and ready"
         );
+        // Thousands of names still make one Event of at most the API's size.
+        let many: Vec<String> = (0..5000).map(|i| format!("shop/web-{i}")).collect();
+        assert!(upgrade_progress(&many, &[], 0, 5000).note.len() <= MAX_NOTE);
         assert_eq!(
             hot_upgrade_reset("fb", "a-1").reason,
             "ResetContainerSucceed"

@@ -4,11 +4,12 @@
 //! answers, they crowd out every other client of it. controller-runtime gives each client a
 //! QPS/burst limiter (20 and 30 when unset; Kruise's manager sets 30 and 50 with its
 //! `--rest-config-qps`/`--rest-config-burst`, in its `main.go`); kube-rs has none, so this is that
-//! limiter with controller-runtime's defaults, for writes only (reads come from the watch caches):
-//! Pod patches, status-condition patches, the policy's status annotation and Events share it. The leader-election Lease does not: a renewal queued behind a
-//! rollout would let the Lease expire.
+//! limiter with Kruise's manager's values, for writes only (reads come from the watch caches):
+//! Pod patches, status-condition patches, the policy's status annotation and Events share it. The
+//! leader-election Lease does not: a renewal queued behind a rollout would let the Lease expire.
 //!
-//! A write that waits is late, never dropped: a slow budget slows the rollout and skips no step.
+//! A write that waits is late, not dropped: a slow budget slows the rollout and skips no step (the
+//! one write dropped is one whose turn comes after leadership ended: [`crate::write_gate`]).
 //! Waiters are served in the order they asked (each takes its slot under the lock, then sleeps
 //! without it).
 //!
@@ -36,11 +37,12 @@ pub struct WriteRate {
 }
 
 impl Default for WriteRate {
-    /// controller-runtime's client defaults.
+    /// Kruise's manager's client (`--rest-config-qps` 30, `--rest-config-burst` 50), which counts its
+    /// reads too: this budget counts writes only.
     fn default() -> Self {
         WriteRate {
-            per_second: 20.0,
-            burst: 30,
+            per_second: 30.0,
+            burst: 50,
         }
     }
 }

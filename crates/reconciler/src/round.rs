@@ -221,9 +221,10 @@ fn set_status(set: &SidecarSet, generation: i64, c: upgrade::Status) -> SetStatu
     }
 }
 
-/// The API writes one upgraded Pod costs: its patch, its condition, and the started and finished
-/// Events on the Pod and on the policy.
-pub const WRITES_PER_UPGRADE: f64 = 6.0;
+/// The API writes one upgraded Pod costs on a first rollout: its condition (on a later rollout it
+/// already says upgradable, and is not written) and its patch. Events and the status annotation are
+/// per round, not per Pod (docs/upgrade-planning.md#events).
+pub const WRITES_PER_UPGRADE: f64 = 2.0;
 
 /// How many upgrades a round writes: what one second of the write budget pays for (at least one).
 /// A round that chose more leaves them for the next round (requeued at once while busy), so a round
@@ -441,8 +442,8 @@ mod tests {
 
     #[test]
     fn a_round_writes_about_a_second_of_the_write_budget() {
-        assert_eq!(upgrades_per_round(20.0), 3);
-        assert_eq!(upgrades_per_round(100.0), 16);
+        assert_eq!(upgrades_per_round(30.0), 15);
+        assert_eq!(upgrades_per_round(100.0), 50);
         assert_eq!(upgrades_per_round(2.0), 1, "at least one");
         assert_eq!(upgrades_per_round(0.5), 1);
         let s = set(json!({"updateStrategy": {"maxUnavailable": 3}}));

@@ -65,8 +65,8 @@ fn run_accepts_every_documented_flag() {
     assert!(r.no_leader_election);
     // Loopback unless told otherwise: two local processes, or a laptop, expose nothing by default.
     assert_eq!(r.metrics_addr.to_string(), "127.0.0.1:8080");
-    // controller-runtime's client defaults (QPS 20, burst 30).
-    assert_eq!((r.max_writes_per_second, r.max_write_burst), (20.0, 30));
+    // Kruise's manager's client (QPS 30, burst 50).
+    assert_eq!((r.max_writes_per_second, r.max_write_burst), (30.0, 50));
 }
 
 /// `run` with `args`, parsed and validated: the error text, if any.
