@@ -196,3 +196,71 @@ fn every_golden_set_against_every_golden_pod() {
         "{selected} selected, {not} not"
     );
 }
+
+/// A policy document's problem with its `objectSelector`, if any: it must be the one `migrate`
+/// writes for its settings, or the webhook sends the policy Pods the set never selects (or, worse,
+/// keeps from it Pods the set selects).
+fn object_selector_problem(policy: &Value) -> Option<String> {
+    let settings = &policy["spec"]["settings"];
+    let set_selector: Option<LabelSelector> =
+        serde_json::from_value(settings["selector"].clone()).ok();
+    let want = selector::object_selector(set_selector.as_ref());
+    let have: Option<LabelSelector> =
+        serde_json::from_value(policy["spec"]["objectSelector"].clone()).ok();
+    (have.as_ref() != Some(&want)).then(|| {
+        format!(
+            "{}: objectSelector {have:?}, the settings' selector gives {want:?}",
+            policy["metadata"]["name"]
+        )
+    })
+}
+
+fn is_policy(doc: &Value) -> bool {
+    doc["kind"] == "ClusterAdmissionPolicy" && doc["spec"].get("settings").is_some()
+}
+
+/// The manifests under deploy/ and the README's YAML examples. Argo CD's `testdata/` holds status
+/// snapshots for its health check, never applied, and is left out.
+#[test]
+fn every_policy_in_deploy_and_the_readme_carries_its_sets_object_selector() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut docs: Vec<(String, Value)> = Vec::new();
+    let mut dirs = vec![root.join("deploy")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "testdata") {
+                    dirs.push(path);
+                }
+            } else if path.extension().is_some_and(|x| x == "yaml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for doc in serde_yaml::Deserializer::from_str(&text) {
+                    let v: Value = serde::Deserialize::deserialize(doc).unwrap();
+                    docs.push((path.display().to_string(), v));
+                }
+            }
+        }
+    }
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for block in readme.split("```yaml\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        if block.contains("kind: ClusterAdmissionPolicy") {
+            docs.push(("README.md".into(), serde_yaml::from_str(block).unwrap()));
+        }
+    }
+    let policies: Vec<&(String, Value)> = docs.iter().filter(|(_, d)| is_policy(d)).collect();
+    assert!(
+        policies.iter().any(|(f, _)| f == "README.md")
+            && policies
+                .iter()
+                .any(|(f, _)| f.ends_with("filebeat/policy.yaml")),
+        "{:?}",
+        policies.iter().map(|(f, _)| f).collect::<Vec<_>>()
+    );
+    let problems: Vec<String> = policies
+        .iter()
+        .filter_map(|(f, d)| object_selector_problem(d).map(|p| format!("{f}: {p}")))
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
