@@ -19,6 +19,8 @@ pub struct Request {
     pub namespace: String,
     pub name: String,
     pub code: i64,
+    /// `responseStatus.message` (a failure's reason in words).
+    pub message: String,
     /// When the API server received it (`requestReceivedTimestamp`, microseconds).
     pub received: Option<Timestamp>,
 }
@@ -46,6 +48,16 @@ impl Request {
 
     pub fn ok(&self) -> bool {
         (200..300).contains(&self.code)
+    }
+
+    /// Refused because the object was not the one the writer read (the reconciler's `is_stale`): a
+    /// conflict, gone, or a JSON patch whose `test` failed (422 with kube-apiserver's generic
+    /// message, where a validation or admission refusal names its reason).
+    pub fn is_stale(&self) -> bool {
+        self.code == 404
+            || self.code == 409
+            || (self.code == 422
+                && self.message == "the server rejected our request due to an error in our request")
     }
 }
 
@@ -86,6 +98,7 @@ pub fn requests_by(log: &Path, hint: &str, user: impl Fn(&str) -> bool) -> Resul
             namespace: s(&ev["objectRef"]["namespace"]),
             name: s(&ev["objectRef"]["name"]),
             code: ev["responseStatus"]["code"].as_i64().unwrap_or(0),
+            message: s(&ev["responseStatus"]["message"]),
             received: ev["requestReceivedTimestamp"]
                 .as_str()
                 .and_then(|t| t.parse().ok()),
@@ -198,6 +211,7 @@ mod tests {
             namespace: "a".into(),
             name: "p".into(),
             code: 200,
+            message: String::new(),
             received: Some(Timestamp::from_millisecond(1_800_000_000_000 + ms).unwrap()),
         };
         let reqs = [at(1500), at(0), at(2000), at(2100), at(500)];

@@ -607,7 +607,7 @@ async fn forged_patches(t: &TestNs, guard: &Guard) -> Result<()> {
         .collect();
     let refused: Vec<String> = during
         .iter()
-        .filter(|r| r.is_write() && !r.ok() && r.code != 409)
+        .filter(|r| r.is_write() && !r.ok() && !r.is_stale())
         .map(audit::Request::describe)
         .collect();
     ensure!(
