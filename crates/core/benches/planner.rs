@@ -13,6 +13,10 @@
 //! `digest/filebeat-pod`: one Pod read into its digest, what each watch event costs.
 //!
 //! `cargo bench -p sidecarset-core --bench planner`
+//!
+//! With `PLANNER_ONE_ROUND=<n>` the binary makes `n` Pods, plans one `wide-paced` round from scratch
+//! and exits, for an instruction count that other load does not move:
+//! `valgrind --tool=callgrind --toggle-collect='planner::one_round' <bench binary>`.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -204,12 +208,41 @@ fn paced() -> Options<'static> {
     }
 }
 
+/// One `wide-paced` round from scratch, its plan dropped too (as criterion's loop does): what
+/// `PLANNER_ONE_ROUND` counts.
+#[inline(never)]
+fn one_round(
+    set: &sidecarset_core::SidecarSet,
+    pods: &[PodDigest],
+    none: &BTreeMap<String, sidecarset_core::selector::Labels>,
+) -> usize {
+    let p = upgrade::plan_digests(set, black_box(pods), none, NOW, &paced());
+    black_box(p).skipped.len()
+}
+
 fn main() {
     let t = templates();
     let max1 = set(&settings(NEW));
     let wide = set(&strategy_wide(&settings(NEW)));
     let none = BTreeMap::new();
     let opts = Options::default();
+
+    if let Some(n) = std::env::var("PLANNER_ONE_ROUND")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let mut interner = Interner::default();
+        let pods: Vec<PodDigest> = pods(n, &t)
+            .iter()
+            .map(|p| PodDigest::new(p, &mut interner))
+            .collect();
+        // A round first, uncounted: the counted one then starts where criterion's iterations do
+        // (after a round's plan was dropped, not after the setup's frees).
+        drop(upgrade::plan_digests(&wide, &pods, &none, NOW, &paced()));
+        let skipped = one_round(&wide, &pods, &none);
+        println!("plan/wide-paced/{n}: one round, {skipped} Pods skipped");
+        return;
+    }
 
     let mut c = Criterion::default()
         .configure_from_args()
