@@ -2206,6 +2206,36 @@ impl HeldLeases {
 
 // === cross-set conflicts ===
 
+/// Waits for an Event `reason` on the policy `policy` (policy Events go to `default`).
+async fn wait_policy_event(t: &TestNs, reason: &str, policy: &str) -> Result<()> {
+    wait::until(
+        Duration::from_secs(30),
+        &format!("a {reason} Event on policy {policy}"),
+        || async {
+            let evs = t.events("default", reason, Some(policy)).await?;
+            Ok((!evs.is_empty()).then_some(()))
+        },
+        async || String::new(),
+    )
+    .await
+}
+
+/// The per-set gauge `metric` of `set` on the reconciler's `/metrics` is `want`.
+fn ensure_set_gauge(
+    rec: &reconciler::Reconciler,
+    metric: &str,
+    set: &str,
+    want: f64,
+) -> Result<()> {
+    let text = rec.metrics()?;
+    let got = metric_value(&text, metric, &[("set", set)]);
+    ensure!(
+        got == want,
+        "{metric}{{set={set:?}}} is {got}, want {want}:\n{text}"
+    );
+    Ok(())
+}
+
 /// Two policies whose sets select the same Pods and both declare a container `filebeat` (Kruise
 /// refuses the later one): the reconciler reports the pair on both policies (status `conflicts`,
 /// a `SidecarSetConflict` Warning, the gauge), naming the older policy as the one already holding
@@ -2235,28 +2265,8 @@ async fn conflicting_sets_are_reported_on_both_policies(t: Arc<TestNs>) -> Resul
                 .is_some_and(|m| m.starts_with(&format!("{b_name}: spec.containers"))),
             "{status}"
         );
-        wait::until(
-            Duration::from_secs(30),
-            &format!("a SidecarSetConflict Event on {}", p.name),
-            || async {
-                let evs = t
-                    .events("default", "SidecarSetConflict", Some(&p.name))
-                    .await?;
-                Ok((!evs.is_empty()).then_some(()))
-            },
-            async || String::new(),
-        )
-        .await?;
-        let text = rec.metrics()?;
-        ensure!(
-            metric_value(
-                &text,
-                "sidecarset_reconciler_conflicts",
-                &[("set", &p.name)]
-            ) == 1.0,
-            "gauge for {}:\n{text}",
-            p.name
-        );
+        wait_policy_event(&t, "SidecarSetConflict", &p.name).await?;
+        ensure_set_gauge(&rec, "sidecarset_reconciler_conflicts", &p.name, 1.0)?;
     }
     let mut renamed = second.clone();
     renamed["containers"][0]["name"] = json!("filebeat-copy");
@@ -2286,27 +2296,13 @@ async fn missing_pinned_revision_is_reported_before_any_pod(t: Arc<TestNs>) -> R
         })
     })
     .await?;
-    wait::until(
-        Duration::from_secs(30),
-        "a PinnedRevisionMissing Event on the policy",
-        || async {
-            let evs = t
-                .events("default", "PinnedRevisionMissing", Some(&policy.name))
-                .await?;
-            Ok((!evs.is_empty()).then_some(()))
-        },
-        async || String::new(),
-    )
-    .await?;
-    let text = rec.metrics()?;
-    ensure!(
-        metric_value(
-            &text,
-            "sidecarset_reconciler_pinned_revision_missing",
-            &[("set", &policy.name)]
-        ) == 1.0,
-        "gauge:\n{text}"
-    );
+    wait_policy_event(&t, "PinnedRevisionMissing", &policy.name).await?;
+    ensure_set_gauge(
+        &rec,
+        "sidecarset_reconciler_pinned_revision_missing",
+        &policy.name,
+        1.0,
+    )?;
     let reconciler::Source::Policies { selector } = t.policy_source() else {
         anyhow::bail!("a policy source");
     };
