@@ -752,13 +752,11 @@ async fn announce_uninjected(
 /// A Warning on the policy when the revision it pins goes missing (or the problem changes): its Pods
 /// will be refused at admission, which nothing else says before a Deployment fails to scale.
 async fn announce_pinned(target: &Target, problem: Option<&str>, ctx: &Context) {
-    let changed = {
-        let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
-        let m = mem.entry(target.key.clone()).or_default();
+    let changed = set_memory(ctx, target, |m| {
         let changed = m.pinned.as_deref() != problem;
         m.pinned = problem.map(str::to_string);
         changed
-    };
+    });
     let Some(problem) = problem.filter(|_| changed) else {
         return;
     };
@@ -777,14 +775,13 @@ async fn announce_conflicts(target: &Target, conflicts: &[Conflict], ctx: &Conte
         .iter()
         .filter_map(|c| c.other(&target.key).map(str::to_string))
         .collect();
-    let before = {
-        let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
-        let m = mem.entry(target.key.clone()).or_default();
-        if m.conflicts == now {
-            return;
-        }
-        m.conflicts = now.clone();
-        std::mem::replace(&mut m.conflicting, others.clone())
+    let Some(before) = set_memory(ctx, target, |m| {
+        (m.conflicts != now).then(|| {
+            m.conflicts = now.clone();
+            std::mem::replace(&mut m.conflicting, others.clone())
+        })
+    }) else {
+        return;
     };
     ctx.sets.requeue(others.union(&before).map(String::as_str));
     if now.is_empty() {
@@ -904,17 +901,15 @@ fn condition_left_to_do(
     ctx.metrics
         .write(&target.key, WriteKind::Condition.label(), "error");
     warn!(pod = %format!("{}/{}", pod.namespace(), pod.name()), %error, "the upgrade landed but its SidecarSetUpgradable condition did not; writing the condition on its own next round");
-    let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
-    mem.entry(target.key.clone())
-        .or_default()
-        .pending_conditions
-        .insert(
+    set_memory(ctx, target, |m| {
+        m.pending_conditions.insert(
             pod.uid().to_string(),
             PendingCondition {
                 id: c.pod.index,
                 upgradable: c.upgradable,
             },
-        );
+        )
+    });
 }
 
 /// The conditions left to do: each merged again from the Pod as the cache has it now (another set
@@ -1008,21 +1003,21 @@ async fn announce_write(
                         .to_string(),
                 })
                 .collect();
-            let mut mem = ctx.memory.lock().unwrap_or_else(|p| p.into_inner());
-            let m = mem.entry(target.key.clone()).or_default();
-            m.in_flight.insert(
-                before.uid().to_string(),
-                InFlight {
-                    id: w.pod_id,
-                    namespace: w.namespace.clone(),
-                    name: w.name.clone(),
-                    hash: round.status.hash.clone(),
-                    upgraded,
-                },
-            );
-            m.progress
-                .started
-                .push(format!("{}/{}", w.namespace, w.name));
+            set_memory(ctx, target, |m| {
+                m.in_flight.insert(
+                    before.uid().to_string(),
+                    InFlight {
+                        id: w.pod_id,
+                        namespace: w.namespace.clone(),
+                        name: w.name.clone(),
+                        hash: round.status.hash.clone(),
+                        upgraded,
+                    },
+                );
+                m.progress
+                    .started
+                    .push(format!("{}/{}", w.namespace, w.name));
+            });
         }
         WriteKind::Flip => {
             info!(pod = %format!("{}/{}", w.namespace, w.name), "hot upgrade: old twin reset to the empty image");
