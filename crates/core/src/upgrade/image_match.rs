@@ -41,7 +41,9 @@ fn valid_digest(d: &str) -> bool {
 
 /// Kruise's `util.IsImageDigest`.
 pub(crate) fn is_digest(reference: &str) -> bool {
-    parse_checked(reference).is_some_and(|r| r.digest.is_some())
+    // No `@`, no digest: most images are tags, and this runs for every tracked container of every
+    // Pod a round classifies.
+    reference.contains('@') && parse_checked(reference).is_some_and(|r| r.digest.is_some())
 }
 
 /// Kruise's `util.IsContainerImageEqual`: repository and digest when both are digests, else
