@@ -15,7 +15,7 @@
 //! each Pod for the incremental planner.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, btree_map};
 use std::sync::Mutex;
 
 use crate::SidecarSet;
@@ -187,7 +187,13 @@ fn count_revision(counts: &mut BTreeMap<Str, usize>, set: &str, pod: &PodDigest,
         return;
     };
     if add {
-        *counts.entry(Str::from(name)).or_default() += 1;
+        // The key is allocated only for a revision not counted yet.
+        match counts.get_mut(name) {
+            Some(n) => *n += 1,
+            None => {
+                counts.insert(Str::from(name), 1);
+            }
+        }
     } else if let Some(n) = counts.get_mut(name) {
         *n -= 1;
         if *n == 0 {
@@ -242,18 +248,28 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
                 self.rule.get_mut().unwrap_or_else(|p| p.into_inner()),
                 pod.borrow(),
             );
-            if let Some(old) = self.pods.remove(&id) {
-                forget(
-                    &mut self.idx,
-                    &mut self.revisions,
-                    self.set.name(),
-                    id,
-                    &old,
-                );
-            }
-            self.idx.add(id, &class);
-            count_revision(&mut self.revisions, self.set.name(), pod.borrow(), true);
-            self.pods.insert(id, Entry { pod, class });
+            // One search of the map per Pod, whether it replaces one or not.
+            let entry = match self.pods.entry(id) {
+                btree_map::Entry::Occupied(mut o) => {
+                    forget(
+                        &mut self.idx,
+                        &mut self.revisions,
+                        self.set.name(),
+                        id,
+                        o.get(),
+                    );
+                    o.insert(Entry { pod, class });
+                    o.into_mut()
+                }
+                btree_map::Entry::Vacant(v) => v.insert(Entry { pod, class }),
+            };
+            self.idx.add(id, &entry.class);
+            count_revision(
+                &mut self.revisions,
+                self.set.name(),
+                entry.pod.borrow(),
+                true,
+            );
         }
     }
 
