@@ -43,10 +43,14 @@ pub fn cases(default: u32) -> u32 {
 }
 
 pub fn config(default_cases: u32) -> Config {
+    let cases = cases(default_cases);
     Config {
-        cases: cases(default_cases),
+        cases,
         // A failing input is large (a whole request); shrinking it further rarely pays off.
         max_shrink_iters: 512,
+        // `generated_set` keeps the one generated set in five or six that the policy takes: proptest's
+        // fixed 65,536 rejects ran out at 20,000 cases.
+        max_local_rejects: cases.saturating_mul(10).max(65_536),
         ..Config::default()
     }
 }
