@@ -240,7 +240,32 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
     /// Puts in (or replaces) several Pods, sharing the per-set work between them.
     pub fn extend(&mut self, pods: impl IntoIterator<Item = (usize, P)>) {
         let ctx = SetCtx::new(&self.set);
-        for (id, pod) in pods {
+        let mut pods = pods.into_iter();
+        let mut next = None;
+        if self.pods.is_empty() {
+            // A planner filled from scratch (`plan_digests`, the reconciler's first round) with ids
+            // in increasing order: its map of Pods is built in bulk, not a B-tree insert per Pod.
+            // The first id out of order ends this and goes on one Pod at a time.
+            let mut entries: Vec<(usize, Entry<P>)> = Vec::with_capacity(pods.size_hint().0);
+            for (id, pod) in pods.by_ref() {
+                if entries.last().is_some_and(|(last, _)| *last >= id) {
+                    next = Some((id, pod));
+                    break;
+                }
+                let class = classify(
+                    &ctx,
+                    &self.namespaces,
+                    &mut self.ns_memo,
+                    self.rule.get_mut().unwrap_or_else(|p| p.into_inner()),
+                    pod.borrow(),
+                );
+                self.idx.add(id, &class);
+                count_revision(&mut self.revisions, self.set.name(), pod.borrow(), true);
+                entries.push((id, Entry { pod, class }));
+            }
+            self.pods = BTreeMap::from_iter(entries);
+        }
+        for (id, pod) in next.into_iter().chain(pods) {
             let class = classify(
                 &ctx,
                 &self.namespaces,
