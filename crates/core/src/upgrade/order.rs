@@ -5,6 +5,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::settings::{ScatterTerm, UpdatePriorityStrategy};
 
@@ -143,19 +144,57 @@ fn count_keys<'a>(
 ) -> HashMap<String, KeyCounts<'a>> {
     let mut out = HashMap::new();
     for k in keys {
-        let mut kc = KeyCounts {
-            values: HashMap::new(),
-            missing: 0,
-        };
+        // Label values are interned: counted by where their text is (a multiply to hash, not the
+        // text), then added up by text (equal values from different interners count together).
+        let mut by_place: HashMap<
+            (usize, usize),
+            (&'a str, usize),
+            BuildHasherDefault<PlaceHasher>,
+        > = HashMap::default();
+        let mut missing = 0;
         for p in pods.clone() {
             match p.label(k) {
-                Some(v) => *kc.values.entry(v).or_insert(0) += 1,
-                None => kc.missing += 1,
+                Some(v) => {
+                    by_place
+                        .entry((v.as_ptr() as usize, v.len()))
+                        .or_insert((v, 0))
+                        .1 += 1;
+                }
+                None => missing += 1,
             }
         }
-        out.insert(k.to_string(), kc);
+        let mut values = HashMap::new();
+        for (v, n) in by_place.into_values() {
+            *values.entry(v).or_insert(0) += n;
+        }
+        out.insert(k.to_string(), KeyCounts { values, missing });
     }
     out
+}
+
+/// Hashes the place of a borrowed text (integers only): FxHash's multiply, rotated so that the low
+/// bits the table indexes by are not the pointers' always-zero alignment bits.
+#[derive(Default)]
+struct PlaceHasher(u64);
+
+impl Hasher for PlaceHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0xf135_7aea_2e62_a9c5);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
+    }
 }
 
 /// Kruise's `ScatterSorter` (docs/upgrade-planning.md#scatter-strategy): spreads the candidates
