@@ -75,7 +75,9 @@ struct MatchedPod {
 #[derive(Clone, Debug, PartialEq)]
 enum Class {
     Unmatched(Reason),
-    Matched(Box<MatchedPod>),
+    /// Held inline, not boxed: a from-scratch round classifies every Pod, and an allocation (and
+    /// free) per matched Pod cost more than the wider map entries.
+    Matched(MatchedPod),
 }
 
 struct Entry<P> {
@@ -651,7 +653,7 @@ fn classify(
     // The timestamps `now` would go into are not kept: only the verdict is.
     let u = (!m.updated && selected).then(|| upgradability(ctx, &m, rule, ""));
     let hot_pending = ctx.has_hot && m.in_hot_upgrade(ctx);
-    Class::Matched(Box::new(MatchedPod {
+    Class::Matched(MatchedPod {
         updated: m.updated,
         ready: m.ready,
         ready_and_consistent: m.consistent && m.ready,
@@ -660,7 +662,7 @@ fn classify(
         hot_pending,
         flip_ready: hot_pending && m.flip_ready(ctx),
         fate: fate(ctx, &m, selected, u),
-    }))
+    })
 }
 
 /// The candidate checks of an upgrade round, in Kruise's order.
