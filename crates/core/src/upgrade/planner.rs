@@ -801,19 +801,27 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
             .chain(&out.plan.upgrades)
             .map(|p| p.pod.index)
             .collect();
-        let mut found = std::mem::take(&mut out.reasons);
-        found.sort_unstable_by_key(|(id, _)| *id);
-        let mut found = found.into_iter().peekable();
+        // The reasons found, in id order: sorted through (id, position) pairs, so the reasons
+        // themselves are not moved about by the sort.
+        let found = std::mem::take(&mut out.reasons);
+        let mut order: Vec<(usize, usize)> = found
+            .iter()
+            .enumerate()
+            .map(|(at, (id, _))| (*id, at))
+            .collect();
+        order.sort_unstable();
+        let mut found: Vec<Option<Reason>> = found.into_iter().map(|(_, r)| Some(r)).collect();
+        let mut order = order.into_iter().peekable();
         out.plan.skipped.reserve(self.pods.len() - written.len());
         for (id, e) in &self.pods {
             let mut reason = None;
-            while let Some((fid, _)) = found.peek() {
-                if fid > id {
+            while let Some(&(fid, at)) = order.peek() {
+                if fid > *id {
                     break;
                 }
-                let (fid, r) = found.next().expect("peeked");
+                order.next();
                 if fid == *id {
-                    reason = Some(r);
+                    reason = found[at].take();
                 }
             }
             if written.contains(id) {
