@@ -21,14 +21,14 @@ use kwhost::{Error, Replay};
 use serde_json::{Value, json};
 use sidecarset_policy::{NamespaceSource, NoRevisions, check_settings, evaluate};
 
+#[path = "support/golden_case.rs"]
+mod golden_case;
 #[path = "support/policy_wasm.rs"]
 mod policy_wasm;
 mod support;
 
-use policy_wasm::{
-    NOW, golden_case_dirs, normalise_timestamps, policy, read, read_json, read_yaml, rfc3339, root,
-    unix_now,
-};
+use golden_case::{NOW, case_dirs, read, read_json, read_yaml, root};
+use policy_wasm::{normalise_timestamps, policy, rfc3339, unix_now};
 
 /// How a failed host call reaches the policy: the SDK's prefix (the policy words its own list call
 /// the same), then kwhost's (kwctl's) wording of a callback error, then the recorded message.
@@ -305,7 +305,7 @@ fn check_replay_matches_fixture(case: &Case, replay: &Replay, problems: &mut Vec
 }
 
 fn golden_cases() -> Vec<Case> {
-    golden_case_dirs().into_iter().map(Case::load).collect()
+    case_dirs().into_iter().map(Case::load).collect()
 }
 
 #[test]

@@ -33,6 +33,8 @@ use sidecarset_policy::check_settings;
 mod fuel_host;
 #[path = "support/fuzz_inputs.rs"]
 mod fuzz_inputs;
+#[path = "support/golden_case.rs"]
+mod golden_case;
 #[path = "support/policy_wasm.rs"]
 mod policy_wasm;
 mod support;
@@ -64,7 +66,7 @@ const LARGE_OVER_FLOOR: u64 = 8;
 fn build_noop_mutator() -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = support::without_test_cargo_env(&mut Command::new(&cargo))
-        .current_dir(policy_wasm::root())
+        .current_dir(golden_case::root())
         .args([
             "build",
             "--locked",

@@ -16,6 +16,8 @@ use sidecarset_policy::check_settings;
 
 #[path = "support/fuzz_inputs.rs"]
 mod fuzz_inputs;
+#[path = "support/golden_case.rs"]
+mod golden_case;
 
 use fuzz_inputs::{
     any_json, apply_edits, config, edits, settings_corpus, settings_near_valid, settings_shaped,

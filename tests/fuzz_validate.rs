@@ -18,11 +18,14 @@ use sidecarset_policy::evaluate;
 
 #[path = "support/fuzz_inputs.rs"]
 mod fuzz_inputs;
+#[path = "support/golden_case.rs"]
+mod golden_case;
 
 use fuzz_inputs::{
-    NOW, ValidateInput, config, generated_pod, generated_set, golden_inputs, large_inputs,
+    ValidateInput, config, generated_pod, generated_set, golden_inputs, large_inputs,
     validate_input,
 };
+use golden_case::NOW;
 
 fn well_formed(r: &ValidationResponse) -> Result<(), TestCaseError> {
     prop_assert!(serde_json::to_vec(r).is_ok());

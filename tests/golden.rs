@@ -14,129 +14,19 @@
 //! Each case runs the policy's `evaluate` natively, compares, then feeds the injected Pod back and
 //! requires no further change. `UPDATE_GOLDEN=1 cargo test --test golden` rewrites the expected files.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kwhost::Replay;
-use kwhost::replay::{HostRequest, RecordedResponse};
 use serde_json::{Value, json};
-use sidecarset_policy::{NamespaceSource, RevisionSource, evaluate};
+use sidecarset_policy::evaluate;
 
-/// A fixed clock: the hash annotations' `updateTimestamp`.
-pub const NOW: &str = "2026-11-25T10:00:00Z";
+#[path = "support/golden_case.rs"]
+mod golden_case;
 
-struct Fixture(Result<Value, String>);
-
-impl NamespaceSource for Fixture {
-    fn labels(&self, namespace: &str) -> Result<BTreeMap<String, String>, String> {
-        let ns = self.0.clone()?;
-        let name = ns
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if name != namespace {
-            return Err(format!("namespaces \"{namespace}\" not found"));
-        }
-        Ok(
-            serde_json::from_value(ns.pointer("/metadata/labels").cloned().unwrap_or(json!({})))
-                .unwrap(),
-        )
-    }
-}
-
-/// ControllerRevision lookups answered from the ControllerRevision exchanges of the case's
-/// `replay.yml`, found by what they ask for (the order is kwhost's business, in `tests/artifact.rs`).
-struct ReplayRevisions(Option<Replay>);
-
-impl ReplayRevisions {
-    fn answer(
-        &self,
-        asked: String,
-        matches: impl Fn(&HostRequest) -> bool,
-    ) -> Result<Value, String> {
-        let exchange = self
-            .0
-            .iter()
-            .flat_map(Replay::exchanges)
-            .find(|e| matches(&e.request))
-            .ok_or_else(|| format!("replay.yml records no lookup of {asked}"))?;
-        match &exchange.response {
-            RecordedResponse::Success { payload } => {
-                serde_json::from_str(payload).map_err(|e| format!("replay.yml payload: {e}"))
-            }
-            RecordedResponse::Error { message } => Err(message.clone()),
-        }
-    }
-}
-
-impl RevisionSource for ReplayRevisions {
-    fn get(&self, namespace: &str, name: &str) -> Result<Value, String> {
-        self.answer(format!("ControllerRevision {namespace}/{name}"), |r| {
-            matches!(r, HostRequest::KubernetesGetResource(g)
-                if g.kind == "ControllerRevision" && g.name == name && g.namespace.as_deref() == Some(namespace))
-        })
-    }
-    fn list(&self, namespace: &str, label_selector: &str) -> Result<Vec<Value>, String> {
-        let list = self.answer(
-            format!("ControllerRevisions {label_selector} in {namespace}"),
-            |r| {
-                matches!(r, HostRequest::KubernetesListResourceNamespace(l)
-                if l.kind == "ControllerRevision" && l.namespace == namespace
-                    && l.label_selector.as_deref() == Some(label_selector))
-            },
-        )?;
-        Ok(list["items"].as_array().cloned().unwrap_or_default())
-    }
-}
-
-fn replay_revisions(dir: &Path) -> ReplayRevisions {
-    let p = dir.join("replay.yml");
-    ReplayRevisions(
-        p.exists()
-            .then(|| Replay::from_file(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))),
-    )
-}
-
-fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/golden")
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn settings_list(dir: &Path) -> Vec<Value> {
-    let p = dir.join("settings.yaml");
-    let text = fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    let v: Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    match v {
-        Value::Array(items) => items,
-        one => vec![one],
-    }
-}
-
-fn namespace_fixture(dir: &Path) -> Fixture {
-    let err = dir.join("namespace-error.txt");
-    if err.exists() {
-        return Fixture(Err(fs::read_to_string(err).unwrap().trim().to_string()));
-    }
-    let ns = dir.join("namespace.json");
-    Fixture(if ns.exists() {
-        Ok(read_json(&ns))
-    } else {
-        Err("no namespace.json in this case".into())
-    })
-}
+use golden_case::{Case, NOW, golden_dir, read_json};
 
 /// Runs every set in order; returns the final Pod, and the last response's verdict.
-fn run(
-    settings: &[Value],
-    request: &Value,
-    ns: &Fixture,
-    revisions: &ReplayRevisions,
-) -> (Option<Value>, Value) {
+fn run(settings: &[Value], request: &Value, case: &Case) -> (Option<Value>, Value) {
     let mut object = request["object"].clone();
     let mut verdict = json!({"accepted": true});
     let mut warnings: Vec<Value> = vec![];
@@ -144,7 +34,7 @@ fn run(
         let mut req = request.clone();
         req["object"] = object.clone();
         let payload = serde_json::to_vec(&json!({"request": req, "settings": s})).unwrap();
-        let resp = evaluate(&payload, ns, revisions, NOW);
+        let resp = evaluate(&payload, case, case, NOW);
         if !resp.accepted {
             verdict = json!({"accepted": false, "message": resp.message, "code": resp.code});
             return (None, verdict);
@@ -212,11 +102,9 @@ fn golden_cases() {
             continue;
         }
         count += 1;
-        let settings = settings_list(dir);
-        let request = read_json(&dir.join("request.json"));
-        let ns = namespace_fixture(dir);
-        let revisions = replay_revisions(dir);
-        let (pod, verdict) = run(&settings, &request, &ns, &revisions);
+        let case = Case::load(dir);
+        let (settings, request) = (&case.settings, &case.request);
+        let (pod, verdict) = run(settings, request, &case);
         check_or_update(
             &dir.join("expected.json"),
             pod.as_ref(),
@@ -235,7 +123,7 @@ fn golden_cases() {
         if let Some(pod) = pod {
             let mut again = request.clone();
             again["object"] = pod.clone();
-            let (pod2, verdict2) = run(&settings, &again, &ns, &revisions);
+            let (pod2, verdict2) = run(settings, &again, &case);
             if pod2.as_ref() != Some(&pod) || verdict2["accepted"] != json!(true) {
                 failures.push(format!(
                     "{}: not idempotent: a second evaluation changed the Pod to\n{}\n({verdict2})",

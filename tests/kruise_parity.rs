@@ -39,14 +39,15 @@ use std::path::Path;
 use kwhost::Replay;
 use serde_json::{Map, Value, json};
 
+#[path = "support/golden_case.rs"]
+mod golden_case;
 #[path = "support/policy_wasm.rs"]
 mod policy_wasm;
 mod support;
 
+use golden_case::{case_dirs, read_json, read_yaml, root};
 use kruise_harness::{Harness, KRUISE_NAMESPACE, kruise_configuration, sidecar_set};
-use policy_wasm::{
-    golden_case_dirs, normalise_timestamps, policy, read_json, read_yaml, rfc3339, root, unix_now,
-};
+use policy_wasm::{normalise_timestamps, policy, rfc3339, unix_now};
 
 const DIFFERENCES: &str = "test_data/kruise-differences.yaml";
 
@@ -136,7 +137,7 @@ impl Case {
 }
 
 fn golden_cases() -> Vec<Case> {
-    golden_case_dirs().iter().map(|d| Case::load(d)).collect()
+    case_dirs().iter().map(|d| Case::load(d)).collect()
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -427,7 +428,7 @@ fn golden_cases_against_kruise() {
                 "configMaps": kruise_configuration(&case.settings).into_iter().collect::<Vec<_>>(),
                 "controllerRevisions": case.revisions,
                 "request": request,
-                "now": policy_wasm::NOW,
+                "now": golden_case::NOW,
             })
         })
         .collect();

@@ -1,5 +1,6 @@
 //! What the fuzz tests share (`tests/fuzz_settings.rs`, `tests/fuzz_validate.rs`,
-//! `tests/fuzz_policy_wasm.rs`): the corpus (every golden case's settings and request, the refused
+//! `tests/fuzz_policy_wasm.rs`, each including `support/golden_case.rs` beside this file): the corpus
+//! (every golden case's settings and request, the refused
 //! settings of `test_data/invalid-settings/`), generators of settings and Pods shaped like real ones
 //! with wrong types mixed in, edits that perturb a corpus entry, a few inputs as large as the API
 //! server lets through, and how many cases to run.
@@ -10,22 +11,15 @@
 // Each including test uses its own part of this file.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use kwhost::Replay;
-use kwhost::replay::{HostRequest, RecordedResponse};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value, json};
-use sidecarset_policy::{NamespaceSource, RevisionSource};
-
-/// The fixed clock of every evaluation here (the golden tests' `NOW`).
-pub const NOW: &str = "2026-11-25T10:00:00Z";
 
 /// Cases per property: `SIDECARSET_FUZZ_CASES`, else proptest's own `PROPTEST_CASES`, else
 /// `default`. The defaults keep the whole fuzz suite near a minute in a debug `cargo test` on two
@@ -71,132 +65,8 @@ pub fn sample<S: Strategy>(strategy: S, n: usize) -> Vec<S::Value> {
 
 // === the corpus ===
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read_json(p: &Path) -> Value {
-    let text = fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn read_yaml(p: &Path) -> Value {
-    let text = fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// One golden case (`test_data/golden/<case>/`, see `tests/golden.rs`) with what answers its
-/// lookups.
-#[derive(Debug)]
-pub struct Case {
-    pub name: String,
-    /// One set, or several applied one after the other.
-    pub settings: Vec<Value>,
-    pub request: Value,
-    namespace: Result<Value, String>,
-    replay: Option<Replay>,
-}
-
-impl Case {
-    fn load(dir: &Path) -> Self {
-        let settings = match read_yaml(&dir.join("settings.yaml")) {
-            Value::Array(items) => items,
-            one => vec![one],
-        };
-        let namespace = if dir.join("namespace-error.txt").exists() {
-            Err(fs::read_to_string(dir.join("namespace-error.txt"))
-                .unwrap()
-                .trim()
-                .to_string())
-        } else if dir.join("namespace.json").exists() {
-            Ok(read_json(&dir.join("namespace.json")))
-        } else {
-            Err("this case has no namespace.json".to_string())
-        };
-        let replay_path = dir.join("replay.yml");
-        Self {
-            name: dir.file_name().unwrap().to_string_lossy().into_owned(),
-            settings,
-            request: read_json(&dir.join("request.json")),
-            namespace,
-            replay: replay_path.exists().then(|| {
-                Replay::from_file(&replay_path)
-                    .unwrap_or_else(|e| panic!("{}: {e}", replay_path.display()))
-            }),
-        }
-    }
-
-    /// The kwctl replay session `tests/artifact.rs` answers this case's host calls from.
-    pub fn replay(&self) -> Option<&Replay> {
-        self.replay.as_ref()
-    }
-
-    fn recorded(
-        &self,
-        asked: String,
-        matches: impl Fn(&HostRequest) -> bool,
-    ) -> Result<Value, String> {
-        let exchange = self
-            .replay
-            .iter()
-            .flat_map(Replay::exchanges)
-            .find(|e| matches(&e.request))
-            .ok_or_else(|| format!("replay.yml records no lookup of {asked}"))?;
-        match &exchange.response {
-            RecordedResponse::Success { payload } => {
-                serde_json::from_str(payload).map_err(|e| format!("replay.yml payload: {e}"))
-            }
-            RecordedResponse::Error { message } => Err(message.clone()),
-        }
-    }
-}
-
-/// The case's Namespace and ControllerRevision answers, found by what is asked (as `golden.rs`
-/// answers them): a perturbed Pod asking for another namespace gets "not found".
-impl NamespaceSource for Case {
-    fn labels(&self, namespace: &str) -> Result<BTreeMap<String, String>, String> {
-        let ns = self.namespace.clone()?;
-        if ns.pointer("/metadata/name").and_then(Value::as_str) != Some(namespace) {
-            return Err(format!("namespaces \"{namespace}\" not found"));
-        }
-        serde_json::from_value(ns.pointer("/metadata/labels").cloned().unwrap_or(json!({})))
-            .map_err(|e| e.to_string())
-    }
-}
-
-impl RevisionSource for Case {
-    fn get(&self, namespace: &str, name: &str) -> Result<Value, String> {
-        self.recorded(format!("ControllerRevision {namespace}/{name}"), |r| {
-            matches!(r, HostRequest::KubernetesGetResource(g)
-                if g.kind == "ControllerRevision" && g.name == name && g.namespace.as_deref() == Some(namespace))
-        })
-    }
-    fn list(&self, namespace: &str, label_selector: &str) -> Result<Vec<Value>, String> {
-        let list = self.recorded(
-            format!("ControllerRevisions {label_selector} in {namespace}"),
-            |r| {
-                matches!(r, HostRequest::KubernetesListResourceNamespace(l)
-                if l.kind == "ControllerRevision" && l.namespace == namespace
-                    && l.label_selector.as_deref() == Some(label_selector))
-            },
-        )?;
-        Ok(list["items"].as_array().cloned().unwrap_or_default())
-    }
-}
-
-/// Every golden case, sorted by name.
-pub fn corpus() -> &'static [Case] {
-    static CORPUS: OnceLock<Vec<Case>> = OnceLock::new();
-    CORPUS.get_or_init(|| {
-        let mut dirs: Vec<PathBuf> = fs::read_dir(root().join("test_data/golden"))
-            .expect("test_data/golden exists")
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.join("request.json").exists() && p.join("settings.yaml").exists())
-            .collect();
-        dirs.sort();
-        dirs.iter().map(|d| Case::load(d)).collect()
-    })
-}
+pub use crate::golden_case::{Case, corpus};
+use crate::golden_case::{read_yaml, root};
 
 /// Every settings document of the corpus: each golden set, then each of
 /// `test_data/invalid-settings/`.

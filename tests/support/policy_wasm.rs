@@ -1,6 +1,6 @@
 //! The built `policy.wasm` in the project's waPC host (`kwhost`), as `kwctl run` evaluates it:
-//! shared by `tests/artifact.rs` and `tests/kruise_parity.rs` (both include it with `#[path]`
-//! and also have `mod support;`).
+//! shared by `tests/artifact.rs`, `tests/kruise_parity.rs` and `tests/fuzz_policy_wasm.rs` (each
+//! includes it with `#[path]`, and also has `mod support;` and `support/golden_case.rs`).
 //!
 //! The module is built here with the same cargo command as `make policy.wasm` (cargo decides
 //! whether it is stale, so a plain `cargo test` never tests an old build), then annotated in
@@ -19,36 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use kwhost::{CompilationCache, ContextAware, Policy, PolicyMetadata, PolicyOptions};
 use serde_json::Value;
 
-pub fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A fixture's text; a missing one names its path.
-pub fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Every golden case's directory (`test_data/golden/<case>/` with a request and settings), sorted.
-pub fn golden_case_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = fs::read_dir(root().join("test_data/golden"))
-        .expect("test_data/golden exists")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("request.json").exists() && p.join("settings.yaml").exists())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-pub fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-pub fn read_yaml(path: &Path) -> Value {
-    serde_yaml::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The fixed clock of `tests/golden.rs`: timestamps the module writes during a run are set to it.
-pub const NOW: &str = "2026-11-25T10:00:00Z";
+use crate::golden_case::{NOW, read, root};
 
 /// `cargo build --locked --target=wasm32-wasip1 --release -p sidecarset-policy`, as the
 /// Makefile's `policy.wasm` target runs it; the path of the module comes from cargo itself.
