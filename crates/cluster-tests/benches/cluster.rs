@@ -4,12 +4,14 @@
 //! injected Pods created directly (the policy's own injection, no webhook on the path), the fake
 //! kubelet writing their status, then the reconciler binary (an optimised build, from
 //! `SIDECARSET_RECONCILER_BIN`) over them. The Filebeat image is bumped in the policy's settings with
-//! `maxUnavailable: 20%` and the whole rollout is timed. Reported: the reconciler's memory from
+//! `maxUnavailable: 20%` and the whole rollout is timed; then bumped once more (a second rollout,
+//! where each Pod's condition already says upgradable) and timed again. Reported: the reconciler's memory from
 //! `/proc` (after the initial list and first round, its peak, after the rollout), time from the
 //! settings edit to the first Pod patch, rollout time, a per-second progress timeline (upgrades
 //! started, finished, Pods unavailable), and the reconciler's requests from the API server's audit
-//! log. It fails when the rollout breaks a rule: a Pod recreated or not upgraded, more Pods
-//! unavailable than the budget, more than one patch per Pod.
+//! log, with the writes per upgraded Pod by kind for each rollout. It fails when a rollout breaks a
+//! rule: a Pod recreated or not upgraded, more Pods unavailable than the budget, more than one patch
+//! per Pod.
 //!
 //! Environment: `SIDECARSET_BENCH_PODS`, `SIDECARSET_BENCH_RECONCILER_ARGS` (extra `run` flags,
 //! split on whitespace, e.g. a write budget), `SIDECARSET_BENCH_RESTART_MILLIS` (how long the fake
@@ -249,7 +251,7 @@ async fn bench(env: &BenchEnv, t: &TestNs, started: Instant, bin: &str) -> Resul
     let mut new = settings.clone();
     pods::set_image(&mut new, "filebeat", FILEBEAT_NEW)?;
     let edit_at = Timestamp::now();
-    tracker.mark_edit(budget);
+    tracker.mark_edit(budget, FILEBEAT_NEW);
     let generation = policy.set_settings(&new).await?;
     eprintln!("bench-cluster: settings edited (generation {generation}), rolling out");
     let progress_every = Duration::from_secs(10);
@@ -291,7 +293,7 @@ async fn bench(env: &BenchEnv, t: &TestNs, started: Instant, bin: &str) -> Resul
 
     // --- what must hold ---
     let final_pods = list_all(&t.client, &t.ns).await?;
-    check_upgraded(&final_pods, &uids, &seen, n)?;
+    check_upgraded(&final_pods, &uids, &seen, n, (FILEBEAT_NEW, FILEBEAT_OLD))?;
     ensure!(
         seen.max_unavailable <= budget,
         "{} Pods unavailable at once, maxUnavailable {MAX_UNAVAILABLE_PERCENT}% of {n} is {budget}",
@@ -338,6 +340,27 @@ async fn bench(env: &BenchEnv, t: &TestNs, started: Instant, bin: &str) -> Resul
 
     let clients = requests_by_client(&t.cluster.audit_log, edit_us)?;
 
+    let second = second_rollout(
+        t,
+        &tracker,
+        Rollout {
+            policy: &policy,
+            from: &new,
+            budget,
+            n,
+            uids: &uids,
+            pid,
+        },
+    )
+    .await?;
+    ensure!(
+        kubelet.restarts() == 2 * n as u64,
+        "the fake kubelet restarted {} containers over both rollouts, want {}",
+        kubelet.restarts(),
+        2 * n
+    );
+    rec.check_running()?;
+
     let report = Report {
         env,
         bin,
@@ -360,17 +383,125 @@ async fn bench(env: &BenchEnv, t: &TestNs, started: Instant, bin: &str) -> Resul
         before: &before,
         during: &during,
         clients,
+        second,
         run_so_far: started.elapsed(),
     };
     Ok(report.to_string())
 }
 
-/// Every Pod kept its UID, runs the new Filebeat (spec and status) and an app that never restarted.
+/// A third Filebeat, for the second rollout.
+const FILEBEAT_NEWER: &str = "docker.elastic.co/beats/filebeat:7.16.4";
+
+/// What the second rollout starts from.
+struct Rollout<'a> {
+    policy: &'a sidecarset_cluster_tests::policy::ClusterPolicy,
+    /// The settings the first rollout left.
+    from: &'a Value,
+    budget: usize,
+    n: usize,
+    uids: &'a HashMap<String, String>,
+    pid: u32,
+}
+
+/// The second rollout's figures.
+struct SecondRollout {
+    duration: Duration,
+    status_caught_up: Duration,
+    max_unavailable: usize,
+    proc_before: ProcStatus,
+    proc_after: ProcStatus,
+    proc_idle: ProcStatus,
+    during: Vec<audit::Request>,
+}
+
+/// The image bumped once more (7.16.3 -> 7.16.4), over Pods whose condition already says
+/// upgradable: what a routine upgrade costs once the first has been through. Checked as the first.
+async fn second_rollout(t: &TestNs, tracker: &Tracker, r: Rollout<'_>) -> Result<SecondRollout> {
+    let proc_before = ProcStatus::read(r.pid)?;
+    let mut newer = r.from.clone();
+    pods::set_image(&mut newer, "filebeat", FILEBEAT_NEWER)?;
+    let edit_at = Timestamp::now();
+    tracker.mark_edit(r.budget, FILEBEAT_NEWER);
+    let generation = r.policy.set_settings(&newer).await?;
+    eprintln!("bench-cluster: settings edited again (generation {generation}), second rollout");
+    tracker
+        .wait("every Pod upgraded again and ready", |s| {
+            (s.finished == r.n, s.started + s.finished)
+        })
+        .await?;
+    let seen = tracker.snapshot();
+    let duration = seen.rollout_time().context("no second rollout")?;
+    let n = r.n;
+    wait_plain(
+        "status: every Pod updated and ready at the third generation",
+        STALL,
+        || async move {
+            let s = r.policy.status().await?.unwrap_or(Value::Null);
+            Ok(s["observedGeneration"] == generation
+                && s["matchedPods"] == n
+                && s["updatedReadyPods"] == n)
+        },
+    )
+    .await?;
+    let status_caught_up = tracker.since_edit();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let proc_after = ProcStatus::read(r.pid)?;
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    let proc_idle = ProcStatus::read(r.pid)?;
+    let final_pods = list_all(&t.client, &t.ns).await?;
+    check_upgraded(
+        &final_pods,
+        r.uids,
+        &seen,
+        n,
+        (FILEBEAT_NEWER, FILEBEAT_NEW),
+    )?;
+    ensure!(
+        seen.max_unavailable <= r.budget,
+        "second rollout: {} Pods unavailable at once, the budget is {}",
+        seen.max_unavailable,
+        r.budget
+    );
+    let edit_us = edit_at.as_microsecond();
+    let during: Vec<audit::Request> = t
+        .audit_all()?
+        .into_iter()
+        .filter(|q| q.received.is_some_and(|t| t.as_microsecond() >= edit_us))
+        .collect();
+    let writes = audit::pod_writes(&during);
+    ensure!(
+        writes.len() == n && writes.values().all(|(_, ok)| *ok == 1),
+        "second rollout: want one successful patch per Pod, {} Pods written",
+        writes.len()
+    );
+    Ok(SecondRollout {
+        duration,
+        status_caught_up,
+        max_unavailable: seen.max_unavailable,
+        proc_before,
+        proc_after,
+        proc_idle,
+        during,
+    })
+}
+
+/// The writes of `during` per upgraded Pod, by kind (`verb resource[/subresource] code`).
+fn writes_by_kind(during: &[audit::Request], n: usize) -> Vec<(String, f64)> {
+    let writes: Vec<audit::Request> = during.iter().filter(|r| r.is_write()).cloned().collect();
+    audit::summary(&writes)
+        .into_iter()
+        .map(|(k, c)| (k, c as f64 / n as f64))
+        .collect()
+}
+
+/// Every Pod kept its UID, runs `image` (spec and status) and an app that never restarted, and
+/// records `previous`'s image ID as the one before the upgrade.
 fn check_upgraded(
     pods: &[Pod],
     uids: &HashMap<String, String>,
     seen: &Tracked,
     n: usize,
+    (image, previous): (&str, &str),
 ) -> Result<()> {
     ensure!(pods.len() == n, "{} Pods at the end, want {n}", pods.len());
     ensure!(
@@ -385,15 +516,15 @@ fn check_upgraded(
         let app = container_status(p, "nginx");
         let why = if uids.get(&name).map(String::as_str) != p.uid().as_deref() {
             "UID changed"
-        } else if spec_image(p, "filebeat").as_deref() != Some(FILEBEAT_NEW) {
+        } else if spec_image(p, "filebeat").as_deref() != Some(image) {
             "filebeat spec image not upgraded"
-        } else if fb.is_none_or(|s| s.image_id != image_id(FILEBEAT_NEW) || !s.ready) {
+        } else if fb.is_none_or(|s| s.image_id != image_id(image) || !s.ready) {
             "filebeat not running the new image"
         } else if spec_image(p, "nginx").as_deref() != Some("nginx:1.27")
             || app.is_none_or(|s| s.restart_count != 0)
         {
             "the app container changed or restarted"
-        } else if !records_old_image(p) {
+        } else if !records_old_image(p, previous) {
             "no in-place-update state with the old Filebeat's image ID"
         } else {
             continue;
@@ -445,12 +576,12 @@ fn requests_by_client(
 }
 
 /// Kruise's in-place-update state names the image ID the sidecar ran before the upgrade.
-fn records_old_image(p: &Pod) -> bool {
+fn records_old_image(p: &Pod, previous: &str) -> bool {
     pods::annotation(p, sidecarset_core::annotations::INPLACE_UPDATE_STATE)
         .and_then(|a| serde_json::from_str::<Value>(&a).ok())
         .is_some_and(|st| {
             st["filebeat"]["lastContainerStatuses"]["filebeat"]["imageID"]
-                == image_id(FILEBEAT_OLD).as_str()
+                == image_id(previous).as_str()
         })
 }
 
@@ -528,6 +659,8 @@ struct Tracked {
     unavailable_area: f64,
     last_change: Option<Instant>,
     events: usize,
+    /// The Filebeat image the current rollout goes to.
+    target: String,
 }
 
 impl observe::PodEvents for Tracked {
@@ -536,7 +669,7 @@ impl observe::PodEvents for Tracked {
         let name = p.name_any();
         let uid = p.uid().unwrap_or_default();
         let unavailable_now = unavailable(p);
-        let upgraded_spec = spec_image(p, "filebeat").as_deref() == Some(FILEBEAT_NEW);
+        let upgraded_spec = spec_image(p, "filebeat").as_deref() == Some(self.target.as_str());
         let entry = self.pods.entry(name.clone()).or_insert_with(|| {
             // First sighting: counted in the state it is in, as if it had been there all along.
             if unavailable_now {
@@ -628,11 +761,23 @@ impl Tracker {
         Ok(Tracker { inner, task })
     }
 
-    fn mark_edit(&self, budget: usize) {
+    /// A rollout to `target` starts now: its counts start from zero (the Pods' state carries over).
+    fn mark_edit(&self, budget: usize, target: &str) {
         let mut s = lock(&self.inner);
         s.edit = Some(Instant::now());
         s.last_change = s.edit;
         s.budget = budget;
+        s.target = target.to_string();
+        s.started = 0;
+        s.finished = 0;
+        s.max_unavailable = s.unavailable_now;
+        s.unavailable_area = 0.0;
+        s.last_finish = None;
+        s.bins.clear();
+        for p in s.pods.values_mut() {
+            p.started = false;
+            p.finished = false;
+        }
     }
 
     fn since_edit(&self) -> Duration {
@@ -795,6 +940,7 @@ struct Report<'a> {
     before: &'a [audit::Request],
     during: &'a [audit::Request],
     clients: BTreeMap<String, (usize, usize)>,
+    second: SecondRollout,
     run_so_far: Duration,
 }
 
@@ -967,6 +1113,45 @@ impl std::fmt::Display for Report<'_> {
             pods_during as f64 / n as f64,
             self.during.iter().filter(|r| r.is_write()).count() as f64 / n as f64
         )?;
+        writeln!(f, "writes per upgraded Pod by kind (audit log):")?;
+        for (k, per_pod) in writes_by_kind(self.during, n) {
+            writeln!(f, "  {k:<48} {per_pod:>7.2}")?;
+        }
+        writeln!(f)?;
+        let r2 = &self.second;
+        writeln!(
+            f,
+            "second rollout (7.16.3 -> 7.16.4, every condition already upgradable):"
+        )?;
+        writeln!(
+            f,
+            "settings edit -> every Pod upgraded, Ready {} ({:.1} Pods/s); status shows it {}",
+            secs(r2.duration),
+            n as f64 / r2.duration.as_secs_f64(),
+            secs(r2.status_caught_up)
+        )?;
+        writeln!(
+            f,
+            "most Pods unavailable at once              {} of {} allowed",
+            r2.max_unavailable, self.budget
+        )?;
+        writeln!(
+            f,
+            "RSS before / after (+5 s) / 30 s later     {} / {} / {}",
+            mib(r2.proc_before.rss_kib),
+            mib(r2.proc_after.rss_kib),
+            mib(r2.proc_idle.rss_kib)
+        )?;
+        let writes2 = r2.during.iter().filter(|r| r.is_write()).count();
+        writeln!(
+            f,
+            "per upgraded Pod: {:.2} reconciler requests, {:.2} writes; by kind:",
+            r2.during.len() as f64 / n as f64,
+            writes2 as f64 / n as f64
+        )?;
+        for (k, per_pod) in writes_by_kind(&r2.during, n) {
+            writeln!(f, "  {k:<48} {per_pod:>7.2}")?;
+        }
         writeln!(f)?;
         self.timeline(f)?;
         writeln!(f)?;
