@@ -19,7 +19,6 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -61,36 +60,9 @@ const FUEL_LIMIT: u64 = 100 * FUEL_PER_MS;
 /// costs thousands of times.
 const LARGE_OVER_FLOOR: u64 = 8;
 
-/// `cargo build --locked --target=wasm32-wasip1 --release -p noop-mutator`, as the Makefile builds
-/// the benches' modules; the path comes from cargo.
+/// The benches' no-op mutating policy, built as the Makefile builds it.
 fn build_noop_mutator() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = support::without_test_cargo_env(&mut Command::new(&cargo))
-        .current_dir(golden_case::root())
-        .args([
-            "build",
-            "--locked",
-            "--target=wasm32-wasip1",
-            "--release",
-            "-p",
-            "noop-mutator",
-            "--message-format=json-render-diagnostics",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "building noop-mutator failed:\n{stderr}"
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "noop_mutator")
-        .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
-        .filter_map(|f| f.as_str().map(PathBuf::from))
-        .find(|f| f.extension().is_some_and(|e| e == "wasm"))
-        .unwrap_or_else(|| panic!("cargo reported no noop_mutator.wasm\n{stderr}"))
+    policy_wasm::build_wasm("noop-mutator", "noop_mutator")
 }
 
 fn load(path: &Path, metered: bool) -> FuelHost {

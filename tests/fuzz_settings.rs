@@ -23,25 +23,9 @@ use fuzz_inputs::{
     any_json, apply_edits, config, edits, settings_corpus, settings_near_valid, settings_shaped,
 };
 
-/// The keys a settings document may have (`crates/core/src/settings.rs`): a problem with a field the
-/// document lacks (`selector: required`) names one of them.
-const TOP_LEVEL_KEYS: &[&str] = &[
-    "name",
-    "selector",
-    "namespace",
-    "namespaceSelector",
-    "initContainers",
-    "containers",
-    "volumes",
-    "updateStrategy",
-    "injectionStrategy",
-    "imagePullSecrets",
-    "revisionHistoryLimit",
-    "patchPodMetadata",
-    "customVersion",
-    "allowedPatchPodMetadataKeys",
-    "revisionNamespace",
-];
+/// The keys a settings document may have: a problem with a field the document lacks
+/// (`selector: required`) names one of them.
+use sidecarset_core::settings::TOP_LEVEL_KEYS;
 
 /// `path` is `key` or under it (`containers`, `containers[0].name`).
 fn under(path: &str, key: &str) -> bool {

@@ -24,6 +24,12 @@ use crate::golden_case::{NOW, read, root};
 /// `cargo build --locked --target=wasm32-wasip1 --release -p sidecarset-policy`, as the
 /// Makefile's `policy.wasm` target runs it; the path of the module comes from cargo itself.
 pub fn build_policy_wasm() -> PathBuf {
+    build_wasm("sidecarset-policy", "sidecarset_policy")
+}
+
+/// `cargo build --locked --target=wasm32-wasip1 --release -p <package>` (as the Makefile builds the
+/// policy and the benches' modules); the path of the module, target `<target>`, comes from cargo.
+pub fn build_wasm(package: &str, target: &str) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = crate::support::without_test_cargo_env(&mut Command::new(&cargo))
         .current_dir(root())
@@ -33,7 +39,7 @@ pub fn build_policy_wasm() -> PathBuf {
             "--target=wasm32-wasip1",
             "--release",
             "-p",
-            "sidecarset-policy",
+            package,
             "--message-format=json-render-diagnostics",
         ])
         .output()
@@ -41,18 +47,16 @@ pub fn build_policy_wasm() -> PathBuf {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "building policy.wasm failed (is the target installed? `rustup target add wasm32-wasip1`):\n{stderr}"
+        "building {package} for wasm32-wasip1 failed (is the target installed? `rustup target add wasm32-wasip1`):\n{stderr}"
     );
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| {
-            m["reason"] == "compiler-artifact" && m["target"]["name"] == "sidecarset_policy"
-        })
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == target)
         .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
         .filter_map(|f| f.as_str().map(PathBuf::from))
         .find(|f| f.extension().is_some_and(|e| e == "wasm"))
-        .unwrap_or_else(|| panic!("cargo reported no sidecarset_policy.wasm artifact\n{stderr}"))
+        .unwrap_or_else(|| panic!("cargo reported no {target}.wasm artifact\n{stderr}"))
 }
 
 /// The annotated module, loaded once for every test of this file.

@@ -296,7 +296,8 @@ pub struct PatchPodMetadata {
 
 // === parsing ===
 
-const TOP_LEVEL_KEYS: &[&str] = &[
+/// The keys a settings document may have; any other is refused by name.
+pub const TOP_LEVEL_KEYS: &[&str] = &[
     "name",
     "selector",
     "namespace",
