@@ -93,24 +93,42 @@ port_in_use() {
   awk -v h="${hex}" 'FNR > 1 && $4 == "0A" {n = split($2, a, ":"); if (a[n] == h) f = 1} END {exit !f}' \
     /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
-# A random port in 20000-59999 that nothing listens on and no earlier pick took.
+# A random port that nothing listens on and no earlier pick took, from outside
+# the kernel's ephemeral range: a port there can be the local end of any of the
+# tests' outgoing connections, which /proc shows as not listening but which
+# still makes etcd's or kube-apiserver's bind fail ("address already in use").
+read -r EPHEMERAL_LO EPHEMERAL_HI </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || {
+  EPHEMERAL_LO=32768
+  EPHEMERAL_HI=60999
+}
+if [[ ${EPHEMERAL_LO} -ge 12000 ]]; then
+  PICK_LO=10000
+  PICK_SPAN=$((EPHEMERAL_LO - 10000))
+else
+  PICK_LO=$((EPHEMERAL_HI + 1))
+  PICK_SPAN=$((65535 - EPHEMERAL_HI))
+fi
+# Sets PICKED (not printed: a $(...) subshell would lose what `taken` records).
 taken=" "
 pick_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    p=$((PICK_LO + (RANDOM * 32768 + RANDOM) % PICK_SPAN))
     if [[ "${taken}" != *" ${p} "* ]] && ! port_in_use "${p}"; then
       taken+="${p} "
-      printf '%s\n' "${p}"
+      PICKED="${p}"
       return 0
     fi
   done
   die "could not find a free port"
 }
 
-ETCD_PORT="${SIDECARSET_ETCD_PORT:-$(pick_port)}"
-ETCD_PEER_PORT="${SIDECARSET_ETCD_PEER_PORT:-$(pick_port)}"
-APISERVER_PORT="${SIDECARSET_APISERVER_PORT:-$(pick_port)}"
+pick_port
+ETCD_PORT="${SIDECARSET_ETCD_PORT:-${PICKED}}"
+pick_port
+ETCD_PEER_PORT="${SIDECARSET_ETCD_PEER_PORT:-${PICKED}}"
+pick_port
+APISERVER_PORT="${SIDECARSET_APISERVER_PORT:-${PICKED}}"
 for p in "${ETCD_PORT}" "${ETCD_PEER_PORT}" "${APISERVER_PORT}"; do
   if port_in_use "${p}"; then
     die "port ${p} is already in use on this machine (unset or change SIDECARSET_*_PORT)"
@@ -153,73 +171,111 @@ openssl pkey -in "${PKI}/sa.key" -pubout -out "${PKI}/sa.pub" 2>/dev/null
 chmod 0600 "${PKI}"/*.key
 
 # --- etcd -------------------------------------------------------------------
-mkdir -p "${DIR}/etcd"
-chmod 0700 "${DIR}/etcd"
-"${ETCD}" \
-  --name=sidecarset \
-  --data-dir="${DIR}/etcd" \
-  --listen-client-urls="http://127.0.0.1:${ETCD_PORT}" \
-  --advertise-client-urls="http://127.0.0.1:${ETCD_PORT}" \
-  --listen-peer-urls="http://127.0.0.1:${ETCD_PEER_PORT}" \
-  --initial-advertise-peer-urls="http://127.0.0.1:${ETCD_PEER_PORT}" \
-  --initial-cluster="sidecarset=http://127.0.0.1:${ETCD_PEER_PORT}" \
-  --initial-cluster-state=new \
-  --unsafe-no-fsync \
-  --quota-backend-bytes=2147483648 \
-  --log-level=warn \
-  </dev/null >"${DIR}/etcd.log" 2>&1 &
-ETCD_PID=$!
-started_pids+=("${ETCD_PID}")
-echo "${ETCD_PID} etcd" >"${DIR}/pids"
-
+# A port picked above can still be taken before etcd or kube-apiserver binds
+# it (another cluster starting beside this one): when the process exits on
+# "address already in use" and the ports were ours to pick, pick again.
+bind_lost() { # LOG
+  [[ -z "${SIDECARSET_ETCD_PORT:-}${SIDECARSET_ETCD_PEER_PORT:-}${SIDECARSET_APISERVER_PORT:-}" ]] &&
+    grep -q 'address already in use' "$1"
+}
 deadline=$((SECONDS + START_TIMEOUT))
-until curl -fsS --max-time 2 "http://127.0.0.1:${ETCD_PORT}/health" 2>/dev/null | grep -q '"health":"true"'; do
-  kill -0 "${ETCD_PID}" 2>/dev/null || die "etcd exited (see ${DIR}/etcd.log)"
-  [[ ${SECONDS} -lt ${deadline} ]] || die "etcd not healthy after ${START_TIMEOUT}s (see ${DIR}/etcd.log)"
-  sleep 0.2
+for attempt in 1 2 3; do
+  rm -rf "${DIR}/etcd"
+  mkdir -p "${DIR}/etcd"
+  chmod 0700 "${DIR}/etcd"
+  "${ETCD}" \
+    --name=sidecarset \
+    --data-dir="${DIR}/etcd" \
+    --listen-client-urls="http://127.0.0.1:${ETCD_PORT}" \
+    --advertise-client-urls="http://127.0.0.1:${ETCD_PORT}" \
+    --listen-peer-urls="http://127.0.0.1:${ETCD_PEER_PORT}" \
+    --initial-advertise-peer-urls="http://127.0.0.1:${ETCD_PEER_PORT}" \
+    --initial-cluster="sidecarset=http://127.0.0.1:${ETCD_PEER_PORT}" \
+    --initial-cluster-state=new \
+    --unsafe-no-fsync \
+    --quota-backend-bytes=2147483648 \
+    --log-level=warn \
+    </dev/null >"${DIR}/etcd.log" 2>&1 &
+  ETCD_PID=$!
+  started_pids+=("${ETCD_PID}")
+  echo "${ETCD_PID} etcd" >"${DIR}/pids"
+  etcd_up=0
+  until curl -fsS --max-time 2 "http://127.0.0.1:${ETCD_PORT}/health" 2>/dev/null | grep -q '"health":"true"'; do
+    if ! kill -0 "${ETCD_PID}" 2>/dev/null; then
+      if [[ ${attempt} -lt 3 ]] && bind_lost "${DIR}/etcd.log"; then
+        log "etcd lost a port to another process; picking new ones (attempt ${attempt})"
+        pick_port
+        ETCD_PORT="${PICKED}"
+        pick_port
+        ETCD_PEER_PORT="${PICKED}"
+        continue 2
+      fi
+      die "etcd exited (see ${DIR}/etcd.log)"
+    fi
+    [[ ${SECONDS} -lt ${deadline} ]] || die "etcd not healthy after ${START_TIMEOUT}s (see ${DIR}/etcd.log)"
+    sleep 0.2
+  done
+  etcd_up=1
+  break
 done
+[[ ${etcd_up} -eq 1 ]] || die "etcd did not start (see ${DIR}/etcd.log)"
 
 # --- kube-apiserver -----------------------------------------------------------
 extra_args=()
 if [[ -n "${SIDECARSET_APISERVER_EXTRA_ARGS:-}" ]]; then
   read -r -a extra_args <<<"${SIDECARSET_APISERVER_EXTRA_ARGS}"
 fi
-mkdir -p "${DIR}/apiserver"
-"${APISERVER}" \
-  --etcd-servers="http://127.0.0.1:${ETCD_PORT}" \
-  --bind-address=127.0.0.1 \
-  --advertise-address=127.0.0.1 \
-  --secure-port="${APISERVER_PORT}" \
-  --cert-dir="${DIR}/apiserver" \
-  --tls-cert-file="${PKI}/apiserver.crt" \
-  --tls-private-key-file="${PKI}/apiserver.key" \
-  --client-ca-file="${PKI}/ca.crt" \
-  --authorization-mode=RBAC \
-  --disable-admission-plugins=ServiceAccount \
-  --endpoint-reconciler-type=none \
-  --service-cluster-ip-range=10.0.0.0/24 \
-  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-  --service-account-key-file="${PKI}/sa.pub" \
-  --service-account-signing-key-file="${PKI}/sa.key" \
-  --allow-privileged=true \
-  --profiling=false \
-  --shutdown-watch-termination-grace-period=2s \
-  --v=1 \
-  "${extra_args[@]}" \
-  </dev/null >"${DIR}/kube-apiserver.log" 2>&1 &
-APISERVER_PID=$!
-started_pids+=("${APISERVER_PID}")
-echo "${APISERVER_PID} kube-apiserver" >>"${DIR}/pids"
-
-URL="https://127.0.0.1:${APISERVER_PORT}"
+URL_FOR() { printf 'https://127.0.0.1:%s' "$1"; }
 # A non-curl User-Agent: the API server pretty-prints JSON for curl, and the
 # checks below grep compact JSON.
 CURL=(curl -sS --max-time 10 -A sidecarset-hack --cacert "${PKI}/ca.crt" --cert "${PKI}/admin.crt" --key "${PKI}/admin.key")
-until "${CURL[@]}" -f --max-time 2 "${URL}/readyz" >/dev/null 2>&1; do
-  kill -0 "${APISERVER_PID}" 2>/dev/null || die "kube-apiserver exited (see ${DIR}/kube-apiserver.log)"
-  [[ ${SECONDS} -lt ${deadline} ]] || die "kube-apiserver not ready after ${START_TIMEOUT}s (see ${DIR}/kube-apiserver.log)"
-  sleep 0.3
+for attempt in 1 2 3; do
+  mkdir -p "${DIR}/apiserver"
+  "${APISERVER}" \
+    --etcd-servers="http://127.0.0.1:${ETCD_PORT}" \
+    --bind-address=127.0.0.1 \
+    --advertise-address=127.0.0.1 \
+    --secure-port="${APISERVER_PORT}" \
+    --cert-dir="${DIR}/apiserver" \
+    --tls-cert-file="${PKI}/apiserver.crt" \
+    --tls-private-key-file="${PKI}/apiserver.key" \
+    --client-ca-file="${PKI}/ca.crt" \
+    --authorization-mode=RBAC \
+    --disable-admission-plugins=ServiceAccount \
+    --endpoint-reconciler-type=none \
+    --service-cluster-ip-range=10.0.0.0/24 \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="${PKI}/sa.pub" \
+    --service-account-signing-key-file="${PKI}/sa.key" \
+    --allow-privileged=true \
+    --profiling=false \
+    --shutdown-watch-termination-grace-period=2s \
+    --v=1 \
+    "${extra_args[@]}" \
+    </dev/null >"${DIR}/kube-apiserver.log" 2>&1 &
+  APISERVER_PID=$!
+  started_pids+=("${APISERVER_PID}")
+  echo "${APISERVER_PID} kube-apiserver" >>"${DIR}/pids"
+  URL="$(URL_FOR "${APISERVER_PORT}")"
+  apiserver_up=0
+  until "${CURL[@]}" -f --max-time 2 "${URL}/readyz" >/dev/null 2>&1; do
+    if ! kill -0 "${APISERVER_PID}" 2>/dev/null; then
+      if [[ ${attempt} -lt 3 ]] && bind_lost "${DIR}/kube-apiserver.log"; then
+        log "kube-apiserver lost its port to another process; picking a new one (attempt ${attempt})"
+        sed -i '/ kube-apiserver$/d' "${DIR}/pids"
+        pick_port
+        APISERVER_PORT="${PICKED}"
+        continue 2
+      fi
+      die "kube-apiserver exited (see ${DIR}/kube-apiserver.log)"
+    fi
+    [[ ${SECONDS} -lt ${deadline} ]] || die "kube-apiserver not ready after ${START_TIMEOUT}s (see ${DIR}/kube-apiserver.log)"
+    sleep 0.3
+  done
+  apiserver_up=1
+  break
 done
+[[ ${apiserver_up} -eq 1 ]] || die "kube-apiserver did not start (see ${DIR}/kube-apiserver.log)"
 
 # --- kubeconfig + env ---------------------------------------------------------
 b64() { base64 -w0 <"$1"; }

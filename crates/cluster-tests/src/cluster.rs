@@ -104,7 +104,8 @@ impl Cluster {
         let scratch = root.path().join("scratch");
         std::fs::create_dir_all(&scratch)?;
         let hack = repo_root().join("hack/cluster");
-        if !cached_binaries_present(&hack) {
+        let cached = cached_binaries_present(&hack);
+        if !cached {
             eprintln!(
                 "cluster-tests: kube-apiserver/etcd are not cached in ~/.cache/sidecarset/bin: hack/cluster/start.sh now builds them with hack/cluster/build-apiserver.sh (about 8 min cold on 2 cores)"
             );
@@ -128,6 +129,13 @@ impl Cluster {
                 cmd.env_remove(port);
             }
         }
+        // start.sh's stderr (its progress, and the logs' last lines when it fails) goes to a file:
+        // the test harness shows a failing test's message, and a CI log keeps only part of the rest.
+        // Not while it builds the binaries: minutes of silence would look like a hang.
+        let start_log = scratch.join("start.log");
+        if cached {
+            cmd.stderr(std::fs::File::create(&start_log)?);
+        }
         let status = cmd
             .status()
             .context("running hack/cluster/start.sh (needs bash, openssl, curl: hack/cluster/install-deps.sh)")?;
@@ -140,8 +148,13 @@ impl Cluster {
         };
         if !status.success() {
             // The guard still runs stop.sh on whatever half-started.
+            let said = std::fs::read_to_string(&start_log).unwrap_or_default();
+            let tail: Vec<&str> = said.lines().rev().take(60).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
             bail!(
-                "hack/cluster/start.sh failed ({status}); run hack/cluster/install-deps.sh and hack/cluster/build-apiserver.sh, then hack/cluster/smoke.sh to see why"
+                "hack/cluster/start.sh failed ({status}); run hack/cluster/install-deps.sh and hack/cluster/build-apiserver.sh, then hack/cluster/smoke.sh to see why\n--- what start.sh said (last {} lines)\n{}",
+                tail.len(),
+                tail.join("\n")
             );
         }
         Ok(cluster)
