@@ -22,6 +22,7 @@ pub mod kubelet;
 pub mod observe;
 pub mod pods;
 pub mod policy;
+pub mod procfs;
 pub mod proxy;
 pub mod rbac;
 pub mod reconciler;

@@ -111,6 +111,19 @@ pub fn run_once(
         .with_context(|| format!("running {} {}", bin.display(), args.join(" ")))
 }
 
+/// How a reconciler process is started, beyond its flags.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Launch<'a> {
+    /// Replaces the API server URL (a proxy).
+    pub server: Option<&'a str>,
+    /// The process's clock moved by this (libfaketime's `FAKETIME` offset, e.g. `+20s`).
+    pub skew: Option<&'a str>,
+    /// This binary instead of [`binary`]'s (a build with another allocator).
+    pub bin: Option<&'a Path>,
+    /// Extra environment (e.g. `MALLOC_ARENA_MAX`).
+    pub env: &'a [(&'a str, &'a str)],
+}
+
 /// Who a reconciler process runs as: an impersonated user and its groups.
 #[derive(Clone, Debug)]
 pub struct Identity {
@@ -150,7 +163,34 @@ impl Reconciler {
         server: Option<&str>,
         skew: Option<&str>,
     ) -> Result<Reconciler> {
-        let bin = binary()?;
+        let launch = Launch {
+            server,
+            skew,
+            ..Launch::default()
+        };
+        Self::launch(cluster, namespace, who, source, log_name, extra, &launch)
+    }
+
+    /// [`Reconciler::start`] with everything [`Launch`] can change.
+    pub fn launch(
+        cluster: &Cluster,
+        namespace: &str,
+        who: &Identity,
+        source: &Source,
+        log_name: &str,
+        extra: &[&str],
+        launch: &Launch<'_>,
+    ) -> Result<Reconciler> {
+        let Launch {
+            server,
+            skew,
+            bin,
+            env,
+        } = *launch;
+        let bin = match bin {
+            Some(b) => b.to_path_buf(),
+            None => binary()?,
+        };
         let kubeconfig = cluster.scratch.join(format!("{log_name}.kubeconfig"));
         cluster.impersonating_kubeconfig(&who.user, &who.groups, server, &kubeconfig)?;
         let log = cluster.scratch.join(format!("{log_name}.log"));
@@ -184,6 +224,9 @@ impl Reconciler {
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         if let Some(offset) = skew {
             cmd.env("LD_PRELOAD", faketime_library()?)
                 .env("FAKETIME", offset);

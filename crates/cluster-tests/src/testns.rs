@@ -19,7 +19,7 @@ use crate::{
     kubelet::{FakeKubelet, KubeletConfig},
     policy::{ClusterPolicy, TEST_LABEL},
     rbac,
-    reconciler::{Identity, Reconciler, Source},
+    reconciler::{Identity, Launch, Reconciler, Source},
 };
 
 /// A second ServiceAccount bound to the same shipped rules, for a standby replica whose requests
@@ -116,18 +116,25 @@ impl TestNs {
         server: Option<&str>,
         skew: Option<&str>,
     ) -> Result<Reconciler> {
-        let n = self.logs.lock().unwrap_or_else(|p| p.into_inner()).len();
-        let name = format!("{}-reconciler-{n}", self.ns);
-        let r = Reconciler::start_skewed(
-            &self.cluster,
-            &self.ns,
-            who,
-            source,
-            &name,
-            extra,
+        let launch = Launch {
             server,
             skew,
-        )?;
+            ..Launch::default()
+        };
+        self.reconciler_launch(who, source, extra, &launch)
+    }
+
+    /// [`TestNs::reconciler_as`] with everything [`Launch`] can change (another binary, environment).
+    pub fn reconciler_launch(
+        &self,
+        who: &Identity,
+        source: &Source,
+        extra: &[&str],
+        launch: &Launch<'_>,
+    ) -> Result<Reconciler> {
+        let n = self.logs.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let name = format!("{}-reconciler-{n}", self.ns);
+        let r = Reconciler::launch(&self.cluster, &self.ns, who, source, &name, extra, launch)?;
         self.logs
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -6,6 +6,19 @@ use sidecarset_reconciler::{
     migrate, telemetry,
 };
 
+#[cfg(all(feature = "alloc-mimalloc", feature = "alloc-jemalloc"))]
+compile_error!("features alloc-mimalloc and alloc-jemalloc: choose one global allocator");
+
+// The allocator decides how much of the initial list's transient memory comes back (README
+// "Numbers", memory; `make bench-memory` measures each).
+#[cfg(feature = "alloc-mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "alloc-jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
