@@ -108,6 +108,19 @@ where
     held as f64 / watch.len() as f64
 }
 
+/// Heap bytes held per Pod by `n` Pods parsed from watch bytes as `serde_json::Value` trees: what
+/// a list page held before `WatchedPod` kept the text (src/snapshot.rs).
+fn per_pod_value(watch: &[Vec<u8>]) -> f64 {
+    let before = dhat::HeapStats::get().curr_bytes;
+    let held: Vec<serde_json::Value> = watch
+        .iter()
+        .map(|b| serde_json::from_slice(b).expect("a Pod"))
+        .collect();
+    let bytes = dhat::HeapStats::get().curr_bytes - before;
+    drop(held);
+    bytes as f64 / watch.len() as f64
+}
+
 /// Heap bytes held by the reconciler's Pod index of `n` Pods, parsed from watch bytes, per Pod;
 /// then what the set's incremental planner adds per Pod on top of it.
 fn per_pod_digest(watch: &[Vec<u8>]) -> (f64, f64, usize) {
@@ -187,6 +200,7 @@ fn main() {
     let (digest, planner, shared) = per_pod_digest(&watch);
     let (digest_plain, planner_plain, _) = per_pod_digest(&plain);
     let raw = per_pod::<WatchedPod>(&watch);
+    let value = per_pod_value(&watch);
     let typed = per_pod::<Pod>(&watch);
     println!("{n} Pods (dhat: heap bytes held per Pod):");
     println!("  watch JSON of the Filebeat-injected Pod (managedFields included): {json_bytes}");
@@ -196,7 +210,8 @@ fn main() {
     println!(
         "  the set's incremental planner, per Pod it did not inject:       {planner_plain:.0}"
     );
-    println!("  whole Pod as serde_json::Value in a reflector store:            {raw:.0}");
+    println!("  WatchedPod (the Pod's JSON text, as a list page holds it):      {raw:.0}");
+    println!("  whole Pod as a serde_json::Value tree:                          {value:.0}");
     println!("  typed k8s_openapi Pod in a reflector store (for comparison):    {typed:.0}");
     println!("  values shared by the {n} digests (strings, label sets, specs):  {shared}");
 }

@@ -396,7 +396,7 @@ pub async fn read_cluster(
         .await?
         .items
         .iter()
-        .map(|p| PodDigest::new(&p.raw, &mut interner))
+        .map(|p| PodDigest::new(&p.value(), &mut interner))
         .collect();
     let namespaces: NamespaceLabels = match namespace {
         Some(ns) => Api::<Namespace>::all(client.clone())

@@ -882,7 +882,7 @@ fn wrote(
     before: &PodDigest,
     after: &WatchedPod,
 ) {
-    let after = ctx.pods.digest(&after.raw);
+    let after = ctx.pods.digest(&after.value());
     ctx.overlay
         .lock()
         .unwrap_or_else(|p| p.into_inner())

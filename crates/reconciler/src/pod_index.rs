@@ -126,7 +126,7 @@ impl PodIndex {
                 Vec::new()
             }
             Event::InitApply(p) => {
-                let d = Arc::new(PodDigest::new(&p.raw, &mut st.interner));
+                let d = Arc::new(PodDigest::new(&p.value(), &mut st.interner));
                 st.relist
                     .get_or_insert_with(HashMap::new)
                     .insert(key(&d), d.clone());
@@ -144,14 +144,14 @@ impl PodIndex {
                 Vec::new()
             }
             Event::Apply(p) => {
-                let d = Arc::new(PodDigest::new(&p.raw, &mut st.interner));
+                let d = Arc::new(PodDigest::new(&p.value(), &mut st.interner));
                 st.put(d.clone());
                 vec![d]
             }
             Event::Delete(p) => {
                 // Read like any other event, so the key follows the digest's rules (an empty
                 // namespace is `default`).
-                let gone = PodDigest::new(&p.raw, &mut Interner::default());
+                let gone = PodDigest::new(&p.value(), &mut Interner::default());
                 let Some(id) = st.ids.remove(&key(&gone)) else {
                     return Vec::new();
                 };

@@ -17,38 +17,84 @@ use k8s_openapi::{
 };
 use kube::{Resource, runtime::reflector::Store};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value;
+use serde_json::{Value, value::RawValue};
 use sidecarset_core::upgrade::PodDigest;
 
-/// A Pod as JSON, with the slim `ObjectMeta` copy (name, namespace, uid, resourceVersion) that
-/// kube's `Api` and watcher need. Never cached: the index keeps its digest.
-#[derive(Clone, Debug, PartialEq)]
+/// A Pod as the API server sent it: its JSON text, parsed only when it is digested, with the slim
+/// `ObjectMeta` copy (name, namespace, uid, resourceVersion) that kube's `Api` and watcher need.
+/// Never cached: the index keeps its digest.
+///
+/// Text rather than a `serde_json::Value` because kube's watcher holds a whole list page (500 Pods)
+/// before the first of them is digested: as `Value` trees a page is about 23 MB (a Pod's tree is
+/// nine times its JSON), as text about 2.5 MB. Each Pod is then parsed alone, digested and dropped,
+/// so the tree's memory is reused from one Pod to the next instead of a page's worth being freed at
+/// once into the allocator's arenas, where it stayed resident (README "Numbers", memory).
+#[derive(Clone, Debug)]
 pub struct WatchedPod {
     meta: ObjectMeta,
-    pub raw: Value,
+    raw: Box<RawValue>,
+}
+
+impl PartialEq for WatchedPod {
+    fn eq(&self, other: &Self) -> bool {
+        self.meta == other.meta && self.raw.get() == other.raw.get()
+    }
+}
+
+/// The four identity fields of a Pod's metadata; serde skips the rest of the text unparsed.
+#[derive(Deserialize, Default)]
+struct Identity {
+    #[serde(default)]
+    metadata: IdentityMeta,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct IdentityMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<String>,
 }
 
 impl WatchedPod {
-    pub fn new(raw: Value) -> Self {
-        let s = |k: &str| {
-            raw.pointer(&format!("/metadata/{k}"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
+    /// A Pod from its JSON value (tests, examples, anything not read off the wire).
+    pub fn new(value: Value) -> Self {
+        let raw =
+            serde_json::value::to_raw_value(&value).unwrap_or_else(|_| RawValue::NULL.to_owned());
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: Box<RawValue>) -> Self {
+        // Only the four fields are read; a Pod whose metadata is not an object has none of them,
+        // which the watcher and the digest treat as they treat a Pod without a name.
+        let m = serde_json::from_str::<Identity>(raw.get())
+            .unwrap_or_default()
+            .metadata;
         let meta = ObjectMeta {
-            name: s("name"),
-            namespace: s("namespace"),
-            uid: s("uid"),
-            resource_version: s("resourceVersion"),
+            name: m.name,
+            namespace: m.namespace,
+            uid: m.uid,
+            resource_version: m.resource_version,
             ..Default::default()
         };
         WatchedPod { meta, raw }
+    }
+
+    /// The Pod's JSON, parsed (each call parses the text again: digest it once).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.raw.get()).unwrap_or(Value::Null)
+    }
+
+    /// The Pod's `metadata.resourceVersion`.
+    pub fn resource_version(&self) -> Option<&str> {
+        self.meta.resource_version.as_deref()
     }
 }
 
 impl<'de> Deserialize<'de> for WatchedPod {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Value::deserialize(d).map(WatchedPod::new)
+        Box::<RawValue>::deserialize(d).map(WatchedPod::from_raw)
     }
 }
 
@@ -174,6 +220,38 @@ mod tests {
             "uid": "u", "resourceVersion": "3"}}));
         assert_eq!(p.meta().name.as_deref(), Some("p"));
         assert_eq!(p.meta().resource_version.as_deref(), Some("3"));
+    }
+
+    /// The wire's shapes: a list page (kube's `ObjectList`, whose flattened type fields must not
+    /// route the items through serde's buffered content, which cannot hold raw JSON) and a watch
+    /// event (an adjacently tagged enum).
+    #[test]
+    fn watched_pods_read_from_list_pages_and_watch_events() {
+        let pod = json!({"metadata": {"name": "p", "namespace": "ns", "uid": "u",
+            "resourceVersion": "7", "managedFields": [{"manager": "kubelet"}]},
+            "spec": {"containers": [{"name": "app", "image": "nginx"}]}});
+        let list = json!({"kind": "PodList", "apiVersion": "v1",
+            "metadata": {"resourceVersion": "9", "continue": "c"}, "items": [pod.clone(), pod]})
+        .to_string();
+        let list: kube::core::ObjectList<WatchedPod> =
+            serde_json::from_str(&list).expect("a list page of WatchedPods");
+        assert_eq!(list.items.len(), 2);
+        assert_eq!(list.metadata.continue_.as_deref(), Some("c"));
+        assert_eq!(list.items[0].meta().name.as_deref(), Some("p"));
+        assert_eq!(list.items[0].resource_version(), Some("7"));
+        assert_eq!(
+            list.items[0].value()["spec"]["containers"][0]["image"],
+            "nginx"
+        );
+
+        let event = r#"{"type":"MODIFIED","object":{"metadata":{"name":"q","namespace":"ns","resourceVersion":"8"}}}"#;
+        match serde_json::from_str::<kube::core::WatchEvent<WatchedPod>>(event) {
+            Ok(kube::core::WatchEvent::Modified(p)) => {
+                assert_eq!(p.meta().name.as_deref(), Some("q"));
+                assert_eq!(p.value()["metadata"]["resourceVersion"], "8");
+            }
+            other => panic!("want a MODIFIED event, got {other:?}"),
+        }
     }
 
     #[test]

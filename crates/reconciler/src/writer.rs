@@ -151,7 +151,7 @@ impl Writer {
         if let Some(c) = &w.condition {
             match self.condition(&api, w, &c.patch).await {
                 Ok(p) => {
-                    let version = p.raw["metadata"]["resourceVersion"].as_str();
+                    let version = p.resource_version();
                     patch = retarget(&patch, version.unwrap_or_default());
                 }
                 // The Pod moved on since the plan read it: the upgrade's `test` would fail too.

@@ -154,7 +154,7 @@ async fn an_upgrade_is_its_guarded_condition_then_the_json_patch_at_the_version_
     let (outcome, ()) = tokio::join!(writer.apply(&w), server);
     match outcome.unwrap() {
         Outcome::Written(p, ConditionWrite::Done) => {
-            assert_eq!(p.raw["metadata"]["resourceVersion"], "43")
+            assert_eq!(p.value()["metadata"]["resourceVersion"], "43")
         }
         other => panic!("{other:?}"),
     }
@@ -234,7 +234,8 @@ async fn a_condition_that_fails_leaves_the_upgrade_to_go_and_is_left_to_do_never
     match outcome {
         Ok(Outcome::Written(p, ConditionWrite::Pending(c, error))) => {
             assert_eq!(
-                p.raw["metadata"]["resourceVersion"], "42",
+                p.value()["metadata"]["resourceVersion"],
+                "42",
                 "the upgraded Pod"
             );
             assert!(c.upgradable);
