@@ -48,9 +48,10 @@ use sidecarset_cluster_tests::{
 const PARALLEL_CREATES: usize = 16;
 /// Long enough for a list of 11,000 Pods and its first round on two cores, with room to spare.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
-/// After the first status: the rounds that follow it and the allocator's own deferred work
-/// (mimalloc's and jemalloc's purges run on a timer) are done by then.
-const SETTLE: Duration = Duration::from_secs(5);
+/// After the first round: the rounds that follow it and the allocators' deferred work are done by
+/// then (jemalloc gives dirty pages back over 10 s, `dirty_decay_ms`; a reading after 5 s caught
+/// it holding the initial list's pages).
+const SETTLE: Duration = Duration::from_secs(15);
 const DEFAULT_STAGES: &[(usize, usize)] = &[(0, 0), (500, 0), (5_000, 1_000), (10_000, 1_000)];
 const DEFAULT_ARGS: &str = "--max-writes-per-second 300 --max-write-burst 300";
 
@@ -397,7 +398,15 @@ async fn start_synced(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let args: Vec<&str> = env.args.iter().map(String::as_str).collect();
+    // A Lease of its own: the previous variant was killed holding its Lease, which a successor
+    // would wait out (15 s) before its first round.
+    static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let lease = format!(
+        "bench-memory-{}",
+        STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut args: Vec<&str> = env.args.iter().map(String::as_str).collect();
+    args.extend(["--lease-name", &lease]);
     let started = Instant::now();
     let mut rec = t.reconciler_launch(
         &t.service_account(),
@@ -532,18 +541,19 @@ fn report(env: &BenchEnv, measured: &[Measured]) -> String {
     }
     let _ = writeln!(
         out,
-        "\n| variant | rollout ({} injected Pods) | RSS before | peak | {} s after | after − before | anon before / after |",
+        "\n| variant | rollout ({} injected Pods) | CPU | RSS before | peak | {} s after | after − before | anon before / after |",
         stages.last().map_or(0, |s| s.0),
         env.idle.as_secs()
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
     for (v, m) in env.variants.iter().zip(measured) {
         if let Some(r) = &m.rollout {
             let _ = writeln!(
                 out,
-                "| {} | {:.0} s | {} | {} | {} | {:+.1} MiB | {} / {} |",
+                "| {} | {:.0} s | {:.1} s | {} | {} | {} | {:+.1} MiB | {} / {} |",
                 v.name,
                 r.took.as_secs_f64(),
+                r.after.cpu.saturating_sub(r.before.cpu).as_secs_f64(),
                 mib(r.before.rss_kib),
                 mib(r.peak_rss_kib),
                 mib(r.after.rss_kib),
@@ -555,7 +565,25 @@ fn report(env: &BenchEnv, measured: &[Measured]) -> String {
     }
     let _ = writeln!(
         out,
-        "\nTime from start to the first status written, per stage: {}",
+        "\nCPU from start to settled, per stage: {}",
+        env.variants
+            .iter()
+            .zip(measured)
+            .map(|(v, m)| format!(
+                "{} {}",
+                v.name,
+                m.stages
+                    .iter()
+                    .map(|(p, _)| format!("{:.2} s", p.cpu.as_secs_f64()))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    let _ = writeln!(
+        out,
+        "Time from start to this process's first round counting every Pod, per stage: {}",
         env.variants
             .iter()
             .zip(measured)
