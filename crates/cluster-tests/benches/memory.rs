@@ -32,7 +32,7 @@ use std::{
 
 use anyhow::{Context, Result, bail, ensure};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::{coordination::v1::Lease, core::v1::Pod};
 use kube::{Api, Client, api::ListParams};
 use serde_json::{Value, json};
 use sidecarset_cluster_tests::{
@@ -398,15 +398,19 @@ async fn start_synced(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    // A Lease of its own: the previous variant was killed holding its Lease, which a successor
-    // would wait out (15 s) before its first round.
-    static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let lease = format!(
-        "bench-memory-{}",
-        STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
-    let mut args: Vec<&str> = env.args.iter().map(String::as_str).collect();
-    args.extend(["--lease-name", &lease]);
+    // The previous variant was killed holding the Lease, which this one would wait out (15 s)
+    // before its first round: the Lease goes with it (the shipped Role names the Lease, so each
+    // start cannot take a new one).
+    let leases: Api<Lease> = Api::namespaced(t.client.clone(), &t.ns);
+    match leases
+        .delete("sidecarset-reconciler", &Default::default())
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 404 => {}
+        Err(e) => return Err(e).context("deleting the previous variant's Lease"),
+    }
+    let args: Vec<&str> = env.args.iter().map(String::as_str).collect();
     let started = Instant::now();
     let mut rec = t.reconciler_launch(
         &t.service_account(),
