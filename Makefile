@@ -71,13 +71,13 @@ bench: | wasm-target
 
 # The reconciler at fleet scale (README "Numbers"), not part of `make test` or CI: 10,000 injected
 # Pods on the test kube-apiserver, a settings change rolled out under maxUnavailable 20%, a report
-# of memory, latency, progress and API requests. The reconciler is built with the Dockerfile's
-# profile (`host`), not a debug build. SIDECARSET_BENCH_PODS (default 10000) and
-# SIDECARSET_BENCH_RECONCILER_ARGS (extra `run` flags, e.g. a write budget) change the run.
+# of memory, latency, progress and API requests. The reconciler is the image's build (static musl,
+# the Dockerfile's `host` profile: hack/build-reconciler.sh), not a debug build. SIDECARSET_BENCH_PODS
+# (default 10000) and SIDECARSET_BENCH_RECONCILER_ARGS (extra `run` flags, e.g. a write budget)
+# change the run.
 bench-cluster:
 	hack/cluster/build-apiserver.sh
-	cargo build --locked --profile host -p sidecarset-reconciler --bin sidecarset-reconciler
-	SIDECARSET_RECONCILER_BIN="$(abspath $(CARGO_TARGET_DIR))/host/sidecarset-reconciler" \
+	SIDECARSET_RECONCILER_BIN="$$(hack/build-reconciler.sh)" \
 		cargo bench --locked -p sidecarset-cluster-tests --features cluster --bench cluster
 
 # The reconciler's memory by global allocator (README "Numbers"), not part of `make test` or CI:

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-MUSL=x86_64-unknown-linux-musl
+MUSL="$(uname -m)-unknown-linux-musl"
 OUT="${TARGET_DIR}/bench-memory"
 
 hack/cluster/build-apiserver.sh

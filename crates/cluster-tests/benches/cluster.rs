@@ -2,7 +2,7 @@
 //!
 //! The project's kube-apiserver (hack/cluster), `SIDECARSET_BENCH_PODS` (default 10,000) Filebeat-
 //! injected Pods created directly (the policy's own injection, no webhook on the path), the fake
-//! kubelet writing their status, then the reconciler binary (an optimised build, from
+//! kubelet writing their status, then the reconciler binary (the image's build, static musl, from
 //! `SIDECARSET_RECONCILER_BIN`) over them. The Filebeat image is bumped in the policy's settings with
 //! `maxUnavailable: 20%` and the whole rollout is timed; then bumped once more (a second rollout,
 //! where each Pod's condition already says upgradable) and timed again. Reported: the reconciler's memory from
@@ -135,7 +135,7 @@ impl BenchEnv {
         match std::env::var_os("SIDECARSET_RECONCILER_BIN").filter(|p| !p.is_empty()) {
             Some(_) => {}
             None => bail!(
-                "SIDECARSET_RECONCILER_BIN is not set: run `make bench-cluster`, or build the reconciler with `cargo build --locked --profile host -p sidecarset-reconciler` (the Dockerfile's profile) and point SIDECARSET_RECONCILER_BIN at target/host/sidecarset-reconciler"
+                "SIDECARSET_RECONCILER_BIN is not set: run `make bench-cluster`, or point it at the image's build, which `hack/build-reconciler.sh` makes and names"
             ),
         }
         Ok(BenchEnv {
