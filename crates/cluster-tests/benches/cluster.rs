@@ -33,6 +33,7 @@ use kube::{Api, Client, ResourceExt, api::ListParams};
 use serde_json::{Value, json};
 use sidecarset_cluster_tests::{
     audit,
+    bench::{self, secs},
     cluster::Cluster,
     kubelet::KubeletConfig,
     observe::{self, unavailable},
@@ -55,7 +56,6 @@ const IDLE_AFTER: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    // Cargo passes `--bench` (and a filter, if given) to a harness-less bench: nothing to filter.
     let env = match BenchEnv::from_env() {
         Ok(e) => e,
         Err(e) => {
@@ -63,42 +63,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let cluster = match Cluster::from_env_or_start() {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            eprintln!("bench-cluster: {e:#}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bench-cluster: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let res = rt.block_on(run(&env, cluster.clone(), started));
-    drop(rt);
-    // The guard stops the cluster (if this run started it) after every task using it is gone.
-    drop(cluster);
-    match res {
-        Ok(report) => {
-            println!("{report}");
-            println!(
-                "total wall time (cluster start to stop): {}",
-                secs(started.elapsed())
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("bench-cluster FAILED: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    bench::main("bench-cluster", |cluster| run(&env, cluster, started))
 }
 
 struct BenchEnv {
@@ -867,17 +832,6 @@ struct Report<'a> {
     clients: BTreeMap<String, (usize, usize)>,
     second: SecondRollout,
     run_so_far: Duration,
-}
-
-fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s >= 120.0 {
-        format!("{s:.0} s ({}m{:02}s)", d.as_secs() / 60, d.as_secs() % 60)
-    } else if s >= 10.0 {
-        format!("{s:.1} s")
-    } else {
-        format!("{:.0} ms", s * 1000.0)
-    }
 }
 
 fn mib(kib: u64) -> String {

@@ -36,6 +36,7 @@ use k8s_openapi::api::{coordination::v1::Lease, core::v1::Pod};
 use kube::{Api, Client, api::ListParams};
 use serde_json::{Value, json};
 use sidecarset_cluster_tests::{
+    bench,
     cluster::Cluster,
     kubelet::KubeletConfig,
     pods::{self, FILEBEAT_NEW, FILEBEAT_OLD},
@@ -63,39 +64,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let cluster = match Cluster::from_env_or_start() {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            eprintln!("bench-memory: {e:#}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bench-memory: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let started = Instant::now();
-    let res = rt.block_on(run(&env, cluster.clone()));
-    drop(rt);
-    drop(cluster);
-    match res {
-        Ok(report) => {
-            println!("{report}");
-            println!("total wall time: {:.0} s", started.elapsed().as_secs_f64());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("bench-memory FAILED: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    bench::main("bench-memory", |cluster| run(&env, cluster))
 }
 
 /// A reconciler build and how it is run.
@@ -567,41 +536,30 @@ fn report(env: &BenchEnv, measured: &[Measured]) -> String {
             );
         }
     }
-    let _ = writeln!(
-        out,
-        "\nCPU from start to settled, per stage: {}",
+    let per_stage = |f: &dyn Fn(&(ProcStatus, Duration)) -> Duration| {
         env.variants
             .iter()
             .zip(measured)
-            .map(|(v, m)| format!(
-                "{} {}",
-                v.name,
-                m.stages
+            .map(|(v, m)| {
+                let stages: Vec<String> = m
+                    .stages
                     .iter()
-                    .map(|(p, _)| format!("{:.2} s", p.cpu.as_secs_f64()))
-                    .collect::<Vec<_>>()
-                    .join(" / ")
-            ))
+                    .map(|s| format!("{:.2} s", f(s).as_secs_f64()))
+                    .collect();
+                format!("{} {}", v.name, stages.join(" / "))
+            })
             .collect::<Vec<_>>()
             .join("; ")
+    };
+    let _ = writeln!(
+        out,
+        "\nCPU from start to settled, per stage: {}",
+        per_stage(&|(p, _)| p.cpu)
     );
     let _ = writeln!(
         out,
         "Time from start to this process's first round counting every Pod, per stage: {}",
-        env.variants
-            .iter()
-            .zip(measured)
-            .map(|(v, m)| format!(
-                "{} {}",
-                v.name,
-                m.stages
-                    .iter()
-                    .map(|(_, d)| format!("{:.2} s", d.as_secs_f64()))
-                    .collect::<Vec<_>>()
-                    .join(" / ")
-            ))
-            .collect::<Vec<_>>()
-            .join("; ")
+        per_stage(&|(_, d)| *d)
     );
     let _ = writeln!(
         out,

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod bench;
 pub mod cluster;
 pub mod kubelet;
 pub mod observe;
