@@ -50,6 +50,16 @@ cluster_pid_alive() {
   [[ "${cmdline}" == *"${dir}/"* || "${cmdline}" == *" ${dir} "* ]]
 }
 
+# pid_exited PID: PID is gone or a zombie. Not cluster_pid_alive's test: a dying process's command
+# line reads empty once its memory is released, which comes before its files (its listening socket)
+# are closed, so "no longer names DIR" is not yet "port free".
+pid_exited() {
+  local state
+  [[ -r "/proc/$1/stat" ]] || return 0
+  state="$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" || return 0
+  [[ -z "${state}" || "${state}" == Z || "${state}" == X ]]
+}
+
 # cluster_pid DIR NAME: the PID that DIR/pids lists for NAME (etcd, kube-apiserver, watchdog).
 cluster_pid() {
   awk -v n="$2" '$2 == n {print $1; exit}' "$1/pids" 2>/dev/null

@@ -65,6 +65,12 @@ if [[ ${do_stop} -eq 1 ]]; then
     done
     if cluster_pid_alive "${DIR}" "${pid}"; then die "pid ${pid} survived SIGKILL"; fi
   fi
+  # Until it has really exited (its socket closed), or the restart's bind can fail.
+  for _ in $(seq 1 100); do
+    pid_exited "${pid}" && break
+    sleep 0.05
+  done
+  pid_exited "${pid}" || die "pid ${pid} has not exited 5 s after it stopped running"
   log "kube-apiserver (pid ${pid}) stopped by ${signal} in $((SECONDS - t0))s"
 fi
 
@@ -73,19 +79,31 @@ if [[ ${do_start} -eq 1 ]]; then
   old="$(cluster_pid "${DIR}" kube-apiserver)"
   if cluster_pid_alive "${DIR}" "${old}"; then die "kube-apiserver of ${DIR} is still running (pid ${old})"; fi
   mapfile -d '' -t cmd <"${CMDLINE}"
-  printf -- '----- %s: started again by %s -----\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(basename "$0")" \
-    >>"${DIR}/kube-apiserver.log"
-  "${cmd[@]}" </dev/null >>"${DIR}/kube-apiserver.log" 2>&1 &
-  pid=$!
-  awk -v p="${pid}" '$2 == "kube-apiserver" {print p, $2; next} {print}' "${DIR}/pids" >"${DIR}/pids.tmp"
-  mv "${DIR}/pids.tmp" "${DIR}/pids"
   # shellcheck disable=SC1091
   source "${DIR}/env"
   t0=${SECONDS}
   deadline=$((SECONDS + START_TIMEOUT))
+  launch() {
+    printf -- '----- %s: started again by %s -----\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(basename "$0")" \
+      >>"${DIR}/kube-apiserver.log"
+    "${cmd[@]}" </dev/null >>"${DIR}/kube-apiserver.log" 2>&1 &
+    pid=$!
+    awk -v p="${pid}" '$2 == "kube-apiserver" {print p, $2; next} {print}' "${DIR}/pids" >"${DIR}/pids.tmp"
+    mv "${DIR}/pids.tmp" "${DIR}/pids"
+  }
+  launch
+  binds=0
   until curl -fsS --max-time 2 -A sidecarset-hack --cacert "${SIDECARSET_CA_CERT}" --cert "${SIDECARSET_ADMIN_CERT}" \
     --key "${SIDECARSET_ADMIN_KEY}" "${SIDECARSET_APISERVER_URL}/readyz" >/dev/null 2>&1; do
     if ! kill -0 "${pid}" 2>/dev/null; then
+      # The port is this cluster's: a socket the old process left (or a connection of another
+      # process that took it as its local port meanwhile) goes away; try again for a few seconds.
+      if [[ ${binds} -lt 20 ]] && tail -n 5 "${DIR}/kube-apiserver.log" | grep -q 'address already in use'; then
+        binds=$((binds + 1))
+        sleep 0.25
+        launch
+        continue
+      fi
       tail -n 25 "${DIR}/kube-apiserver.log" >&2
       die "kube-apiserver exited (see ${DIR}/kube-apiserver.log)"
     fi
