@@ -391,33 +391,29 @@ async fn start_synced(
             ..Launch::default()
         },
     )?;
+    // Ready, then a round of this process's own: the policy's status still says what the previous
+    // variant wrote, so the round is read from its metrics (a round done, every Pod counted updated
+    // and ready).
     let addr = rec.metrics_addr;
     let deadline = Instant::now() + SYNC_TIMEOUT;
-    while reconciler::http_get(addr, "/readyz").is_err() {
-        rec.check_running()?;
-        if Instant::now() >= deadline {
-            bail!(
-                "{}: not ready after {SYNC_TIMEOUT:?}\n{}",
-                v.name,
-                rec.log_tail(30)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // The policy's status still says what the previous variant wrote: this process's own round is
-    // read from its metrics (a round done, every Pod counted updated and ready).
     loop {
-        let text = reconciler::http_get(addr, "/metrics")?;
-        let rounds = reconciler::metric_value(&text, "sidecarset_reconciler_reconciles_total", &[]);
-        let ready =
-            reconciler::metric_value(&text, "sidecarset_reconciler_updated_ready_pods", &[]);
-        if rounds > 0.0 && ready == injected as f64 {
-            break;
-        }
+        let state = if reconciler::http_get(addr, "/readyz").is_err() {
+            "not ready".to_string()
+        } else {
+            let text = reconciler::http_get(addr, "/metrics")?;
+            let rounds =
+                reconciler::metric_value(&text, "sidecarset_reconciler_reconciles_total", &[]);
+            let ready =
+                reconciler::metric_value(&text, "sidecarset_reconciler_updated_ready_pods", &[]);
+            if rounds > 0.0 && ready == injected as f64 {
+                break;
+            }
+            format!("{rounds} rounds, {ready} of {injected} Pods updated and ready")
+        };
         rec.check_running()?;
         if Instant::now() >= deadline {
             bail!(
-                "{}: {rounds} rounds, {ready} of {injected} Pods updated and ready after {SYNC_TIMEOUT:?}\n{}",
+                "{}: {state} after {SYNC_TIMEOUT:?}\n{}",
                 v.name,
                 rec.log_tail(30)
             );

@@ -90,7 +90,7 @@ pub struct Reconciler {
 }
 
 /// Runs `sidecarset-reconciler <args>` to completion as `user` (a one-shot command such as
-/// `migrate` or `plan`), with the same environment as [`Reconciler::start`].
+/// `migrate` or `plan`), with the same environment as [`Reconciler::launch`].
 pub fn run_once(
     cluster: &Cluster,
     user: &str,
@@ -134,44 +134,8 @@ pub struct Identity {
 impl Reconciler {
     /// Starts `sidecarset-reconciler run` for one namespace, as `who` (an impersonated identity, so
     /// the audit log tells its requests apart), under leader election on a Lease in `namespace`.
-    /// `log_name` names the log file in the scratch dir and is the Lease holder identity; `server`
-    /// replaces the API server URL (a proxy).
-    pub fn start(
-        cluster: &Cluster,
-        namespace: &str,
-        who: &Identity,
-        source: &Source,
-        log_name: &str,
-        extra: &[&str],
-        server: Option<&str>,
-    ) -> Result<Reconciler> {
-        Self::start_skewed(
-            cluster, namespace, who, source, log_name, extra, server, None,
-        )
-    }
-
-    /// [`Reconciler::start`] with the process's clock moved by `skew` (libfaketime's `FAKETIME`
-    /// offset, e.g. `+20s`), wall and monotonic alike, as on a node whose clock is off.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start_skewed(
-        cluster: &Cluster,
-        namespace: &str,
-        who: &Identity,
-        source: &Source,
-        log_name: &str,
-        extra: &[&str],
-        server: Option<&str>,
-        skew: Option<&str>,
-    ) -> Result<Reconciler> {
-        let launch = Launch {
-            server,
-            skew,
-            ..Launch::default()
-        };
-        Self::launch(cluster, namespace, who, source, log_name, extra, &launch)
-    }
-
-    /// [`Reconciler::start`] with everything [`Launch`] can change.
+    /// `log_name` names the log file in the scratch dir and is the Lease holder identity; `launch`
+    /// says what else changes (a proxy's URL, a skewed clock, another binary, environment).
     pub fn launch(
         cluster: &Cluster,
         namespace: &str,

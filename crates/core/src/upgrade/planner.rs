@@ -242,6 +242,9 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
     /// Puts in (or replaces) several Pods, sharing the per-set work between them.
     pub fn extend(&mut self, pods: impl IntoIterator<Item = (usize, P)>) {
         let ctx = SetCtx::new(&self.set);
+        let rule = self.rule.get_mut().unwrap_or_else(|p| p.into_inner());
+        let mut classify_one =
+            |pod: &PodDigest| classify(&ctx, &self.namespaces, &mut self.ns_memo, rule, pod);
         let mut pods = pods.into_iter();
         let mut next = None;
         if self.pods.is_empty() {
@@ -254,13 +257,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
                     next = Some((id, pod));
                     break;
                 }
-                let class = classify(
-                    &ctx,
-                    &self.namespaces,
-                    &mut self.ns_memo,
-                    self.rule.get_mut().unwrap_or_else(|p| p.into_inner()),
-                    pod.borrow(),
-                );
+                let class = classify_one(pod.borrow());
                 self.idx.add(id, &class);
                 count_revision(&mut self.revisions, self.set.name(), pod.borrow(), true);
                 entries.push((id, Entry { pod, class }));
@@ -268,13 +265,7 @@ impl<P: Borrow<PodDigest>> SetPlanner<P> {
             self.pods = BTreeMap::from_iter(entries);
         }
         for (id, pod) in next.into_iter().chain(pods) {
-            let class = classify(
-                &ctx,
-                &self.namespaces,
-                &mut self.ns_memo,
-                self.rule.get_mut().unwrap_or_else(|p| p.into_inner()),
-                pod.borrow(),
-            );
+            let class = classify_one(pod.borrow());
             // One search of the map per Pod, whether it replaces one or not.
             let entry = match self.pods.entry(id) {
                 btree_map::Entry::Occupied(mut o) => {
