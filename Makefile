@@ -7,7 +7,7 @@ KWHOST := $(CARGO_TARGET_DIR)/host/kwhost
 OCI_REPO ?=
 SOURCES_PATH ?=
 
-.PHONY: all deps fmt lint test e2e-tests cluster-test bench bench-cluster bench-memory example push oci-repo-given clean wasm-target
+.PHONY: all deps tools fmt lint test chart-test workflow-lint monitoring-test e2e-tests cluster-test bench bench-cluster bench-memory example push oci-repo-given clean wasm-target
 
 all: policy.wasm
 
@@ -50,13 +50,34 @@ fmt:
 lint:
 	cargo clippy --locked --workspace --all-targets -- -D warnings
 
+# helm, promtool and actionlint, built from the Go module proxy at the versions hack/tools/*/go.mod
+# pin (cached in ~/.cache/sidecarset/bin; a few minutes cold on 2 cores).
+tools:
+	hack/tools/build-tools.sh
+
 # The README's test command: formatting, lints, every test of the workspace (tests/artifact.rs
-# builds the release policy.wasm itself, with the same cargo command as below), e2e.bats, then the
-# reconciler against a real kube-apiserver.
-test: deps fmt lint
+# builds the release policy.wasm itself, with the same cargo command as below; tests/chart.rs runs
+# helm), the chart, workflow and monitoring checks, e2e.bats, then the reconciler against a real
+# kube-apiserver.
+test: deps tools fmt lint
 	cargo test --locked --workspace
+	$(MAKE) chart-test workflow-lint monitoring-test
 	$(MAKE) e2e-tests
 	$(MAKE) cluster-test
+
+# The chart: helm lint on the default and the full values (helm template's golden files are
+# tests/chart.rs, in `cargo test`).
+chart-test: tools
+	hack/check-chart.sh
+
+# actionlint (with shellcheck) over every workflow in .github/workflows.
+workflow-lint: tools
+	hack/check-workflows.sh
+
+# promtool check rules and promtool test rules (the alerts' unit tests) on the PrometheusRule's
+# rules, and the dashboard's JSON checks.
+monitoring-test: tools
+	hack/check-monitoring.sh
 
 # The reconciler's cluster tests: kube-apiserver and etcd built from the Go module proxy (cached in
 # ~/.cache/sidecarset/bin; about 8 minutes cold on 2 cores), started on 127.0.0.1 by the tests.

@@ -37,6 +37,12 @@ use faults::{
 };
 mod guard;
 use guard::forged_patches_are_refused_by_the_api_server;
+mod chart;
+use chart::chart_installs_and_its_reconciler_rolls_out;
+mod monitoring;
+use monitoring::dashboard_and_alert_metrics_exist;
+mod plugin;
+use plugin::kubectl_plugin_prints_status;
 
 const ROLLOUT: Duration = Duration::from_secs(120);
 
@@ -87,6 +93,9 @@ fn main() -> ExitCode {
         missing_pinned_revision_is_reported_before_any_pod,
         standby_clock_20s_ahead_never_takes_a_live_lease,
         forged_patches_are_refused_by_the_api_server,
+        chart_installs_and_its_reconciler_rolls_out,
+        dashboard_and_alert_metrics_exist,
+        kubectl_plugin_prints_status,
     ];
     if args.list {
         let trials = tests
