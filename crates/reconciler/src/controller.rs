@@ -459,6 +459,8 @@ async fn plan_round(
 async fn publish_status(target: &Target, round: &SetRound, ctx: &Context) -> Result<()> {
     ctx.metrics.set_status(&target.key, &round.status);
     ctx.metrics
+        .set_upgrades_pending(&target.key, round.upgrades_pending());
+    ctx.metrics
         .max_unavailable_all_pods
         .get_or_create(&SetLabels {
             set: target.key.clone(),
@@ -562,6 +564,7 @@ async fn invalid_settings(target: &Target, message: &str, ctx: &Context) -> Resu
         persisted_collision_count(target),
     );
     ctx.metrics.set_status(&target.key, &status);
+    ctx.metrics.set_upgrades_pending(&target.key, false);
     // No budget applies while no Pod is touched.
     ctx.metrics
         .max_unavailable_all_pods

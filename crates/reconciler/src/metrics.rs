@@ -58,6 +58,8 @@ pub struct Metrics {
     pub conflicts: Family<SetLabels, Gauge>,
     pub pinned_revision_missing: Family<SetLabels, Gauge>,
     pub max_unavailable_all_pods: Family<SetLabels, Gauge>,
+    pub paused: Family<SetLabels, Gauge>,
+    pub upgrades_pending: Family<SetLabels, Gauge>,
     pub leader: Gauge,
     pub writes_queued: Gauge,
     pub writes_throttled: Counter,
@@ -100,6 +102,11 @@ const CONFLICTS: Help = (
 const MAX_UNAVAILABLE_ALL_PODS: Help = (
     "max_unavailable_all_pods",
     "1 when updateStrategy.maxUnavailable lets every matched Pod be unavailable at once",
+);
+const PAUSED: Help = ("paused", "1 while the set's updateStrategy.paused is true");
+const UPGRADES_PENDING: Help = (
+    "upgrades_pending",
+    "1 when the set's last round had Pods its rollout means to upgrade (chosen, or held back by maxUnavailable or the write budget); 0 when paused, NotUpdate, every Pod updated, or the rest are kept by partition, excluded by updateStrategy.selector or not upgradable in place",
 );
 const LEADER: Help = ("leader", "1 while this instance holds the Lease");
 const WRITES_QUEUED: Help = (
@@ -162,6 +169,8 @@ impl Default for Metrics {
             conflicts: registered(&mut r, CONFLICTS, per_set()),
             pinned_revision_missing: registered(&mut r, PINNED_REVISION_MISSING, per_set()),
             max_unavailable_all_pods: registered(&mut r, MAX_UNAVAILABLE_ALL_PODS, per_set()),
+            paused: registered(&mut r, PAUSED, per_set()),
+            upgrades_pending: registered(&mut r, UPGRADES_PENDING, per_set()),
             leader: registered(&mut r, LEADER, Gauge::default()),
             writes_queued: registered(&mut r, WRITES_QUEUED, Gauge::default()),
             writes_throttled: registered(&mut r, WRITES_THROTTLED, Counter::default()),
@@ -215,6 +224,17 @@ impl Metrics {
         self.conflicts
             .get_or_create(&l)
             .set(i64::try_from(s.conflicts.len()).unwrap_or(i64::MAX));
+        self.paused.get_or_create(&l).set(i64::from(s.paused));
+    }
+
+    /// Whether the set's rollout has Pods left to upgrade ([`crate::round::SetRound::upgrades_pending`]):
+    /// what tells a stalled rollout from a finished partitioned or paused one.
+    pub fn set_upgrades_pending(&self, set: &str, pending: bool) {
+        self.upgrades_pending
+            .get_or_create(&SetLabels {
+                set: set.to_string(),
+            })
+            .set(i64::from(pending));
     }
 
     /// The counter of writes the fence dropped.
@@ -365,6 +385,30 @@ mod tests {
             "sidecarset_reconciler_writes_throttled_total 1",
             "sidecarset_reconciler_write_wait_seconds_total 0.25",
             r#"sidecarset_reconciler_max_unavailable_all_pods{set="fb"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn paused_and_pending_upgrades_are_exported_per_set() {
+        let m = Metrics::default();
+        m.set_status(
+            "fb",
+            &SetStatus {
+                paused: true,
+                ..Default::default()
+            },
+        );
+        m.set_status("web", &SetStatus::default());
+        m.set_upgrades_pending("web", true);
+        m.set_upgrades_pending("fb", false);
+        let text = m.encode();
+        for line in [
+            r#"sidecarset_reconciler_paused{set="fb"} 1"#,
+            r#"sidecarset_reconciler_paused{set="web"} 0"#,
+            r#"sidecarset_reconciler_upgrades_pending{set="web"} 1"#,
+            r#"sidecarset_reconciler_upgrades_pending{set="fb"} 0"#,
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

@@ -188,6 +188,30 @@ impl SetRound {
             .any(|l| matches!(l.reason, Reason::WaitingForWriteBudget { .. }))
     }
 
+    /// Whether the rollout has Pods it means to upgrade: some chosen this round, or held back only by
+    /// `maxUnavailable` or the write budget. Pods kept by `partition` or excluded by
+    /// `updateStrategy.selector` are where the rollout is meant to stop, so a set with only those left
+    /// is done, as is a paused or `NotUpdate` one: an alert on a stalled rollout must not fire for them.
+    /// The planner walks the candidates in order and partition keeps the last ones, so "anything chosen
+    /// or stopped" is exactly "more candidates than partition keeps", even in a round that names only
+    /// the Pods it looked at. A flip round is a hot upgrade's second step under way.
+    pub fn upgrades_pending(&self) -> bool {
+        match self.round {
+            Round::Flips => true,
+            Round::Upgrade => {
+                self.writes.iter().any(|w| w.kind == WriteKind::Upgrade)
+                    || self.left_alone.iter().any(|l| {
+                        matches!(
+                            l.reason,
+                            Reason::MaxUnavailableReached { .. }
+                                | Reason::WaitingForWriteBudget { .. }
+                        )
+                    })
+            }
+            Round::NotUpdate | Round::Paused | Round::AllUpdated => false,
+        }
+    }
+
     /// The Pods only recreating them can update.
     pub fn not_upgradable(&self) -> impl Iterator<Item = &LeftAlone> {
         self.left_alone
@@ -636,6 +660,99 @@ mod tests {
         assert!(
             upgrades > 0,
             "no plan upgraded anything: the comparison proves little"
+        );
+    }
+
+    /// `upgrades_pending` on both ways a round is planned: the snapshot (`plan`) and the controller's
+    /// incremental planner, which names only the Pods it looked at.
+    fn pending_both_ways(s: &SidecarSet, pods: &[Value], max_upgrades: Option<usize>) -> bool {
+        let ds = digests(pods);
+        let ns = NamespaceLabels::new();
+        let now = "2026-07-01T00:00:00Z";
+        let snapshot = SetRound::over_snapshot(s, 1, &ds, &ns, now, "1", max_upgrades);
+        let mut planner = SetPlanner::new(s.clone(), ns);
+        planner.extend(ds.into_iter().map(Arc::new).enumerate());
+        let options = upgrade::Options {
+            controller_revision: s.revision_name(),
+            hot_upgrade_version: Some(1),
+            max_upgrades,
+        };
+        let core = planner.round(now, &options, false);
+        let incremental = SetRound::from_planner(s, 1, &planner, core);
+        assert_eq!(
+            snapshot.upgrades_pending(),
+            incremental.upgrades_pending(),
+            "snapshot {:?} vs incremental {:?}",
+            snapshot.left_alone,
+            incremental.left_alone
+        );
+        snapshot.upgrades_pending()
+    }
+
+    /// `p{i}` already on the set's current hash, the kubelet not having restarted it yet when not
+    /// `ready`: it takes a slot of maxUnavailable.
+    fn updated(s: &SidecarSet, i: usize, ready: bool) -> Value {
+        let mut p = injected(&format!("u{i}"), s.hash_without_image(), ready);
+        p["metadata"]["annotations"]["kruise.io/sidecarset-hash"] = json!(
+            json!({"filebeat": {"hash": s.hash(), "sidecarSetName": "filebeat",
+                "sidecarList": ["filebeat"]}})
+            .to_string()
+        );
+        p
+    }
+
+    #[test]
+    fn upgrades_are_pending_only_while_the_rollout_means_to_upgrade_more_pods() {
+        let plain = set(json!({}));
+        let old = |s: &SidecarSet, n: usize| -> Vec<Value> {
+            (0..n)
+                .map(|i| injected(&format!("p{i}"), s.hash_without_image(), true))
+                .collect()
+        };
+        assert!(
+            pending_both_ways(&plain, &old(&plain, 3), None),
+            "a rollout starting"
+        );
+        assert!(
+            pending_both_ways(&plain, &old(&plain, 3), Some(0)),
+            "chosen Pods waiting for the write budget"
+        );
+        let mut stuck = old(&plain, 2);
+        stuck.push(updated(&plain, 0, false));
+        assert!(
+            pending_both_ways(&plain, &stuck, None),
+            "held back by maxUnavailable: the stall the alert is for"
+        );
+        let mut done = vec![updated(&plain, 0, true), updated(&plain, 1, true)];
+        assert!(!pending_both_ways(&plain, &done, None), "every Pod updated");
+
+        let partition = set(json!({"updateStrategy": {"partition": 2}}));
+        let mut kept = old(&partition, 2);
+        kept.push(updated(&partition, 0, true));
+        assert!(
+            !pending_both_ways(&partition, &kept, None),
+            "a partitioned rollout that reached its partition is finished"
+        );
+        kept.push(injected("p9", partition.hash_without_image(), true));
+        assert!(
+            pending_both_ways(&partition, &kept, None),
+            "one more Pod than partition keeps"
+        );
+
+        let paused = set(json!({"updateStrategy": {"paused": true}}));
+        assert!(!pending_both_ways(&paused, &old(&paused, 3), None));
+        let not_update = set(json!({"updateStrategy": {"type": "NotUpdate"}}));
+        assert!(!pending_both_ways(&not_update, &old(&not_update, 3), None));
+        let canary =
+            set(json!({"updateStrategy": {"selector": {"matchLabels": {"canary": "true"}}}}));
+        assert!(
+            !pending_both_ways(&canary, &old(&canary, 3), None),
+            "no Pod is in the canary selector"
+        );
+        done.push(injected("p0", "some-other-hash", true));
+        assert!(
+            !pending_both_ways(&plain, &done, None),
+            "only a recreation updates the last Pod"
         );
     }
 }
