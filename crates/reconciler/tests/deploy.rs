@@ -1,5 +1,6 @@
-//! The manifests under deploy/reconciler agree with the binary: its flags parse, its probe paths
-//! are served, and the RBAC grants exactly what the code uses.
+//! The manifests under deploy/reconciler (the chart's default render, tests/chart.rs) agree with
+//! the binary: its flags parse, its probe paths are served, and the RBAC grants exactly what the
+//! code uses.
 
 use std::{collections::BTreeSet, path::Path};
 
@@ -171,6 +172,8 @@ fn the_deployment_runs_two_locked_down_replicas_the_binary_accepts() {
     };
     run.validate().expect("valid flags");
     assert!(!run.no_leader_election, "two replicas need leader election");
+    assert_eq!(run.lease_namespace, "sidecarset-system");
+    assert_eq!(run.revision_namespace, "sidecarset-system");
     assert_eq!(run.metrics_addr.port(), 8080);
     assert_eq!(c["ports"][0]["containerPort"], 8080);
     let env: Vec<&str> = c["env"]
