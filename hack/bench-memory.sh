@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The reconciler's memory by global allocator (`make bench-memory`, README "Numbers"; not in CI).
+# The reconciler's memory by global allocator (`make bench-memory`, docs/numbers.md; not in CI).
 #
 # Builds the reconciler once per allocator with the Dockerfile's profile (`host`), glibc and the
 # static musl build the image ships, each with the system allocator, mimalloc and jemalloc, then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the reconciler as the image ships it (crates/reconciler/Dockerfile): the static musl build,
-# the `host` profile, musl's own allocator (README "Numbers", memory: the measured choice), and
+# the `host` profile, musl's own allocator (docs/numbers.md, memory: the measured choice), and
 # prints the binary's path. `make bench-cluster` measures this binary.
 #
 #   hack/build-reconciler.sh [extra cargo build flags, e.g. --features alloc-jemalloc]

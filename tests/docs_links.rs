@@ -4,7 +4,13 @@
 //!   section sign, its file name or its directory), since someone who clones the repository cannot
 //!   follow such a citation;
 //! * every `docs/<file>.md#<anchor>` cited anywhere, and every relative link inside `docs/`, names a
-//!   file that exists and a heading whose GitHub anchor is `<anchor>`.
+//!   file that exists and a heading whose GitHub anchor is `<anchor>`;
+//! * every link of `README.md` and `docs/*.md` that stays in the repository (relative, or an absolute
+//!   `https://github.com/sidecarset/sidecarset/blob/main/…` one, as the README writes them so that
+//!   they work on Artifact Hub too) names a file or directory that exists and, into a Markdown file,
+//!   a heading of it;
+//! * `README.md`, the policy's page (embedded by `kwctl annotate`, shown by Artifact Hub), stays
+//!   under 20 KB.
 //!
 //! Each problem is reported as `file:line`.
 
@@ -326,4 +332,248 @@ fn a_missing_file_or_heading_and_an_outside_citation_are_problems() {
     assert!(check_cite(&cite("z.md", None), &docs).is_some());
     let outside = format!("see the semantics {}4.7", '\u{a7}');
     assert!(forbidden().iter().any(|f| outside.contains(f.as_str())));
+}
+
+/// The repository as GitHub serves it: an absolute link with one of these prefixes is a link into
+/// the repository's own files (`main`, the branch the README's links name).
+const REPO_URLS: &[&str] = &[
+    "https://github.com/sidecarset/sidecarset/blob/main/",
+    "https://github.com/sidecarset/sidecarset/tree/main/",
+];
+
+/// The most `README.md` may weigh: `kwctl annotate` embeds it in the policy, Artifact Hub shows it.
+const README_MAX_BYTES: usize = 20 * 1024;
+
+/// A link of a Markdown file that stays in the repository: the path from the repository's root
+/// (empty for the file itself) and the anchor, if any.
+#[derive(Debug, PartialEq)]
+struct RepoLink {
+    path: String,
+    anchor: Option<String>,
+}
+
+/// `a/./b/../c` as `a/c`; `None` for a path that climbs out of the repository.
+fn normalise(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// The links of one line of a Markdown file at `file` (its path from the repository's root) that
+/// stay in the repository: `[text](target)` with a relative target, an anchor of the same file, or
+/// one of [`REPO_URLS`]. Links to other sites are left out. `Err` for a relative link that climbs
+/// out of the repository.
+fn repo_links(line: &str, file: &str) -> Vec<Result<RepoLink, String>> {
+    let dir = file.rsplit_once('/').map_or("", |(d, _)| d);
+    let mut out = Vec::new();
+    for (at, _) in line.match_indices("](") {
+        let rest = &line[at + 2..];
+        let Some(end) = rest.find([')', ' ']) else {
+            continue;
+        };
+        let target = &rest[..end];
+        let (path, anchor) = match target.split_once('#') {
+            Some((p, a)) => (p, Some(a.to_string())),
+            None => (target, None),
+        };
+        let path = if let Some(p) = REPO_URLS.iter().find_map(|u| path.strip_prefix(u)) {
+            normalise(p)
+        } else if path.contains("://") || path.starts_with("mailto:") || target.is_empty() {
+            continue;
+        } else if path.is_empty() {
+            Some(file.to_string())
+        } else if let Some(p) = path.strip_prefix('/') {
+            normalise(p)
+        } else {
+            normalise(&format!("{dir}/{path}"))
+        };
+        out.push(
+            path.map(|path| RepoLink { path, anchor })
+                .ok_or_else(|| format!("link ({target}) leaves the repository")),
+        );
+    }
+    out
+}
+
+/// The problem with one link, if any: a missing file or directory, or a missing heading.
+fn check_repo_link(link: &RepoLink) -> Option<String> {
+    let target = root().join(&link.path);
+    if !target.exists() {
+        return Some(format!("links to {}, which does not exist", link.path));
+    }
+    let anchor = link.anchor.as_deref()?;
+    if !link.path.ends_with(".md") {
+        return None;
+    }
+    let text = fs::read_to_string(&target).ok()?;
+    let headings = anchors(&text);
+    (!headings.contains(anchor)).then(|| {
+        format!(
+            "links to {}#{anchor}, which has no such heading (its anchors: {})",
+            link.path,
+            headings.iter().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+/// `README.md` and every `docs/*.md`, as paths from the repository's root.
+fn markdown_pages() -> Vec<String> {
+    let mut pages = vec!["README.md".to_string()];
+    for entry in fs::read_dir(root().join("docs")).expect("docs/ exists") {
+        let path = entry.expect("docs/ entry").path();
+        if path.extension().is_some_and(|x| x == "md") {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            pages.push(format!("docs/{name}"));
+        }
+    }
+    pages.sort();
+    pages
+}
+
+#[test]
+fn every_link_of_the_readme_and_the_docs_into_the_repository_resolves() {
+    let (mut problems, mut links) = (Vec::new(), 0);
+    for page in markdown_pages() {
+        let text = fs::read_to_string(root().join(&page)).expect("a page is text");
+        let mut fenced = false;
+        for (i, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+                continue;
+            }
+            if fenced {
+                continue;
+            }
+            for link in repo_links(line, &page) {
+                links += 1;
+                let problem = match link {
+                    Ok(link) => check_repo_link(&link),
+                    Err(e) => Some(e),
+                };
+                if let Some(p) = problem {
+                    problems.push(format!("{page}:{}: {p}", i + 1));
+                }
+            }
+        }
+    }
+    // The catalogue entry's links (artifacthub-pkg.yml `links`) and the metadata's URLs.
+    for file in ["artifacthub-pkg.yml", "metadata.yml"] {
+        let text = fs::read_to_string(root().join(file)).expect("readable");
+        for (i, line) in text.lines().enumerate() {
+            for link in repo_urls(line) {
+                links += 1;
+                if let Some(p) = check_repo_link(&link) {
+                    problems.push(format!("{file}:{}: {p}", i + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        links > 50,
+        "only {links} links were found: is the scan right?"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Every URL of [`REPO_URLS`] in a line of any text, as a link into the repository.
+fn repo_urls(line: &str) -> Vec<RepoLink> {
+    let mut out = Vec::new();
+    for prefix in REPO_URLS {
+        for (at, _) in line.match_indices(prefix) {
+            let rest = &line[at + prefix.len()..];
+            let end = rest
+                .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>'))
+                .unwrap_or(rest.len());
+            let (path, anchor) = match rest[..end].split_once('#') {
+                Some((p, a)) => (p, Some(a.to_string())),
+                None => (&rest[..end], None),
+            };
+            if let Some(path) = normalise(path) {
+                out.push(RepoLink { path, anchor });
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_readme_is_the_policys_page_and_stays_under_20_kb() {
+    let size = fs::metadata(root().join("README.md"))
+        .expect("README.md exists")
+        .len() as usize;
+    assert!(
+        size < README_MAX_BYTES,
+        "README.md is {size} bytes, at least the {README_MAX_BYTES} it may weigh: it is the policy's \
+         page (kwctl annotate embeds it in the policy, Artifact Hub shows it), so keep it to what it \
+         is, the quick start, usage, the settings reference and what it writes on a Pod, and move \
+         longer sections into docs/ (a guide, linked from the README's Guides and docs/README.md)"
+    );
+}
+
+#[test]
+fn repo_links_are_resolved_from_the_page() {
+    let ok = |path: &str, anchor: Option<&str>| {
+        Ok(RepoLink {
+            path: path.into(),
+            anchor: anchor.map(Into::into),
+        })
+    };
+    assert_eq!(
+        repo_links(
+            "[a](rbac.md#the-guard) [b](#x) [c](../deploy/filebeat/) [d](https://kubewarden.io) \
+             [e](https://github.com/sidecarset/sidecarset/blob/main/docs/numbers.md)",
+            "docs/reconciler.md"
+        ),
+        vec![
+            ok("docs/rbac.md", Some("the-guard")),
+            ok("docs/reconciler.md", Some("x")),
+            ok("deploy/filebeat", None),
+            ok("docs/numbers.md", None),
+        ]
+    );
+    assert_eq!(
+        repo_links("[a](docs/migration.md) [b](../x.md)", "README.md"),
+        vec![
+            ok("docs/migration.md", None),
+            Err("link (../x.md) leaves the repository".into())
+        ]
+    );
+    assert_eq!(
+        repo_urls(
+            "  url: https://github.com/sidecarset/sidecarset/blob/main/README.md#settings-reference"
+        ),
+        vec![RepoLink {
+            path: "README.md".into(),
+            anchor: Some("settings-reference".into())
+        }]
+    );
+    assert!(
+        check_repo_link(&RepoLink {
+            path: ["docs", "nothing-here.md"].join("/"),
+            anchor: None
+        })
+        .is_some()
+    );
+    assert!(
+        check_repo_link(&RepoLink {
+            path: "docs/README.md".into(),
+            anchor: Some("no-such-heading".into())
+        })
+        .is_some()
+    );
+    assert_eq!(
+        check_repo_link(&RepoLink {
+            path: "docs/README.md".into(),
+            anchor: Some("citing-these-files".into())
+        }),
+        None
+    );
 }

@@ -7,7 +7,7 @@
 //! core is, with the core's message; a refusal has at least one problem, each with a message and
 //! naming a field of the settings (the document itself only when it is not an object).
 //!
-//! `SIDECARSET_FUZZ_CASES=N` sets the cases per property (README, Development).
+//! `SIDECARSET_FUZZ_CASES=N` sets the cases per property (docs/development.md).
 
 use proptest::prelude::*;
 use serde_json::Value;

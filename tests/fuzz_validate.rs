@@ -8,7 +8,7 @@
 //! no message, or refused with a message and code 400/500, a mutation only when accepted and only to
 //! an object). Where the Pod was valid, the mutated Pod fed back in must come back unchanged.
 //!
-//! `SIDECARSET_FUZZ_CASES=N` sets the cases per property (README, Development).
+//! `SIDECARSET_FUZZ_CASES=N` sets the cases per property (docs/development.md).
 
 use std::time::{Duration, Instant};
 

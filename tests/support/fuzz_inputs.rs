@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 
 /// Cases per property: `SIDECARSET_FUZZ_CASES`, else proptest's own `PROPTEST_CASES`, else
 /// `default`. The defaults keep the whole fuzz suite near a minute in a debug `cargo test` on two
-/// cores; a long session raises them (README, Development).
+/// cores; a long session raises them (docs/development.md).
 pub fn cases(default: u32) -> u32 {
     ["SIDECARSET_FUZZ_CASES", "PROPTEST_CASES"]
         .iter()

@@ -9,8 +9,8 @@ use sidecarset_reconciler::{
 #[cfg(all(feature = "alloc-mimalloc", feature = "alloc-jemalloc"))]
 compile_error!("features alloc-mimalloc and alloc-jemalloc: choose one global allocator");
 
-// The allocator decides how much of the initial list's transient memory comes back (README
-// "Numbers", memory; `make bench-memory` measures each).
+// The allocator decides how much of the initial list's transient memory comes back
+// (docs/numbers.md, memory by allocator; `make bench-memory` measures each).
 #[cfg(feature = "alloc-mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

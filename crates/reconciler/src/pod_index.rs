@@ -2,7 +2,7 @@
 //! indexes are the model: the watch feeds the index, rounds read the index, never the raw object).
 //!
 //! A watch event's Pod is read into a digest and dropped, so the cache holds what planning reads and
-//! nothing else (about a tenth of the Pod's JSON, see README "Numbers"), and a round compares strings
+//! nothing else (about a tenth of the Pod's JSON, see docs/numbers.md), and a round compares strings
 //! instead of walking JSON. The initial list is read page by page (kube's watcher lists with
 //! `limit`/`continue`), and each page's Pods are digested and dropped before the next page arrives,
 //! so the list never holds the whole fleet's JSON either.

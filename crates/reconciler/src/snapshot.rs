@@ -28,7 +28,7 @@ use sidecarset_core::upgrade::PodDigest;
 /// before the first of them is digested: as `Value` trees a page is about 23 MB (a Pod's tree is
 /// nine times its JSON), as text about 2.5 MB. Each Pod is then parsed alone, digested and dropped,
 /// so the tree's memory is reused from one Pod to the next instead of a page's worth being freed at
-/// once into the allocator's arenas, where it stayed resident (README "Numbers", memory).
+/// once into the allocator's arenas, where it stayed resident (docs/numbers.md, memory).
 #[derive(Clone, Debug)]
 pub struct WatchedPod {
     meta: ObjectMeta,

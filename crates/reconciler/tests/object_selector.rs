@@ -221,8 +221,8 @@ fn is_policy(doc: &Value) -> bool {
     doc["kind"] == "ClusterAdmissionPolicy" && doc["spec"].get("settings").is_some()
 }
 
-/// The manifests under deploy/ and the README's YAML examples. Argo CD's `testdata/` holds status
-/// snapshots for its health check, never applied, and is left out.
+/// The manifests under deploy/ and the YAML examples of the README and the guides in docs/. Argo
+/// CD's `testdata/` holds status snapshots for its health check, never applied, and is left out.
 #[test]
 fn every_policy_in_deploy_and_the_readme_carries_its_sets_object_selector() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -244,16 +244,26 @@ fn every_policy_in_deploy_and_the_readme_carries_its_sets_object_selector() {
             }
         }
     }
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    for block in readme.split("```yaml\n").skip(1) {
-        let block = block.split("```").next().unwrap();
-        if block.contains("kind: ClusterAdmissionPolicy") {
-            docs.push(("README.md".into(), serde_yaml::from_str(block).unwrap()));
+    let mut pages = vec!["README.md".to_string()];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".md") {
+            pages.push(format!("docs/{name}"));
+        }
+    }
+    for page in pages {
+        let text = std::fs::read_to_string(root.join(&page)).unwrap();
+        for block in text.split("```yaml\n").skip(1) {
+            let block = block.split("```").next().unwrap();
+            if block.contains("kind: ClusterAdmissionPolicy") {
+                docs.push((page.clone(), serde_yaml::from_str(block).unwrap()));
+            }
         }
     }
     let policies: Vec<&(String, Value)> = docs.iter().filter(|(_, d)| is_policy(d)).collect();
     assert!(
         policies.iter().any(|(f, _)| f == "README.md")
+            && policies.iter().any(|(f, _)| f == "docs/deploying.md")
             && policies
                 .iter()
                 .any(|(f, _)| f.ends_with("filebeat/policy.yaml")),

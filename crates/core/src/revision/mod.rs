@@ -15,7 +15,7 @@
 //!
 //! The policy does not read the history to name the current revision: it computes the name from the
 //! settings with collision count 0 ([`crate::SidecarSet::revision_name`]), which is the name the
-//! reconciler records unless two revisions of the set ever hashed alike (see the README).
+//! reconciler records unless two revisions of the set ever hashed alike (docs/revisions.md#collisions).
 
 use std::collections::BTreeMap;
 
