@@ -174,7 +174,10 @@ fn by_template(text: &str) -> BTreeMap<String, String> {
             .collect();
         let body = body.join("\n");
         let body = body.trim_matches('\n');
-        if body.lines().all(|l| l.trim().is_empty() || l.starts_with('#')) {
+        if body
+            .lines()
+            .all(|l| l.trim().is_empty() || l.starts_with('#'))
+        {
             continue;
         }
         let entry = out.entry(source.to_owned()).or_default();
@@ -278,7 +281,12 @@ fn bad_values_are_refused_with_a_message_that_names_the_value() {
             .lines()
             .next()
             .and_then(|l| l.strip_prefix("# error: "))
-            .unwrap_or_else(|| panic!("{}: first line must be `# error: <message>`", path.display()));
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: first line must be `# error: <message>`",
+                    path.display()
+                )
+            });
         match template(&[&path], &[]) {
             Ok(_) => problems.push(format!("{case}: rendered, but should fail with {want:?}")),
             Err(e) if !e.contains(want) => {
@@ -309,11 +317,17 @@ fn set_problems(policy: &Value, metadata: &Value) -> Vec<String> {
     }
     for key in ["rules", "mutating"] {
         if spec.get(key) != metadata.get(key) {
-            out.push(format!("{key}: {} != metadata.yml {}", spec[key], metadata[key]));
+            out.push(format!(
+                "{key}: {} != metadata.yml {}",
+                spec[key], metadata[key]
+            ));
         }
     }
     if spec["mode"] != "protect" {
-        out.push(format!("mode: {}, but monitor drops every patch", spec["mode"]));
+        out.push(format!(
+            "mode: {}, but monitor drops every patch",
+            spec["mode"]
+        ));
     }
     if policy["metadata"]["labels"]["sidecarset.kubewarden.io/reconcile"] != "true" {
         out.push("metadata.labels: no sidecarset.kubewarden.io/reconcile: \"true\"".into());
@@ -322,8 +336,10 @@ fn set_problems(policy: &Value, metadata: &Value) -> Vec<String> {
         out.push("namespaceSelector: matchLabels never reaches Kubewarden's webhook".into());
     }
     let selector = &settings["selector"];
-    let empty = |k: &str| selector[k].as_object().is_none_or(|m| m.is_empty())
-        && selector[k].as_array().is_none_or(|a| a.is_empty());
+    let empty = |k: &str| {
+        selector[k].as_object().is_none_or(|m| m.is_empty())
+            && selector[k].as_array().is_none_or(|a| a.is_empty())
+    };
     let expected_object_selector = if empty("matchLabels") && empty("matchExpressions") {
         json!({"matchExpressions": [
             {"key": "sidecarset.kubewarden.io/never", "operator": "Exists"},
@@ -357,7 +373,9 @@ fn set_problems(policy: &Value, metadata: &Value) -> Vec<String> {
     let declared = metadata["contextAwareResources"].as_array().unwrap();
     for r in &granted {
         if !declared.contains(r) {
-            out.push(format!("contextAwareResources: {r} is not declared in metadata.yml"));
+            out.push(format!(
+                "contextAwareResources: {r} is not declared in metadata.yml"
+            ));
         }
     }
     out
@@ -385,7 +403,10 @@ fn rendered_sets_load_as_the_policy_declares() {
     // records them, and the policy is pointed there.
     let role = docs
         .iter()
-        .find(|d| d["kind"] == "Role" && d["metadata"]["name"] == "sidecarset-reconciler-policy-server-revisions")
+        .find(|d| {
+            d["kind"] == "Role"
+                && d["metadata"]["name"] == "sidecarset-reconciler-policy-server-revisions"
+        })
         .expect("a Role for the PolicyServers");
     assert_eq!(role["metadata"]["namespace"], "sidecarset-revisions");
     assert_eq!(
@@ -394,18 +415,44 @@ fn rendered_sets_load_as_the_policy_declares() {
     );
     let pinned = sets
         .iter()
-        .find(|s| s["spec"]["settings"].pointer("/injectionStrategy/revision").is_some())
+        .find(|s| {
+            s["spec"]["settings"]
+                .pointer("/injectionStrategy/revision")
+                .is_some()
+        })
         .unwrap();
-    assert_eq!(pinned["spec"]["settings"]["revisionNamespace"], "sidecarset-revisions");
+    assert_eq!(
+        pinned["spec"]["settings"]["revisionNamespace"],
+        "sidecarset-revisions"
+    );
     // The guard lets the reconciler write exactly the pinned set's patchPodMetadata keys (anchored,
     // quoted) besides the listed expressions.
     let guard = docs
         .iter()
-        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "sidecarset-reconciler-guard")
+        .find(|d| d["kind"] == "ValidatingAdmissionPolicy")
         .unwrap();
+    let keys = guard["spec"]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "patchPodMetadataKeys")
+        .unwrap();
+    // A CEL list of strings: JSON's syntax.
+    let keys: Vec<String> = serde_json::from_str(keys["expression"].as_str().unwrap()).unwrap();
     assert_eq!(
-        guard["data"]["allowedPatchPodMetadataKeys"],
-        "^team\\.example\\.com/\n^example\\.com/log-agent$\n^oom-score$"
+        keys,
+        [
+            r"^team\.example\.com/",
+            r"^example\.com/log-agent$",
+            "^oom-score$"
+        ]
+    );
+    assert!(
+        !docs
+            .iter()
+            .any(|d| d["kind"] == "ValidatingAdmissionPolicyBinding"
+                && d["spec"].get("paramRef").is_some()),
+        "the guard's binding has a parameter: a missing one refuses every Pod write in the cluster"
     );
 }
 
@@ -418,9 +465,8 @@ fn without_a_pinned_set_the_policy_server_gets_nothing() {
             .is_some_and(|n| n.contains("policy-server"))),
         "the default render grants the PolicyServer something"
     );
-    let forced = documents(
-        &template(&[], &["--set", "policyServerRbac.controllerRevisions=true"]).unwrap(),
-    );
+    let forced =
+        documents(&template(&[], &["--set", "policyServerRbac.controllerRevisions=true"]).unwrap());
     assert!(
         forced
             .iter()
@@ -432,9 +478,10 @@ fn without_a_pinned_set_the_policy_server_gets_nothing() {
 
 #[test]
 fn chart_version_is_the_workspaces() {
-    let chart: Value =
-        serde_yaml::from_str(&fs::read_to_string(root().join("charts/sidecarset/Chart.yaml")).unwrap())
-            .unwrap();
+    let chart: Value = serde_yaml::from_str(
+        &fs::read_to_string(root().join("charts/sidecarset/Chart.yaml")).unwrap(),
+    )
+    .unwrap();
     let cargo = fs::read_to_string(root().join("crates/reconciler/Cargo.toml")).unwrap();
     let version = cargo
         .lines()

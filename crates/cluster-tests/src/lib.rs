@@ -19,6 +19,7 @@
 pub mod audit;
 pub mod bench;
 pub mod cluster;
+pub mod helm;
 pub mod kubelet;
 pub mod observe;
 pub mod pods;

@@ -72,6 +72,14 @@ impl ClusterPolicy {
         Ok(ClusterPolicy { api, name })
     }
 
+    /// A policy some other tool created (helm), by name.
+    pub fn existing(client: &Client, name: &str) -> Self {
+        ClusterPolicy {
+            api: Api::all_with(client.clone(), &api_resource()),
+            name: name.to_string(),
+        }
+    }
+
     /// Replaces `spec.settings` (read, change, PUT with the resourceVersion read; a merge patch would
     /// merge into the old settings instead of replacing them). Returns the new generation.
     pub async fn set_settings(&self, settings: &Value) -> Result<i64> {

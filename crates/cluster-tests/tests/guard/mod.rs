@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::{
     admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding},
-    core::v1::{ConfigMap, Pod},
+    core::v1::Pod,
     rbac::v1::{Role, RoleBinding},
 };
 use kube::{
@@ -35,33 +35,45 @@ use super::{ROLLOUT, count_with_image, image_of, wait_pods, with_image};
 
 /// What the shipped file names, replaced by this test's own.
 const SHIPPED_USER: &str = "system:serviceaccount:sidecarset-system:sidecarset-reconciler";
-const SHIPPED_NAMESPACE: &str = "sidecarset-system";
-/// The annotation `patchPodMetadata` writes in this test, and the ConfigMap line that allows it.
+/// The annotation `patchPodMetadata` writes in this test, and the guard's key that allows it.
 const LOG_CONFIG: &str = "example.com/log-config";
 /// The label that selects the native sidecar's Pods.
 const NATIVE_LABEL: &str = "cluster-tests/native";
-const ALLOWED_KEYS: &str = "^example\\.com/log-config$\n";
+const ALLOWED_KEYS: &[&str] = &["^example\\.com/log-config$"];
 /// The field manager the reconciler writes with (`crates/reconciler/src/lib.rs`, `MANAGER`).
 const MANAGER: &str = "sidecarset-reconciler";
 
-/// The shipped policy, binding and ConfigMap, installed for one test's ServiceAccount. The policy
-/// and the binding are cluster-scoped, so they get this test's name; [`Guard::remove`] deletes
-/// them (the ConfigMap goes with the namespace).
+/// The shipped policy and binding, installed for one test's ServiceAccount with its own
+/// patchPodMetadata keys (what the chart writes from its values). Both are cluster-scoped, so they
+/// get this test's name; [`Guard::remove`] deletes them.
 struct Guard {
     client: Client,
     name: String,
-    /// The ConfigMap that is the policy's parameter, in the test's namespace.
-    params: Api<ConfigMap>,
-    params_name: String,
+}
+
+/// The guard's variable that lists the patchPodMetadata keys the reconciler may write.
+const KEYS_VARIABLE: &str = "patchPodMetadataKeys";
+
+/// Sets the policy's list of allowed patchPodMetadata keys (a CEL list of strings, as the chart
+/// writes it).
+fn set_keys(policy: &mut Value, keys: &[&str]) -> Result<()> {
+    let var = policy["spec"]["variables"]
+        .as_array_mut()
+        .context("the policy has no variables")?
+        .iter_mut()
+        .find(|v| v["name"] == KEYS_VARIABLE)
+        .with_context(|| format!("the policy has no variable {KEYS_VARIABLE}"))?;
+    var["expression"] = json!(serde_json::to_string(keys)?);
+    Ok(())
 }
 
 impl Guard {
-    async fn install(t: &TestNs, allowed_keys: &str) -> Result<Guard> {
+    async fn install(t: &TestNs, allowed_keys: &[&str]) -> Result<Guard> {
         let path = repo_root().join("deploy/reconciler/validating-admission-policy.yaml");
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         let name = format!("sidecarset-reconciler-guard-{}", t.ns);
-        let (mut policy, mut binding, mut params) = (None, None, None);
+        let (mut policy, mut binding) = (None, None);
         for doc in serde_yaml::Deserializer::from_str(&text) {
             let mut v: Value = serde::Deserialize::deserialize(doc)?;
             match v["kind"].as_str() {
@@ -84,40 +96,30 @@ impl Guard {
                         "{}: no matchCondition names {literal}: the test no longer renders it for its ServiceAccount",
                         path.display()
                     );
+                    set_keys(&mut v, allowed_keys)?;
                     policy = Some(serde_json::from_value::<ValidatingAdmissionPolicy>(v)?);
                 }
                 Some("ValidatingAdmissionPolicyBinding") => {
                     v["metadata"]["name"] = json!(name);
                     v["spec"]["policyName"] = json!(name);
+                    // A parameter would be resolved before the matchConditions: a missing one
+                    // would refuse every Pod write in the cluster.
                     ensure!(
-                        v["spec"]["paramRef"]["namespace"] == SHIPPED_NAMESPACE,
-                        "the binding's paramRef is not in {SHIPPED_NAMESPACE}: {}",
+                        v["spec"].get("paramRef").is_none(),
+                        "the binding has a paramRef: {}",
                         v["spec"]["paramRef"]
                     );
-                    v["spec"]["paramRef"]["namespace"] = json!(t.ns);
                     binding = Some(serde_json::from_value::<ValidatingAdmissionPolicyBinding>(
                         v,
                     )?);
                 }
-                Some("ConfigMap") => {
-                    v["metadata"]["namespace"] = json!(t.ns);
-                    v["data"]["allowedPatchPodMetadataKeys"] = json!(allowed_keys);
-                    params = Some(serde_json::from_value::<ConfigMap>(v)?);
-                }
                 other => bail!("{}: unexpected kind {other:?}", path.display()),
             }
         }
-        let (Some(policy), Some(binding), Some(params)) = (policy, binding, params) else {
-            bail!(
-                "{}: wants a policy, a binding and a ConfigMap",
-                path.display()
-            );
+        let (Some(policy), Some(binding)) = (policy, binding) else {
+            bail!("{}: wants a policy and a binding", path.display());
         };
         let pp = PostParams::default();
-        Api::<ConfigMap>::namespaced(t.client.clone(), &t.ns)
-            .create(&pp, &params)
-            .await
-            .context("creating the guard's ConfigMap")?;
         Api::<ValidatingAdmissionPolicy>::all(t.client.clone())
             .create(&pp, &policy)
             .await
@@ -129,8 +131,6 @@ impl Guard {
         Ok(Guard {
             client: t.client.clone(),
             name,
-            params: Api::namespaced(t.client.clone(), &t.ns),
-            params_name: params.metadata.name.clone().unwrap_or_default(),
         })
     }
 
@@ -145,16 +145,17 @@ impl Guard {
         Ok(())
     }
 
-    /// Replaces the ConfigMap's `allowedPatchPodMetadataKeys`, as an operator would.
-    async fn allow_keys(&self, allowed_keys: &str) -> Result<()> {
-        let body = json!({"data": {"allowedPatchPodMetadataKeys": allowed_keys}});
-        self.params
-            .patch(
-                &self.params_name,
-                &PatchParams::default(),
-                &Patch::Merge(&body),
-            )
-            .await?;
+    /// Replaces the policy's allowed patchPodMetadata keys, as `helm upgrade` with new values does.
+    async fn allow_keys(&self, allowed_keys: &[&str]) -> Result<()> {
+        let api = Api::<ValidatingAdmissionPolicy>::all(self.client.clone());
+        let mut v = serde_json::to_value(api.get(&self.name).await?)?;
+        set_keys(&mut v, allowed_keys)?;
+        api.replace(
+            &self.name,
+            &PostParams::default(),
+            &serde_json::from_value(v)?,
+        )
+        .await?;
         Ok(())
     }
 
@@ -692,7 +693,7 @@ async fn forged_patches(t: &TestNs, guard: &Guard) -> Result<()> {
         "a Pod was upgraded though its patch was refused"
     );
     guard
-        .allow_keys(&format!("{ALLOWED_KEYS}^example\\.com/unlisted$\n"))
+        .allow_keys(&[ALLOWED_KEYS, &["^example\\.com/unlisted$"]].concat())
         .await?;
     wait_pods(
         t,
