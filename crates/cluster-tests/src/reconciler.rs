@@ -21,20 +21,34 @@ use crate::{
 /// a no-op when it is up to date), so a test never runs a stale build.
 pub fn binary() -> Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| build().map_err(|e| format!("{e:#}")))
-        .clone()
-        .map_err(|e| anyhow!(e))
+    BIN.get_or_init(|| {
+        build("sidecarset-reconciler", "SIDECARSET_RECONCILER_BIN").map_err(|e| format!("{e:#}"))
+    })
+    .clone()
+    .map_err(|e| anyhow!(e))
+}
+
+/// The kubectl plugin (`kubectl-sidecarset`, a second binary of the same package), located and
+/// built as [`binary`] is: `SIDECARSET_KUBECTL_PLUGIN_BIN`, or cargo.
+pub fn plugin_binary() -> Result<PathBuf> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        build("kubectl-sidecarset", "SIDECARSET_KUBECTL_PLUGIN_BIN").map_err(|e| format!("{e:#}"))
+    })
+    .clone()
+    .map_err(|e| anyhow!(e))
 }
 
 // One definition of which variables a nested cargo must not inherit, shared with the root tests.
 #[path = "../../../tests/support/mod.rs"]
 mod cargo_env;
 
-fn build() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("SIDECARSET_RECONCILER_BIN").filter(|p| !p.is_empty()) {
+/// `bin` of package sidecarset-reconciler: the file `env` names, or a build.
+fn build(bin: &str, env: &str) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os(env).filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
         if !p.is_file() {
-            bail!("SIDECARSET_RECONCILER_BIN={} is not a file", p.display());
+            bail!("{env}={} is not a file", p.display());
         }
         return Ok(p);
     }
@@ -48,15 +62,15 @@ fn build() -> Result<PathBuf> {
             "--package",
             "sidecarset-reconciler",
             "--bin",
-            "sidecarset-reconciler",
+            bin,
             "--message-format=json-render-diagnostics",
         ])
         .stderr(Stdio::inherit())
         .output()
-        .with_context(|| format!("running {cargo} build -p sidecarset-reconciler"))?;
+        .with_context(|| format!("running {cargo} build -p sidecarset-reconciler --bin {bin}"))?;
     if !out.status.success() {
         bail!(
-            "`cargo build -p sidecarset-reconciler` failed ({}): the cluster tests need the reconciler binary (crates/reconciler, a workspace member); see the compiler output above",
+            "`cargo build -p sidecarset-reconciler --bin {bin}` failed ({}): the cluster tests need the binary (crates/reconciler, a workspace member); see the compiler output above",
             out.status
         );
     }
@@ -65,13 +79,13 @@ fn build() -> Result<PathBuf> {
             continue;
         };
         if msg["reason"] == "compiler-artifact"
-            && msg["target"]["name"] == "sidecarset-reconciler"
+            && msg["target"]["name"] == bin
             && let Some(exe) = msg["executable"].as_str()
         {
             return Ok(PathBuf::from(exe));
         }
     }
-    bail!("cargo built sidecarset-reconciler but reported no executable")
+    bail!("cargo built {bin} but reported no executable")
 }
 
 /// Where the set comes from.

@@ -24,6 +24,7 @@ pub mod cli;
 pub mod conflicts;
 pub mod controller;
 pub mod events;
+pub mod kubectl_plugin;
 pub mod leader;
 pub mod metrics;
 pub mod migrate;
