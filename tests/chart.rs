@@ -335,20 +335,8 @@ fn set_problems(policy: &Value, metadata: &Value) -> Vec<String> {
     if spec["namespaceSelector"].get("matchLabels").is_some() {
         out.push("namespaceSelector: matchLabels never reaches Kubewarden's webhook".into());
     }
-    let selector = &settings["selector"];
-    let empty = |k: &str| {
-        selector[k].as_object().is_none_or(|m| m.is_empty())
-            && selector[k].as_array().is_none_or(|a| a.is_empty())
-    };
-    let expected_object_selector = if empty("matchLabels") && empty("matchExpressions") {
-        json!({"matchExpressions": [
-            {"key": "sidecarset.kubewarden.io/never", "operator": "Exists"},
-            {"key": "sidecarset.kubewarden.io/never", "operator": "DoesNotExist"},
-        ]})
-    } else {
-        selector.clone()
-    };
-    if spec["objectSelector"] != expected_object_selector {
+    let expected_object_selector = &settings["selector"];
+    if spec["objectSelector"] != *expected_object_selector {
         out.push(format!(
             "objectSelector: {} is not the set's selector {}",
             spec["objectSelector"], expected_object_selector
