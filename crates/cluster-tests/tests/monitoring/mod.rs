@@ -167,7 +167,10 @@ fn queries() -> Result<Vec<(String, String)>> {
     for p in panels {
         for target in p["targets"].as_array().into_iter().flatten() {
             if let Some(e) = target["expr"].as_str() {
-                out.push((format!("panel {:?}", p["title"]), e.to_string()));
+                out.push((
+                    format!("panel {:?}", p["title"].as_str().unwrap_or("?")),
+                    e.to_string(),
+                ));
             }
         }
     }
@@ -185,7 +188,10 @@ fn queries() -> Result<Vec<(String, String)>> {
                 .strip_prefix("label_values(")
                 .and_then(|r| r.rsplit_once(','))
                 .map_or(q, |(s, _)| s);
-            out.push((format!("variable {:?}", v["name"]), selector.to_string()));
+            out.push((
+                format!("variable {:?}", v["name"].as_str().unwrap_or("?")),
+                selector.to_string(),
+            ));
         }
     }
     let rules: serde_yaml::Value =
