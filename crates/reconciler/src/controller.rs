@@ -466,6 +466,18 @@ async fn publish_status(target: &Target, round: &SetRound, ctx: &Context) -> Res
             set: target.key.clone(),
         })
         .set(i64::from(round.budget_warning.is_some()));
+    if let Ok(set) = &target.set {
+        let matched = usize::try_from(round.status.matched_pods).unwrap_or(0);
+        ctx.metrics
+            .max_unavailable
+            .get_or_create(&SetLabels {
+                set: target.key.clone(),
+            })
+            .set(upgrade::max_unavailable(
+                set.settings().update_strategy.max_unavailable.as_ref(),
+                matched,
+            ));
+    }
     write_status(target, &round.status, Pace::AtMostOncePerSecond, ctx).await
 }
 
@@ -1365,6 +1377,7 @@ async fn run_policies(
         stream::iter(refs)
     });
     let controller = Controller::new_with(api, wc, ar.clone());
+    tokio::spawn(forget_gone_sets(controller.store(), ctx.metrics.clone()));
     let (requeue_tx, requeue_rx) = mpsc::unbounded::<String>();
     ctx.sets.attach(controller.store(), requeue_tx);
     let conflict_triggers = requeue_rx.map(move |key| ObjectRef::new_with(&key, ar.clone()));
@@ -1382,6 +1395,28 @@ async fn run_policies(
             futures::future::ready(())
         })
         .await;
+}
+
+/// Drops the metrics of sets whose policy left the store (deleted, or no longer selected), so that
+/// their gauges do not stay at their last values and an alert on them resolves. Deletions reach no
+/// reconcile (the controller is triggered by applied objects, and a set with invalid settings
+/// schedules no requeue), so the store is compared with the sets the metrics know, every 10 s. A set
+/// is known only once a reconcile of its policy ran, which the controller does for objects in its
+/// store, and a relist swaps the store whole: a set missing from it is gone.
+async fn forget_gone_sets(store: Store<DynamicObject>, metrics: Arc<Metrics>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let live: std::collections::BTreeSet<String> =
+            store.state().iter().map(|p| p.name_any()).collect();
+        for set in metrics.sets() {
+            if !live.contains(&set) {
+                debug!(policy = %set, "policy gone; forgetting its metrics");
+                metrics.forget_set(&set);
+            }
+        }
+    }
 }
 
 /// `--settings FILE`: one set, no policy object; rounds on Pod and Namespace events and on requeue.

@@ -44,6 +44,9 @@ pub struct WriteLabels {
 
 pub struct Metrics {
     pub registry: Registry,
+    /// The sets with per-set series, so that a set whose policy is gone can be forgotten
+    /// ([`Metrics::forget_set`]); prometheus-client's families cannot be listed.
+    known_sets: std::sync::Mutex<std::collections::BTreeSet<String>>,
     pub reconciles: Family<SetLabels, Counter>,
     pub failures: Family<ErrorLabels, Counter>,
     pub duration: Family<SetLabels, Histogram>,
@@ -60,6 +63,7 @@ pub struct Metrics {
     pub max_unavailable_all_pods: Family<SetLabels, Gauge>,
     pub paused: Family<SetLabels, Gauge>,
     pub upgrades_pending: Family<SetLabels, Gauge>,
+    pub max_unavailable: Family<SetLabels, Gauge>,
     pub leader: Gauge,
     pub writes_queued: Gauge,
     pub writes_throttled: Counter,
@@ -107,6 +111,10 @@ const PAUSED: Help = ("paused", "1 while the set's updateStrategy.paused is true
 const UPGRADES_PENDING: Help = (
     "upgrades_pending",
     "1 when the set's last round had Pods its rollout means to upgrade (chosen, or held back by maxUnavailable or the write budget); 0 when paused, NotUpdate, every Pod updated, or the rest are kept by partition, excluded by updateStrategy.selector or not upgradable in place",
+);
+const MAX_UNAVAILABLE: Help = (
+    "max_unavailable",
+    "The set's updateStrategy.maxUnavailable resolved over its matched Pods (Kruise's rounding): how many updated Pods may be unavailable at once",
 );
 const LEADER: Help = ("leader", "1 while this instance holds the Lease");
 const WRITES_QUEUED: Help = (
@@ -171,6 +179,7 @@ impl Default for Metrics {
             max_unavailable_all_pods: registered(&mut r, MAX_UNAVAILABLE_ALL_PODS, per_set()),
             paused: registered(&mut r, PAUSED, per_set()),
             upgrades_pending: registered(&mut r, UPGRADES_PENDING, per_set()),
+            max_unavailable: registered(&mut r, MAX_UNAVAILABLE, per_set()),
             leader: registered(&mut r, LEADER, Gauge::default()),
             writes_queued: registered(&mut r, WRITES_QUEUED, Gauge::default()),
             writes_throttled: registered(&mut r, WRITES_THROTTLED, Counter::default()),
@@ -187,6 +196,7 @@ impl Default for Metrics {
             ),
             leadership_lost: registered(&mut r, LEADERSHIP_LOST, Counter::default()),
             registry: r,
+            known_sets: std::sync::Mutex::default(),
         }
     }
 }
@@ -200,6 +210,10 @@ impl Metrics {
     }
 
     pub fn set_status(&self, set: &str, s: &SetStatus) {
+        self.known_sets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(set.to_string());
         let l = SetLabels {
             set: set.to_string(),
         };
@@ -225,6 +239,50 @@ impl Metrics {
             .get_or_create(&l)
             .set(i64::try_from(s.conflicts.len()).unwrap_or(i64::MAX));
         self.paused.get_or_create(&l).set(i64::from(s.paused));
+    }
+
+    /// The sets whose status was exported and not forgotten since.
+    pub fn sets(&self) -> Vec<String> {
+        self.known_sets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Drops every per-set series of `set`: its policy is gone (deleted, or no longer selected by
+    /// --policy-selector). Otherwise its gauges would stay at their last values for as long as the
+    /// process runs, and an alert on them (invalid settings, a stalled rollout) would never resolve.
+    /// The counters with more labels than the set (writes, failures) stay: a stale counter does
+    /// not move, so no rate-based alert fires on it.
+    pub fn forget_set(&self, set: &str) {
+        self.known_sets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(set);
+        let l = SetLabels {
+            set: set.to_string(),
+        };
+        for family in [
+            &self.matched,
+            &self.updated,
+            &self.ready,
+            &self.updated_ready,
+            &self.not_upgradable,
+            &self.uninjected,
+            &self.invalid,
+            &self.conflicts,
+            &self.pinned_revision_missing,
+            &self.max_unavailable_all_pods,
+            &self.paused,
+            &self.upgrades_pending,
+            &self.max_unavailable,
+        ] {
+            family.remove(&l);
+        }
+        self.reconciles.remove(&l);
+        self.duration.remove(&l);
     }
 
     /// Whether the set's rollout has Pods left to upgrade ([`crate::round::SetRound::upgrades_pending`]):
@@ -297,6 +355,35 @@ impl Drop for ReconcileTimer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forgotten_set_leaves_no_per_set_series() {
+        let m = Metrics::default();
+        let status = SetStatus {
+            name: "filebeat".into(),
+            matched_pods: 3,
+            error: Some("bad".into()),
+            ..SetStatus::default()
+        };
+        m.set_status("gone", &status);
+        m.set_status("kept", &status);
+        m.set_upgrades_pending("gone", true);
+        m.max_unavailable
+            .get_or_create(&SetLabels { set: "gone".into() })
+            .set(1);
+        m.reconciles
+            .get_or_create(&SetLabels { set: "gone".into() })
+            .inc();
+        assert_eq!(m.sets(), ["gone", "kept"]);
+        m.forget_set("gone");
+        assert_eq!(m.sets(), ["kept"]);
+        let text = m.encode();
+        assert!(!text.contains("set=\"gone\""), "{text}");
+        assert!(
+            text.contains("sidecarset_reconciler_invalid_settings{set=\"kept\"} 1"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn every_error_has_a_distinct_snake_case_label() {

@@ -161,7 +161,6 @@ pub async fn chart_installs_and_its_reconciler_rolls_out(t: Arc<TestNs>) -> Resu
         ("PodDisruptionBudget", 1),
         ("ValidatingAdmissionPolicy", 1),
         ("ValidatingAdmissionPolicyBinding", 1),
-        ("ConfigMap", 1),
         ("ClusterAdmissionPolicy", 1),
     ] {
         ensure!(

@@ -141,6 +141,35 @@ pub async fn dashboard_and_alert_metrics_exist(t: Arc<TestNs>) -> Result<()> {
         queries.len(),
         used.keys()
     );
+    // A deleted policy's series go (within the reconciler's 10 s sweep): its gauges would otherwise
+    // stay at their last values, and SidecarSetInvalidSettings would never resolve.
+    invalid.delete().await?;
+    let gone = format!("set=\"{}\"", invalid.name);
+    wait::until(
+        Duration::from_secs(30),
+        "the deleted policy's series to leave /metrics",
+        || {
+            let gone = &gone;
+            let rec = &rec;
+            async move {
+                Ok(rec.metrics().ok().filter(|m| {
+                    // The counters that carry more than the set (writes, failures) stay: a
+                    // stale counter does not move, so no rate alert fires on it.
+                    !m.lines().any(|l| {
+                        l.contains(gone.as_str())
+                            && !l.starts_with("sidecarset_reconciler_writes_total")
+                            && !l.starts_with("sidecarset_reconciler_reconcile_failures_total")
+                    })
+                }))
+            }
+        },
+        async || rec.metrics().unwrap_or_default(),
+    )
+    .await?;
+    ensure!(
+        metric_value(&rec.metrics()?, "sidecarset_reconciler_matched_pods", &set) == 3.0,
+        "the live set's series went with the deleted one's"
+    );
     rec.check_running()?;
     Ok(())
 }

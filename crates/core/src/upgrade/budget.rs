@@ -47,7 +47,7 @@ pub(crate) fn partition(p: Option<&IntOrString>, total: usize) -> usize {
 
 /// `GetValueFromIntOrPercent(maxUnavailable, total, roundUp=true)`: a percentage rounds up (since
 /// Kruise #1834; floor made small percentages 0 and blocked rollouts, #1812/#1832). Unparsable: 0.
-pub(crate) fn max_unavailable(m: Option<&IntOrString>, total: usize) -> i64 {
+pub fn max_unavailable(m: Option<&IntOrString>, total: usize) -> i64 {
     match m {
         None => 1,
         Some(IntOrString::Int(n)) => i64::from(*n),

@@ -105,7 +105,7 @@ use crate::SidecarSet;
 use crate::annotations::{self, HashEntry};
 use crate::selector;
 
-pub use budget::{BudgetWarning, budget_warning};
+pub use budget::{BudgetWarning, budget_warning, max_unavailable};
 pub use condition::{CONDITION_TYPE, condition_patch, upgradable_condition};
 pub use intern::{Interner, Str};
 pub use planner::SetPlanner;
