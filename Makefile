@@ -85,12 +85,12 @@ cluster-test:
 	hack/cluster/build-apiserver.sh
 	cargo test --locked -p sidecarset-cluster-tests --features cluster
 
-# Criterion benchmarks (README "Numbers"): the wasm ones need both modules built first.
+# Criterion benchmarks (docs/numbers.md): the wasm ones need both modules built first.
 bench: | wasm-target
 	cargo build --locked --target=wasm32-wasip1 --release -p sidecarset-policy -p noop-policy -p noop-mutator
 	cargo bench --locked --workspace
 
-# The reconciler at fleet scale (README "Numbers"), not part of `make test` or CI: 10,000 injected
+# The reconciler at fleet scale (docs/numbers.md), not part of `make test` or CI: 10,000 injected
 # Pods on the test kube-apiserver, a settings change rolled out under maxUnavailable 20%, a report
 # of memory, latency, progress and API requests. The reconciler is the image's build (static musl,
 # the Dockerfile's `host` profile: hack/build-reconciler.sh), not a debug build. SIDECARSET_BENCH_PODS
@@ -101,7 +101,7 @@ bench-cluster:
 	SIDECARSET_RECONCILER_BIN="$$(hack/build-reconciler.sh)" \
 		cargo bench --locked -p sidecarset-cluster-tests --features cluster --bench cluster
 
-# The reconciler's memory by global allocator (README "Numbers"), not part of `make test` or CI:
+# The reconciler's memory by global allocator (docs/numbers.md), not part of `make test` or CI:
 # the reconciler built with glibc and musl, each with the system allocator, mimalloc and jemalloc,
 # started over 0, 500, 5,000+1,000 and 10,000+1,000 Pods, then one rollout each (hack/bench-memory.sh).
 bench-memory:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything `make test` needs beyond Rust and Go, on a fresh Debian machine: the wasm32-wasip1 target,
 # rustfmt and clippy (rustup), then from Debian's packages jq and bats (e2e.bats), docker-registry
-# (tests/publish.rs), faketime (a reconciler replica with a skewed clock in the cluster tests), and
+# (tests/publish.rs), faketime (a reconciler replica with a skewed clock in the cluster tests),
+# shellcheck (actionlint runs it on the workflows' scripts: make workflow-lint), and
 # what the cluster tests' scripts need (hack/cluster/install-deps.sh: openssl,
 # curl, flock, ps; it also checks Go, which the cluster build and the Kruise harness need).
 # Idempotent: installs only what is missing, with apt-get as root or through sudo; without either it
@@ -17,4 +18,4 @@ rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add was
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 
-exec hack/cluster/install-deps.sh jq bats docker-registry faketime
+exec hack/cluster/install-deps.sh jq bats docker-registry faketime shellcheck

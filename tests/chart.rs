@@ -478,4 +478,10 @@ fn chart_version_is_the_workspaces() {
         .unwrap();
     assert_eq!(chart["version"], version, "Chart.yaml version");
     assert_eq!(chart["appVersion"], version, "Chart.yaml appVersion");
+    // Artifact Hub's image list is text that `helm package --app-version` does not rewrite.
+    let images = chart["annotations"]["artifacthub.io/images"].as_str().unwrap();
+    assert!(
+        images.contains(&format!("sidecarset-reconciler:v{version}\n")),
+        "Chart.yaml annotations.artifacthub.io/images must name v{version}: {images}"
+    );
 }

@@ -10,9 +10,10 @@ use std::path::Path;
 use serde_json::Value;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-/// The pinned release of kubewarden/github-actions and the inputs its reusable workflows take
+/// The pinned release of kubewarden/github-actions (its v7.0.1 tag, pinned by commit as every
+/// action is: hack/check-workflows.sh) and the inputs its reusable workflows take
 /// (reusable-release-policy-rust.yml: `oci-target`, required; `artifacthub`, optional).
-const GITHUB_ACTIONS_REF: &str = "v7.0.1";
+const GITHUB_ACTIONS_REF: &str = "143b9e4b11ddc47370482267383586e6f1bc7efe";
 const TEST_WORKFLOW: &str =
     "kubewarden/github-actions/.github/workflows/reusable-test-policy-rust.yml";
 const RELEASE_WORKFLOW: &str =
