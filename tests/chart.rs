@@ -479,9 +479,46 @@ fn chart_version_is_the_workspaces() {
     assert_eq!(chart["version"], version, "Chart.yaml version");
     assert_eq!(chart["appVersion"], version, "Chart.yaml appVersion");
     // Artifact Hub's image list is text that `helm package --app-version` does not rewrite.
-    let images = chart["annotations"]["artifacthub.io/images"].as_str().unwrap();
+    let images = chart["annotations"]["artifacthub.io/images"]
+        .as_str()
+        .unwrap();
     assert!(
         images.contains(&format!("sidecarset-reconciler:v{version}\n")),
         "Chart.yaml annotations.artifacthub.io/images must name v{version}: {images}"
     );
+}
+
+#[test]
+fn every_alert_has_a_runbook_section_in_docs_alerts_md() {
+    let rules: Value = serde_yaml::from_str(
+        &fs::read_to_string(root().join("charts/sidecarset/files/prometheus-rules.yaml")).unwrap(),
+    )
+    .unwrap();
+    let doc = fs::read_to_string(root().join("docs/alerts.md")).unwrap();
+    let anchors: Vec<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(str::to_lowercase)
+        .collect();
+    let prefix = "https://github.com/sidecarset/sidecarset/blob/main/docs/alerts.md#";
+    let mut problems = vec![];
+    for group in rules["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            let Some(alert) = rule["alert"].as_str() else {
+                continue;
+            };
+            let url = rule["annotations"]["runbook_url"]
+                .as_str()
+                .unwrap_or_default();
+            match url.strip_prefix(prefix) {
+                Some(anchor)
+                    if anchor == alert.to_lowercase() && anchors.iter().any(|a| a == anchor) => {}
+                _ => problems.push(format!(
+                    "{alert}: runbook_url {url:?} is not {prefix}{} with a `## {alert}` section",
+                    alert.to_lowercase()
+                )),
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

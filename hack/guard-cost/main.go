@@ -31,7 +31,6 @@ import (
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta/testrestmapper"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -90,7 +89,7 @@ func variables(p *admissionregistrationv1.ValidatingAdmissionPolicy) []plugincel
 func compileAt(p *admissionregistrationv1.ValidatingAdmissionPolicy, v *version.Version) []string {
 	c, err := plugincel.NewCompositedCompiler(environment.MustBaseEnvSet(v))
 	must(err)
-	opts := plugincel.OptionalVariableDeclarations{HasParams: true, HasAuthorizer: true}
+	opts := plugincel.OptionalVariableDeclarations{HasParams: false, HasAuthorizer: true}
 	var errs []string
 	for _, nv := range variables(p) {
 		r := c.CompileAndStoreVariable(nv, opts, environment.NewExpressions)
@@ -104,7 +103,7 @@ func compileAt(p *admissionregistrationv1.ValidatingAdmissionPolicy, v *version.
 			errs = append(errs, fmt.Sprintf("validations[%d]: %v", i, r.Error))
 		}
 		if val.MessageExpression != "" {
-			r := c.CompileCELExpression(&validating.MessageExpressionCondition{MessageExpression: val.MessageExpression}, plugincel.OptionalVariableDeclarations{HasParams: true}, environment.NewExpressions)
+			r := c.CompileCELExpression(&validating.MessageExpressionCondition{MessageExpression: val.MessageExpression}, plugincel.OptionalVariableDeclarations{HasParams: false}, environment.NewExpressions)
 			if r.Error != nil {
 				errs = append(errs, fmt.Sprintf("validations[%d].messageExpression: %v", i, r.Error))
 			}
@@ -173,7 +172,7 @@ type evaluator struct {
 func newEvaluator(p *admissionregistrationv1.ValidatingAdmissionPolicy, exprs []string) evaluator {
 	c, err := plugincel.NewCompositedCompiler(environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()))
 	must(err)
-	opts := plugincel.OptionalVariableDeclarations{HasParams: true, HasAuthorizer: true}
+	opts := plugincel.OptionalVariableDeclarations{HasParams: false, HasAuthorizer: true}
 	c.CompileAndStoreVariables(variables(p), opts, environment.StoredExpressions)
 	acc := []plugincel.ExpressionAccessor{}
 	for _, e := range exprs {
@@ -190,8 +189,7 @@ func (e evaluator) run(oldObj, newObj *unstructured.Unstructured, sub string) (i
 		&user.DefaultInfo{Name: "system:serviceaccount:sidecarset-system:sidecarset-reconciler"})
 	va := &admission.VersionedAttributes{Attributes: attr, VersionedOldObject: oldObj, VersionedObject: newObj, VersionedKind: gvk}
 	req := plugincel.CreateAdmissionRequest(attr, metav1.GroupVersionResource(gvr), metav1.GroupVersionKind(gvk))
-	params := &corev1.ConfigMap{Data: map[string]string{"allowedPatchPodMetadataKeys": "^example\\.com/"}}
-	res, remaining, err := e.cond.ForInput(context.Background(), va, req, plugincel.OptionalVariableBindings{VersionedParams: params}, nil, celconfig.RuntimeCELCostBudget)
+	res, remaining, err := e.cond.ForInput(context.Background(), va, req, plugincel.OptionalVariableBindings{}, nil, celconfig.RuntimeCELCostBudget)
 	must(err)
 	var failed []string
 	for _, r := range res {
@@ -231,8 +229,21 @@ func withCondition(p *unstructured.Unstructured) *unstructured.Unstructured {
 	return n
 }
 
+// allowKeys writes the patchPodMetadata keys into the guard as the chart does from its values
+// (guard.allowedPatchPodMetadataKeys): the upgrades below write example.com/log-config.
+func allowKeys(p *admissionregistrationv1.ValidatingAdmissionPolicy, list string) {
+	for i, v := range p.Spec.Variables {
+		if v.Name == "patchPodMetadataKeys" {
+			p.Spec.Variables[i].Expression = list
+			return
+		}
+	}
+	must(fmt.Errorf("the guard has no variable patchPodMetadataKeys"))
+}
+
 func main() {
 	p := readPolicy(os.Args[1])
+	allowKeys(p, `["^example\\.com/"]`)
 
 	ok := true
 	fail := func(format string, args ...any) {
