@@ -99,10 +99,7 @@ fn check_golden(path: &Path, actual: &str) -> Option<String> {
                 .lines()
                 .zip(actual.lines())
                 .position(|(a, b)| a != b)
-                .map_or_else(
-                    || expected.lines().count().min(actual.lines().count()),
-                    |i| i,
-                );
+                .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
             Some(format!(
                 "{}: differs from the chart's render from line {} on:\n  expected: {:?}\n  rendered: {:?}\n(run UPDATE_GOLDEN=1 cargo test --test chart if the change is meant)",
                 path.display(),
