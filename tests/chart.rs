@@ -33,29 +33,12 @@ fn update() -> bool {
     std::env::var_os("UPDATE_GOLDEN").is_some()
 }
 
+#[path = "support/tools.rs"]
+mod tools;
+
 /// helm as `hack/tools/build-tools.sh` builds it; a clear failure where it is missing.
 fn helm() -> PathBuf {
-    let out = Command::new(root().join("hack/tools/build-tools.sh"))
-        .arg("--print")
-        .output()
-        .expect("running hack/tools/build-tools.sh --print");
-    assert!(
-        out.status.success(),
-        "hack/tools/build-tools.sh --print failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let path = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("helm ").map(PathBuf::from))
-        .expect("build-tools.sh --print names helm");
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `make tools` (hack/tools/build-tools.sh; helm v4 from the Go \
-         module proxy)",
-        path.display()
-    );
-    path
+    tools::tool(&root(), "helm").unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `helm template` with these values files and flags: stdout, or stderr as the error.

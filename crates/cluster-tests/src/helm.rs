@@ -3,31 +3,16 @@
 
 use std::{path::PathBuf, process::Command};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, anyhow, bail};
 
 use crate::{cluster::Cluster, repo_root};
 
+#[path = "../../../tests/support/tools.rs"]
+mod tools;
+
 /// The helm binary `hack/tools/build-tools.sh` builds; an error naming `make tools` where missing.
 pub fn binary() -> Result<PathBuf> {
-    let out = Command::new(repo_root().join("hack/tools/build-tools.sh"))
-        .arg("--print")
-        .output()
-        .context("running hack/tools/build-tools.sh --print")?;
-    ensure!(
-        out.status.success(),
-        "hack/tools/build-tools.sh --print failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let path = String::from_utf8(out.stdout)?
-        .lines()
-        .find_map(|l| l.strip_prefix("helm ").map(PathBuf::from))
-        .context("hack/tools/build-tools.sh --print names no helm")?;
-    ensure!(
-        path.is_file(),
-        "{} is missing: build it with `make tools` (hack/tools/build-tools.sh)",
-        path.display()
-    );
-    Ok(path)
+    tools::tool(&repo_root(), "helm").map_err(|e| anyhow!(e))
 }
 
 /// Runs `helm <args>` with the cluster's administrator kubeconfig; its stdout, or an error with

@@ -21,22 +21,25 @@ use crate::{
 /// a no-op when it is up to date), so a test never runs a stale build.
 pub fn binary() -> Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        build("sidecarset-reconciler", "SIDECARSET_RECONCILER_BIN").map_err(|e| format!("{e:#}"))
-    })
-    .clone()
-    .map_err(|e| anyhow!(e))
+    built_once(&BIN, "sidecarset-reconciler", "SIDECARSET_RECONCILER_BIN")
 }
 
 /// The kubectl plugin (`kubectl-sidecarset`, a second binary of the same package), located and
 /// built as [`binary`] is: `SIDECARSET_KUBECTL_PLUGIN_BIN`, or cargo.
 pub fn plugin_binary() -> Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        build("kubectl-sidecarset", "SIDECARSET_KUBECTL_PLUGIN_BIN").map_err(|e| format!("{e:#}"))
-    })
-    .clone()
-    .map_err(|e| anyhow!(e))
+    built_once(&BIN, "kubectl-sidecarset", "SIDECARSET_KUBECTL_PLUGIN_BIN")
+}
+
+/// [`build`] once per run and per binary, its outcome (a path or the error) kept in `cell`.
+fn built_once(
+    cell: &'static OnceLock<Result<PathBuf, String>>,
+    bin: &str,
+    env: &str,
+) -> Result<PathBuf> {
+    cell.get_or_init(|| build(bin, env).map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow!(e))
 }
 
 // One definition of which variables a nested cargo must not inherit, shared with the root tests.
